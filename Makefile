@@ -1,0 +1,52 @@
+# `make run` and `make test` work on a fresh machine: they create .venv and install what they need.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | $(PYTHON) -c "import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest()[:12])")
+CATALOGS := $(wildcard webapp/translations/*/LC_MESSAGES/messages.po)
+COMPILED := $(CATALOGS:.po=.mo)
+
+.PHONY: run test lint typecheck check install translations extract-messages vendor clean
+
+install: $(STAMP) $(COMPILED)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[embedded,dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+%.mo: %.po $(STAMP)
+	$(BIN)/pybabel compile --use-fuzzy -d webapp/translations -l $(word 3,$(subst /, ,$<)) >/dev/null
+
+translations: $(COMPILED)
+
+## Start the whole embedded stack: SQLite, embedded Redis, web, RQ worker and scheduler.
+run: install
+	$(BIN)/python -m worker.run_all
+
+## Run the whole test suite (SQLite + embedded Redis, or DATABASE_URL / REDIS_URL when set).
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+extract-messages: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l -o webapp/translations/messages.pot .
+	$(BIN)/pybabel update -i webapp/translations/messages.pot -d webapp/translations --no-fuzzy-matching
+
+vendor:
+	npm install --no-audit --no-fund
+	cp node_modules/htmx.org/dist/htmx.min.js static/js/htmx.min.js
+	cp node_modules/htmx.org/LICENSE static/js/htmx.LICENSE
+
+clean:
+	rm -rf $(VENV) instance/*.db* .pytest_cache .mypy_cache .ruff_cache

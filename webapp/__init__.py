@@ -1,0 +1,143 @@
+"""Wassit: electronic registered letters (LRE) by SMS, with sealed evidence."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, request
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from webapp.clock import Clock, SystemClock
+from webapp.config import PROJECT_ROOT, Settings
+from webapp.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
+from webapp.i18n import select_locale
+from webapp.notify.sms import make_sms_provider
+from webapp.services import Services
+from webapp.vault import Vault
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; object-src 'none'; manifest-src 'self'; worker-src 'self'"
+)
+
+
+def create_app(config: Settings | dict[str, Any] | None = None, *, clock: Clock | None = None) -> Flask:
+    """Builds the app.  `config` is a Settings, or overrides of the environment's settings."""
+    if isinstance(config, Settings):
+        settings = config
+    else:
+        settings = Settings.from_env()
+        if config:
+            settings = settings.replace(**config)
+    settings.validate()
+    settings.instance_path.mkdir(parents=True, exist_ok=True)
+
+    app = Flask(
+        __name__,
+        instance_path=str(settings.instance_path),
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    app.config.update(settings.flask_config())
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(Path(__file__).parent / "translations")
+    _configure_logging(app)
+
+    redis_url = settings.redis_url or _embedded_redis_url(settings)
+    if redis_url.startswith(("redis://", "rediss://", "unix://")):
+        app.config["RATELIMIT_STORAGE_URI"] = redis_url.replace("unix://", "redis+unix://", 1)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    htmx.init_app(app)
+    limiter.init_app(app)
+
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            _tune_sqlite(db.engine)
+
+    from webapp import queue
+
+    queue.init_app(app, redis_url)
+    app.extensions["wassit"] = Services(
+        settings=settings,
+        vault=Vault(settings.master_key),
+        clock=clock or SystemClock(),
+        sms=make_sms_provider(settings),
+    )
+
+    from webapp.web import register_blueprints
+
+    register_blueprints(app)
+
+    from webapp.cli import register_commands
+
+    register_commands(app)
+
+    app.after_request(_security_headers)
+    return app
+
+
+def _embedded_redis_url(settings: Settings) -> str:
+    """Without REDIS_URL: the embedded Redis of `make run` (started on demand)."""
+    from webapp.embedded_redis import embedded_redis_url
+
+    return embedded_redis_url(settings.instance_path)
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    """WAL lets readers run beside the writer; BEGIN IMMEDIATE takes the write lock up front.
+
+    With SQLite's default deferred transactions, a transaction that read first
+    and writes second fails outright if another process wrote in between;
+    taking the lock at BEGIN makes concurrent writers (web and worker) queue
+    behind the busy timeout instead.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # let SQLAlchemy's BEGIN below drive transactions
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _configure_logging(app: Flask) -> None:
+    # Our own log lines name ids and references, never numbers, names or codes.
+    logging.getLogger("webapp").setLevel(logging.INFO)
+    # Werkzeug's access log prints request paths, which carry recipient link tokens.
+    logging.getLogger("werkzeug").addFilter(_redact_tokens)
+
+
+def _redact_tokens(record: logging.LogRecord) -> bool:
+    import re
+
+    if isinstance(record.args, tuple):
+        record.args = tuple(
+            re.sub(r"/l/[A-Za-z0-9_-]+", "/l/[redacted]", a) if isinstance(a, str) else a for a in record.args
+        )
+    return True
+
+
+def _security_headers(response: Response) -> Response:
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CSP)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if request.is_secure:
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    return response

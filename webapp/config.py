@@ -1,0 +1,181 @@
+"""Typed settings read from the environment.
+
+Every setting has a safe default for the embedded setup (`make run`): SQLite
+and generated secrets under `instance/`, console providers.  Production sets
+them through the environment (see README, "Deploying for real").
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INSTANCE_PATH = PROJECT_ROOT / "instance"
+
+DAY = 24 * 3600
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; the app refuses to start."""
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be a boolean, got {raw!r}")
+
+
+def _env_str(name: str, default: str) -> str:
+    raw = os.environ.get(name)
+    return default if raw is None or raw == "" else raw
+
+
+def _read_or_create_secret(path: Path, make: Any) -> str:
+    """Reads a generated secret from `instance/`, creating it (mode 0600) on first use."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value: str = make()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app reads from its environment, parsed once at start-up."""
+
+    instance_path: Path = DEFAULT_INSTANCE_PATH
+    secret_key: str = ""
+    database_url: str = ""
+    redis_url: str | None = None
+    master_key: bytes = b""
+    public_url: str = "http://localhost:5000"
+    service_name: str = "Wassit"
+    support_contact: str = "support@wassit.ma"
+
+    sms_provider: str = "console"
+    sms_outbox: Path = DEFAULT_INSTANCE_PATH / "sms-outbox.jsonl"
+    sms_sender_id: str = "Wassit"
+    sms_timeout: int = 10
+    sms_max_attempts: int = 8
+    show_sender_in_sms: bool = False
+    vonage_api_key: str = ""
+    vonage_api_secret: str = ""
+
+    acceptance_period: int = 15 * DAY
+    max_document_bytes: int = 10 * 1024 * 1024
+    code_ttl: int = 600
+    code_max_attempts: int = 5
+    codes_per_window: int = 3
+    code_window: int = 900
+    code_lockout_failures: int = 10
+    recipient_session_ttl: int = 1800
+    default_language: str = "fr"
+    session_cookie_secure: bool = False
+    queue_name: str = "default"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        instance = Path(_env_str("INSTANCE_PATH", str(DEFAULT_INSTANCE_PATH))).resolve()
+        public_url = _env_str("PUBLIC_URL", f"http://localhost:{_env_int('PORT', 5000)}")
+        secret_key = os.environ.get("SECRET_KEY") or _read_or_create_secret(
+            instance / "secret_key", lambda: secrets.token_urlsafe(48)
+        )
+        master_b64 = os.environ.get("MASTER_KEY") or _read_or_create_secret(
+            instance / "master.key", lambda: base64.b64encode(secrets.token_bytes(32)).decode()
+        )
+        settings = cls(
+            instance_path=instance,
+            secret_key=secret_key,
+            database_url=_env_str("DATABASE_URL", f"sqlite:///{instance / 'wassit.db'}"),
+            redis_url=os.environ.get("REDIS_URL") or None,
+            master_key=_decode_master_key(master_b64),
+            public_url=public_url.rstrip("/"),
+            service_name=_env_str("SERVICE_NAME", cls.service_name),
+            support_contact=_env_str("SUPPORT_CONTACT", cls.support_contact),
+            sms_provider=_env_str("SMS_PROVIDER", cls.sms_provider),
+            sms_outbox=Path(_env_str("SMS_OUTBOX", str(instance / "sms-outbox.jsonl"))),
+            sms_sender_id=_env_str("SMS_SENDER_ID", cls.sms_sender_id),
+            sms_timeout=_env_int("SMS_TIMEOUT", cls.sms_timeout),
+            sms_max_attempts=_env_int("SMS_MAX_ATTEMPTS", cls.sms_max_attempts),
+            show_sender_in_sms=_env_bool("SHOW_SENDER_IN_SMS", cls.show_sender_in_sms),
+            vonage_api_key=_env_str("VONAGE_API_KEY", ""),
+            vonage_api_secret=_env_str("VONAGE_API_SECRET", ""),
+            acceptance_period=_env_int("ACCEPTANCE_PERIOD", cls.acceptance_period),
+            max_document_bytes=_env_int("MAX_DOCUMENT_BYTES", cls.max_document_bytes),
+            code_ttl=_env_int("CODE_TTL", cls.code_ttl),
+            code_lockout_failures=_env_int("CODE_LOCKOUT_FAILURES", cls.code_lockout_failures),
+            session_cookie_secure=_env_bool("SESSION_COOKIE_SECURE", public_url.startswith("https://")),
+        )
+        settings.validate()
+        return settings
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some settings changed (tests use it)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(changes)
+        return Settings(**values)
+
+    def validate(self) -> None:
+        if len(self.master_key) != 32:
+            raise ConfigError("MASTER_KEY must be 32 bytes, base64-encoded")
+        if not self.public_url.startswith(("http://", "https://")):
+            raise ConfigError("PUBLIC_URL must start with http:// or https://")
+        if self.code_ttl > 600:
+            raise ConfigError("CODE_TTL may not exceed 600 seconds")
+        if self.acceptance_period <= 0:
+            raise ConfigError("ACCEPTANCE_PERIOD must be positive")
+        if self.sms_provider == "vonage" and not (self.vonage_api_key and self.vonage_api_secret):
+            raise ConfigError("SMS_PROVIDER=vonage needs VONAGE_API_KEY and VONAGE_API_SECRET")
+
+    def flask_config(self) -> dict[str, Any]:
+        """The Flask and extension settings derived from these settings."""
+        engine_options: dict[str, Any] = {"pool_pre_ping": True}
+        if self.database_url.startswith("sqlite"):
+            engine_options = {"connect_args": {"timeout": 30}}
+        return {
+            "SECRET_KEY": self.secret_key,
+            "SQLALCHEMY_DATABASE_URI": self.database_url,
+            "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+            "MAX_CONTENT_LENGTH": self.max_document_bytes + 256 * 1024,
+            "MAX_FORM_MEMORY_SIZE": 1024 * 1024,
+            "SESSION_COOKIE_HTTPONLY": True,
+            "SESSION_COOKIE_SAMESITE": "Lax",
+            "SESSION_COOKIE_SECURE": self.session_cookie_secure,
+            "SESSION_COOKIE_NAME": "wassit_session",
+            "PERMANENT_SESSION_LIFETIME": 8 * 3600,
+            "WTF_CSRF_TIME_LIMIT": None,
+            "BABEL_DEFAULT_LOCALE": self.default_language,
+            "RATELIMIT_STORAGE_URI": "memory://",
+            "RATELIMIT_HEADERS_ENABLED": True,
+        }
+
+
+def _decode_master_key(value: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except ValueError as exc:
+        raise ConfigError("MASTER_KEY must be base64") from exc

@@ -1,0 +1,195 @@
+"""Deposit: validate everything first, then store the letter, its encrypted document and evidence.
+
+Nothing is added to the session before every input has been checked, and the
+caller commits once, so a refused deposit leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from pypdf import PdfReader
+from pypdf.errors import PdfReadError, PyPdfError
+from sqlalchemy import select
+
+from webapp.extensions import DbSession
+from webapp.letters import lifecycle
+from webapp.letters.errors import (
+    DocumentTooLarge,
+    InvalidDocument,
+    InvalidInput,
+    InvalidPhoneNumber,
+    OrganisationNotVerified,
+)
+from webapp.letters.notifications import queue_message
+from webapp.letters.states import Event, LetterStatus
+from webapp.models import AccessLink, Letter, MessagePurpose, StoredDocument, User
+from webapp.services import Services
+
+LANGUAGES = ("fr", "ar", "en")
+CHANNELS = ("sms", "email")
+# No 0/O, 1/I/L or U: references are read aloud over the phone to support.
+REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
+_MOBILE_TYPES = {phonenumbers.PhoneNumberType.MOBILE}
+
+
+@dataclass(frozen=True)
+class DepositRequest:
+    document: bytes
+    document_name: str
+    recipient_phone: str
+    recipient_name: str
+    recipient_email: str | None = None
+    channel: str = "sms"
+    language: str = "fr"
+
+
+def parse_mobile_number(raw: str, region: str = "MA") -> str:
+    """Parses a mobile number written the local or the international way; returns E.164."""
+    cleaned = (raw or "").strip()
+    if not cleaned or len(cleaned) > 32:
+        raise InvalidPhoneNumber("A mobile phone number is required.")
+    try:
+        number = phonenumbers.parse(cleaned, region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidPhoneNumber("This is not a phone number.") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidPhoneNumber("This phone number does not exist.")
+    if phonenumbers.number_type(number) not in _MOBILE_TYPES:
+        raise InvalidPhoneNumber("This is not a mobile number: it cannot receive SMS.")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def check_pdf(data: bytes, max_bytes: int) -> None:
+    """Refuses anything but a readable, unencrypted PDF of at most `max_bytes`."""
+    if len(data) > max_bytes:
+        raise DocumentTooLarge(f"The document is larger than {max_bytes // (1024 * 1024)} MB.")
+    if not data:
+        raise InvalidDocument("The document is empty.")
+    if b"%PDF-" not in data[:1024]:
+        raise InvalidDocument("The document is not a PDF.")
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        if reader.is_encrypted:
+            raise InvalidDocument("The PDF is encrypted or password-protected.")
+        if len(reader.pages) < 1:
+            raise InvalidDocument("The PDF has no pages.")
+    except (PdfReadError, PyPdfError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InvalidDocument("The PDF is damaged and cannot be read.") from exc
+
+
+def clean_document_name(name: str) -> str:
+    """Keeps the sender's file name (accents and Arabic included) minus paths and controls."""
+    name = unicodedata.normalize("NFC", name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip(" .")
+    if not name:
+        name = "document.pdf"
+    if len(name) > 200:
+        stem, dot, ext = name.rpartition(".")
+        name = (stem[:190] + dot + ext) if dot and len(ext) <= 8 else name[:200]
+    return name
+
+
+def clean_name(raw: str) -> str:
+    name = re.sub(r"\s+", " ", unicodedata.normalize("NFC", raw or "")).strip()
+    if not name:
+        raise InvalidInput("The recipient's name is required.", field="recipient_name")
+    if len(name) > 200 or any(unicodedata.category(ch)[0] == "C" for ch in name):
+        raise InvalidInput("The recipient's name is not valid.", field="recipient_name")
+    return name
+
+
+def clean_email(raw: str | None) -> str | None:
+    if not raw or not raw.strip():
+        return None
+    try:
+        return validate_email(raw.strip(), check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise InvalidInput("The recipient's email address is not valid.", field="recipient_email") from exc
+
+
+def new_reference(session: DbSession) -> str:
+    while True:
+        raw = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(8))
+        reference = f"{raw[:4]}-{raw[4:]}"
+        if session.execute(select(Letter.id).where(Letter.reference == reference)).first() is None:
+            return reference
+
+
+def new_link_token() -> str:
+    """128 bits from `secrets`, URL-safe (22 characters): short enough for one SMS."""
+    return secrets.token_urlsafe(16)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def deposit_letter(session: DbSession, services: Services, sender: User, request: DepositRequest) -> Letter:
+    """Checks and stores a letter, records SubmissionAcceptance, and queues its notification."""
+    settings = services.settings
+    if sender.organisation.verified_at is None:
+        raise OrganisationNotVerified()
+    check_pdf(request.document, settings.max_document_bytes)
+    recipient_name = clean_name(request.recipient_name)
+    phone = parse_mobile_number(request.recipient_phone)
+    email = clean_email(request.recipient_email)
+    channel = (request.channel or "sms").strip().lower()
+    if channel not in CHANNELS:
+        raise InvalidInput("The channel must be 'sms' or 'email'.", field="channel")
+    if channel == "email":
+        if email is None:
+            raise InvalidInput("The email channel needs the recipient's email.", field="recipient_email")
+        raise InvalidInput("The email channel is not available yet.", field="channel")
+    language = (request.language or settings.default_language).strip().lower()
+    if language not in LANGUAGES:
+        raise InvalidInput("The language must be one of fr, ar, en.", field="language")
+
+    now = services.clock.now()
+    letter = Letter(
+        reference=new_reference(session),
+        organisation_id=sender.organisation_id,
+        organisation=sender.organisation,
+        sender_user_id=sender.id,
+        status=LetterStatus.DEPOSITED,
+        channel=channel,
+        language=language,
+        recipient_name=recipient_name,
+        recipient_phone=phone,
+        recipient_email=email,
+        document_name=clean_document_name(request.document_name),
+        document_size=len(request.document),
+        document_sha256=hashlib.sha256(request.document).hexdigest(),
+        deposited_at=now,
+    )
+    session.add(letter)
+    session.flush()  # assigns the letter's id, which binds the ciphertext to it
+    sealed = services.vault.encrypt(request.document, context=f"document:{letter.id}")
+    session.add(
+        StoredDocument(
+            letter_id=letter.id,
+            key_id=sealed.key_id,
+            wrapped_key=sealed.wrapped_key,
+            nonce=sealed.nonce,
+            ciphertext=sealed.ciphertext,
+        )
+    )
+    token = new_link_token()
+    session.add(AccessLink(letter_id=letter.id, token_hash=hash_token(token), created_at=now))
+    lifecycle.record(
+        session,
+        letter,
+        Event.SUBMISSION_ACCEPTANCE,
+        at=now,
+        issuer=services.issuer,
+        details={"language": language},
+    )
+    queue_message(session, services, letter, MessagePurpose.NOTIFICATION, secret=token)
+    return letter

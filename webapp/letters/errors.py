@@ -1,0 +1,113 @@
+"""Domain exceptions of the letters service, one per failure."""
+
+from __future__ import annotations
+
+
+class LetterError(Exception):
+    """Base of every failure the letters service reports to its callers."""
+
+    code = "letter_error"
+    field: str | None = None
+
+    def __init__(self, message: str = "", *, field: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or self.code).strip())
+        if field is not None:
+            self.field = field
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+class IllegalTransition(LetterError):
+    """The letter's current state does not allow this move."""
+
+    code = "illegal_transition"
+
+
+class InvalidInput(LetterError):
+    """A deposit field is missing or malformed."""
+
+    code = "invalid_input"
+
+
+class InvalidPhoneNumber(InvalidInput):
+    """The recipient's number is not a valid mobile number."""
+
+    code = "invalid_phone"
+    field = "recipient_phone"
+
+
+class InvalidDocument(InvalidInput):
+    """The document is not a readable, unencrypted PDF."""
+
+    code = "invalid_document"
+    field = "document"
+
+
+class DocumentTooLarge(InvalidInput):
+    """The document is larger than the configured limit."""
+
+    code = "document_too_large"
+    field = "document"
+
+
+class OrganisationNotVerified(LetterError):
+    """The sender's organisation has not been verified yet and cannot send."""
+
+    code = "organisation_not_verified"
+
+
+class LinkNotFound(LetterError):
+    """No letter matches this link."""
+
+    code = "link_not_found"
+
+
+class LinkExpired(LetterError):
+    """The letter's decision period is over."""
+
+    code = "link_expired"
+
+
+class AlreadyDecided(LetterError):
+    """The recipient already accepted or refused this letter."""
+
+    code = "already_decided"
+
+
+class NotYetNotified(LetterError):
+    """The letter's notification has not gone out yet."""
+
+    code = "not_yet_notified"
+
+
+class RecipientLocked(LetterError):
+    """Too many wrong codes: identification is locked for this letter."""
+
+    code = "recipient_locked"
+
+
+class TooManyCodes(LetterError):
+    """Too many codes were requested recently for this letter."""
+
+    code = "too_many_codes"
+
+
+class CodeInvalid(LetterError):
+    """The code is wrong, expired or already used."""
+
+    code = "code_invalid"
+    field = "code"
+
+
+class NotIdentified(LetterError):
+    """The recipient has not proven their identity for this letter."""
+
+    code = "not_identified"
+
+
+class ContentNotAvailable(LetterError):
+    """The document is only available after acceptance."""
+
+    code = "content_not_available"

@@ -1,0 +1,86 @@
+"""The single gatekeeper of a letter's state, and the evidence it writes.
+
+`transition` is the only code that assigns `Letter.status`.  It checks the move
+against `TRANSITIONS`, raises `IllegalTransition` otherwise, and appends the
+evidence record in the same transaction, so that a state without its evidence
+(or the reverse) can never be committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from webapp.extensions import DbSession
+from webapp.letters.errors import IllegalTransition
+from webapp.letters.states import TRANSITIONS, Event, LetterStatus
+from webapp.models import Evidence, Letter
+from webapp.trust.evidence import append_evidence
+
+
+def letter_facts(letter: Letter) -> dict[str, Any]:
+    """Who, to whom and what: the facts every evidence record of a letter repeats."""
+    org = letter.organisation
+    return {
+        "reference": letter.reference,
+        "channel": letter.channel,
+        "sender": {
+            "organisation_id": org.id,
+            "name": org.name,
+            "legal_name": org.legal_name,
+            "ice": org.ice,
+            "user_id": letter.sender_user_id,
+        },
+        "recipient": {
+            "name": letter.recipient_name,
+            "phone": letter.recipient_phone,
+            "email": letter.recipient_email,
+        },
+        "document": {
+            "name": letter.document_name,
+            "size": letter.document_size,
+            "sha256": letter.document_sha256,
+        },
+    }
+
+
+def record(
+    session: DbSession,
+    letter: Letter,
+    event: Event,
+    *,
+    at: datetime,
+    issuer: str,
+    details: Mapping[str, Any] | None = None,
+) -> Evidence:
+    """Appends an evidence record about `letter` that does not change its state."""
+    facts = letter_facts(letter)
+    if details:
+        facts["details"] = dict(details)
+    return append_evidence(
+        session, letter_id=letter.id, event=event.value, occurred_at=at, issuer=issuer, facts=facts
+    )
+
+
+def transition(
+    session: DbSession,
+    letter: Letter,
+    target: LetterStatus,
+    *,
+    at: datetime,
+    issuer: str,
+    details: Mapping[str, Any] | None = None,
+) -> Evidence:
+    """Moves `letter` to `target` and records why, or raises `IllegalTransition`."""
+    event = TRANSITIONS.get((letter.status, target))
+    if event is None:
+        raise IllegalTransition(f"a letter cannot go from {letter.status.value} to {target.value}")
+    previous = letter.status
+    letter.status = target
+    if target is LetterStatus.NOTIFIED:
+        letter.notified_at = at
+    elif target in {LetterStatus.ACCEPTED, LetterStatus.REFUSED, LetterStatus.NEGLECTED}:
+        letter.decided_at = at
+    full_details = {"from_status": previous.value, "to_status": target.value, **(details or {})}
+    return record(session, letter, event, at=at, issuer=issuer, details=full_details)

@@ -1,0 +1,247 @@
+"""What the recipient does: open the link, get a code, prove who they are, decide, download.
+
+A GET never calls anything here that writes: link-preview robots fetch SMS
+links, and opening a link must not count as anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from webapp import otp
+from webapp.extensions import DbSession
+from webapp.letters import lifecycle
+from webapp.letters.deposit import hash_token
+from webapp.letters.errors import (
+    AlreadyDecided,
+    ContentNotAvailable,
+    IllegalTransition,
+    LinkExpired,
+    LinkNotFound,
+    NotYetNotified,
+    RecipientLocked,
+    TooManyCodes,
+)
+from webapp.letters.notifications import queue_message
+from webapp.letters.states import Event, LetterStatus
+from webapp.models import AccessLink, Letter, MessagePurpose, OneTimeCode, StoredDocument
+from webapp.services import Services
+from webapp.vault import Sealed
+
+
+def find_letter_by_token(session: DbSession, token: str, *, for_update: bool = False) -> Letter:
+    """The letter a recipient link points to; `for_update` locks it for a decision."""
+    if not token or len(token) > 64:
+        raise LinkNotFound()
+    query = (
+        select(Letter)
+        .join(AccessLink, AccessLink.letter_id == Letter.id)
+        .where(AccessLink.token_hash == hash_token(token))
+    )
+    if for_update:
+        query = query.with_for_update(of=Letter)
+    letter = session.execute(query).scalar_one_or_none()
+    if letter is None:
+        raise LinkNotFound()
+    return letter
+
+
+def ensure_open_for_decision(letter: Letter, services: Services) -> None:
+    """Raises unless the recipient may still identify and decide."""
+    if letter.status in {LetterStatus.ACCEPTED, LetterStatus.REFUSED}:
+        raise AlreadyDecided()
+    if letter.status in {LetterStatus.NEGLECTED, LetterStatus.UNDELIVERABLE}:
+        raise LinkExpired()
+    if letter.status is LetterStatus.DEPOSITED:
+        raise NotYetNotified()
+    if letter.deadline_at is not None and services.clock.now() >= letter.deadline_at:
+        raise LinkExpired()
+    if letter.locked_at is not None:
+        raise RecipientLocked()
+
+
+def ensure_can_identify(letter: Letter, services: Services) -> None:
+    """Raises unless the recipient may ask for and check a code: to decide, or to download
+    an accepted letter again later."""
+    if letter.status is LetterStatus.ACCEPTED:
+        if letter.locked_at is not None:
+            raise RecipientLocked()
+        return
+    ensure_open_for_decision(letter, services)
+
+
+def _codes_in_window(session: DbSession, letter: Letter, services: Services) -> int:
+    since = services.clock.now() - timedelta(seconds=services.settings.code_window)
+    return session.execute(
+        select(func.count(OneTimeCode.id)).where(
+            OneTimeCode.letter_id == letter.id, OneTimeCode.created_at > since
+        )
+    ).scalar_one()
+
+
+def request_code(session: DbSession, services: Services, letter: Letter) -> OneTimeCode:
+    """Issues a new code and queues its SMS to the letter's number (never another)."""
+    ensure_can_identify(letter, services)
+    settings = services.settings
+    if _codes_in_window(session, letter, services) >= settings.codes_per_window:
+        raise TooManyCodes()
+    now = services.clock.now()
+    code = otp.new_code()
+    entry = OneTimeCode(
+        letter_id=letter.id,
+        code_hash="",
+        created_at=now,
+        expires_at=now + timedelta(seconds=settings.code_ttl),
+        attempts=0,
+    )
+    session.add(entry)
+    session.flush()
+    entry.code_hash = otp.hash_code(code, pepper=settings.secret_key, salt=entry.id)
+    queue_message(session, services, letter, MessagePurpose.CODE, secret=code)
+    return entry
+
+
+@dataclass(frozen=True)
+class CodeCheck:
+    ok: bool
+    locked: bool = False
+
+
+def verify_code(session: DbSession, services: Services, letter: Letter, raw_code: str) -> CodeCheck:
+    """Checks a code against the letter's live codes; records success or failure as evidence.
+
+    Every wrong code counts against the letter (a new code does not reset the
+    count), and each code accepts at most `code_max_attempts` tries.  A failure
+    is returned, not raised, so that the caller commits the count.
+    """
+    ensure_can_identify(letter, services)
+    settings = services.settings
+    now = services.clock.now()
+    code = otp.normalise_code(raw_code)
+    live = (
+        session.execute(
+            select(OneTimeCode)
+            .where(
+                OneTimeCode.letter_id == letter.id,
+                OneTimeCode.used_at.is_(None),
+                OneTimeCode.expires_at > now,
+                OneTimeCode.attempts < settings.code_max_attempts,
+            )
+            .order_by(OneTimeCode.created_at.desc())
+            .with_for_update()
+        )
+        .scalars()
+        .all()
+    )
+    if code is not None:
+        for entry in live:
+            if otp.code_matches(code, entry.code_hash, pepper=settings.secret_key, salt=entry.id):
+                entry.used_at = now
+                lifecycle.record(
+                    session,
+                    letter,
+                    Event.RECIPIENT_IDENTIFICATION,
+                    at=now,
+                    issuer=services.issuer,
+                    details={"method": "sms_otp", "phone": letter.recipient_phone},
+                )
+                return CodeCheck(ok=True)
+    for entry in live:
+        entry.attempts += 1
+    letter.code_failures += 1
+    locked = letter.code_failures >= settings.code_lockout_failures
+    if locked:
+        letter.locked_at = now
+    lifecycle.record(
+        session,
+        letter,
+        Event.RECIPIENT_IDENTIFICATION_FAILURE,
+        at=now,
+        issuer=services.issuer,
+        details={"method": "sms_otp", "failures": letter.code_failures, "locked": locked},
+    )
+    return CodeCheck(ok=False, locked=locked)
+
+
+def failures_left(letter: Letter, services: Services) -> int:
+    return max(0, services.settings.code_lockout_failures - letter.code_failures)
+
+
+def decide(
+    session: DbSession,
+    services: Services,
+    letter: Letter,
+    decision: str,
+    *,
+    reason: str | None = None,
+) -> None:
+    """Accepts or refuses the letter; the caller has checked the recipient's identification."""
+    ensure_open_for_decision(letter, services)
+    now = services.clock.now()
+    details: dict[str, str] = {"identification": "sms_otp"}
+    if decision == "accept":
+        target = LetterStatus.ACCEPTED
+    elif decision == "refuse":
+        target = LetterStatus.REFUSED
+        if reason:
+            details["reason"] = reason[:500]
+    else:
+        raise ValueError(f"unknown decision {decision!r}")
+    lifecycle.transition(session, letter, target, at=now, issuer=services.issuer, details=details)
+
+
+def hand_over_document(session: DbSession, services: Services, letter: Letter) -> bytes:
+    """The document's exact bytes, for an accepted letter only; records ContentHandover."""
+    if letter.status is not LetterStatus.ACCEPTED:
+        raise ContentNotAvailable()
+    stored = session.get_one(StoredDocument, letter.id)
+    data = services.vault.decrypt(
+        Sealed(stored.key_id, stored.wrapped_key, stored.nonce, stored.ciphertext),
+        context=f"document:{letter.id}",
+    )
+    lifecycle.record(
+        session,
+        letter,
+        Event.CONTENT_HANDOVER,
+        at=services.clock.now(),
+        issuer=services.issuer,
+        details={"bytes": len(data)},
+    )
+    return data
+
+
+def expire_overdue_letters(session: DbSession, services: Services, *, batch: int = 200) -> int:
+    """Marks notified letters past their deadline as neglected; each exactly once."""
+    now = services.clock.now()
+    overdue = (
+        session.execute(
+            select(Letter.id)
+            .where(Letter.status == LetterStatus.NOTIFIED, Letter.deadline_at <= now)
+            .order_by(Letter.deadline_at)
+            .limit(batch)
+        )
+        .scalars()
+        .all()
+    )
+    expired = 0
+    for letter_id in overdue:
+        letter = session.execute(select(Letter).where(Letter.id == letter_id).with_for_update()).scalar_one()
+        if letter.status is not LetterStatus.NOTIFIED:
+            session.rollback()
+            continue
+        if letter.deadline_at is None:  # notified letters always have one
+            raise IllegalTransition(f"letter {letter.id} is notified without a deadline")
+        lifecycle.transition(
+            session,
+            letter,
+            LetterStatus.NEGLECTED,
+            at=letter.deadline_at,
+            issuer=services.issuer,
+            details={"deadline": letter.deadline_at.isoformat(), "noted_at": now.isoformat()},
+        )
+        session.commit()
+        expired += 1
+    return expired

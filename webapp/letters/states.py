@@ -1,0 +1,48 @@
+"""A letter's states and the one table of moves between them."""
+
+from __future__ import annotations
+
+import enum
+
+
+class LetterStatus(enum.StrEnum):
+    DEPOSITED = "deposited"
+    NOTIFIED = "notified"
+    ACCEPTED = "accepted"
+    REFUSED = "refused"
+    NEGLECTED = "neglected"
+    UNDELIVERABLE = "undeliverable"
+
+
+class Event(enum.StrEnum):
+    """Evidence event names, after ETSI EN 319 522."""
+
+    SUBMISSION_ACCEPTANCE = "SubmissionAcceptance"
+    CONSIGNMENT_NOTIFICATION = "ConsignmentNotification"
+    CONSIGNMENT_NOTIFICATION_FAILURE = "ConsignmentNotificationFailure"
+    NOTIFICATION_DELIVERED = "NotificationDelivered"
+    RECIPIENT_IDENTIFICATION = "RecipientIdentification"
+    RECIPIENT_IDENTIFICATION_FAILURE = "RecipientIdentificationFailure"
+    CONSIGNMENT_ACCEPTANCE = "ConsignmentAcceptance"
+    CONSIGNMENT_REJECTION = "ConsignmentRejection"
+    CONTENT_HANDOVER = "ContentHandover"
+    ACCEPTANCE_REJECTION_EXPIRY = "AcceptanceRejectionExpiry"
+
+
+S = LetterStatus
+
+# (from, to) -> the event that records the move.  Nothing else may change a status.
+TRANSITIONS: dict[tuple[LetterStatus, LetterStatus], Event] = {
+    (S.DEPOSITED, S.NOTIFIED): Event.CONSIGNMENT_NOTIFICATION,
+    (S.DEPOSITED, S.UNDELIVERABLE): Event.CONSIGNMENT_NOTIFICATION_FAILURE,
+    (S.NOTIFIED, S.UNDELIVERABLE): Event.CONSIGNMENT_NOTIFICATION_FAILURE,
+    (S.NOTIFIED, S.ACCEPTED): Event.CONSIGNMENT_ACCEPTANCE,
+    (S.NOTIFIED, S.REFUSED): Event.CONSIGNMENT_REJECTION,
+    (S.NOTIFIED, S.NEGLECTED): Event.ACCEPTANCE_REJECTION_EXPIRY,
+}
+
+FINAL_STATES = frozenset({S.ACCEPTED, S.REFUSED, S.NEGLECTED, S.UNDELIVERABLE})
+
+
+def allowed_targets(status: LetterStatus) -> frozenset[LetterStatus]:
+    return frozenset(to for (frm, to) in TRANSITIONS if frm is status)

@@ -1,0 +1,43 @@
+"""Evidence records: the hash-chained journal of every legally relevant event."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from webapp.extensions import db
+from webapp.models.types import UTCDateTime
+
+
+class Evidence(db.Model):  # type: ignore[name-defined,misc]
+    """One event, as canonical JSON (RFC 8785) with the hash of the previous record.
+
+    `record_hash` is the SHA-256 of `canonical`, and `canonical` contains
+    `previous_hash`, so editing, deleting or reordering a record breaks the chain.
+    """
+
+    __tablename__ = "evidence"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, unique=True)
+    letter_id: Mapped[str] = mapped_column(ForeignKey("letters.id"), index=True)
+    event: Mapped[str] = mapped_column(String(50))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    canonical: Mapped[str] = mapped_column(Text)
+    previous_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    record_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class ChainHead(db.Model):  # type: ignore[name-defined,misc]
+    """The single row naming the last record; appends serialise on it."""
+
+    __tablename__ = "evidence_chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    record_hash: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012

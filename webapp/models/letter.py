@@ -1,0 +1,100 @@
+"""A registered letter, its encrypted document, its recipient links and codes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from webapp.extensions import db
+from webapp.letters.states import LetterStatus
+from webapp.models.organisation import Organisation, User
+from webapp.models.types import UTCDateTime, new_id
+
+
+class Letter(db.Model):  # type: ignore[name-defined,misc]
+    """One registered letter from deposit to its outcome.
+
+    Only `webapp.letters` changes `status`, through its single gatekeeper, and
+    `version` makes two concurrent transitions of the same letter collide
+    instead of both succeeding.
+    """
+
+    __tablename__ = "letters"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    reference: Mapped[str] = mapped_column(String(16), unique=True)
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    sender_user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[LetterStatus] = mapped_column(
+        db.Enum(
+            LetterStatus,
+            native_enum=False,
+            length=20,
+            values_callable=lambda e: [m.value for m in e],
+        ),
+        index=True,
+    )
+    channel: Mapped[str] = mapped_column(String(10), default="sms")
+    language: Mapped[str] = mapped_column(String(5), default="fr")
+    recipient_name: Mapped[str] = mapped_column(String(200))
+    recipient_phone: Mapped[str] = mapped_column(String(20), index=True)
+    recipient_email: Mapped[str | None] = mapped_column(String(254))
+
+    document_name: Mapped[str] = mapped_column(String(255))
+    document_size: Mapped[int] = mapped_column(Integer)
+    document_sha256: Mapped[str] = mapped_column(String(64))
+
+    code_failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    deposited_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    organisation: Mapped[Organisation] = relationship()
+    sender: Mapped[User] = relationship()
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+class StoredDocument(db.Model):  # type: ignore[name-defined,misc]
+    """The letter's document, encrypted with its own data key (see `webapp.vault`)."""
+
+    __tablename__ = "documents"
+
+    letter_id: Mapped[str] = mapped_column(ForeignKey("letters.id"), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(16))
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    nonce: Mapped[bytes] = mapped_column(LargeBinary(12))
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AccessLink(db.Model):  # type: ignore[name-defined,misc]
+    """A recipient link sent by SMS; only the SHA-256 of its token is kept."""
+
+    __tablename__ = "access_links"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    letter_id: Mapped[str] = mapped_column(ForeignKey("letters.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    letter: Mapped[Letter] = relationship()
+
+
+class OneTimeCode(db.Model):  # type: ignore[name-defined,misc]
+    """A 6-digit identification code sent by SMS, stored hashed."""
+
+    __tablename__ = "one_time_codes"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    letter_id: Mapped[str] = mapped_column(ForeignKey("letters.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

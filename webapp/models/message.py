@@ -1,0 +1,71 @@
+"""Outbound SMS (and later email) messages, tracked so that none is sent twice."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from webapp.extensions import db
+from webapp.models.types import UTCDateTime, new_id
+
+
+class MessageStatus(enum.StrEnum):
+    PENDING = "pending"  # waiting for a worker
+    SUBMITTING = "submitting"  # handed to the provider; outcome not yet committed
+    SENT = "sent"  # the provider accepted it
+    FAILED = "failed"  # permanent failure (invalid number, attempts exhausted)
+    UNCERTAIN = "uncertain"  # a worker died mid-submission and the provider cannot tell
+
+
+class MessagePurpose(enum.StrEnum):
+    NOTIFICATION = "notification"
+    CODE = "code"
+
+
+class OutboundMessage(db.Model):  # type: ignore[name-defined,misc]
+    """One message to one recipient, moved `pending → submitting → sent` by the job.
+
+    The text is rendered when the message is sent; the secret it carries (a
+    link token or a one-time code) is stored encrypted and erased once the
+    provider has it.
+    """
+
+    __tablename__ = "outbound_messages"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    letter_id: Mapped[str] = mapped_column(ForeignKey("letters.id"), index=True)
+    purpose: Mapped[MessagePurpose] = mapped_column(
+        db.Enum(
+            MessagePurpose,
+            native_enum=False,
+            length=20,
+            values_callable=lambda e: [m.value for m in e],
+        )
+    )
+    channel: Mapped[str] = mapped_column(String(10), default="sms")
+    recipient: Mapped[str] = mapped_column(String(254))
+    status: Mapped[MessageStatus] = mapped_column(
+        db.Enum(
+            MessageStatus,
+            native_enum=False,
+            length=20,
+            values_callable=lambda e: [m.value for m in e],
+        ),
+        index=True,
+    )
+    secret_key_id: Mapped[str | None] = mapped_column(String(16))
+    secret_wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    secret_nonce: Mapped[bytes | None] = mapped_column(LargeBinary(12))
+    secret_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    segments: Mapped[int] = mapped_column(Integer, default=1)
+    provider: Mapped[str | None] = mapped_column(String(20))
+    provider_message_id: Mapped[str | None] = mapped_column(String(100))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)

@@ -1,0 +1,32 @@
+"""One-time identification codes: generated with `secrets`, stored as keyed hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+CODE_DIGITS = 6
+
+
+def new_code() -> str:
+    return f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+
+
+def hash_code(code: str, *, pepper: str, salt: str) -> str:
+    """HMAC-SHA256 keyed with the app secret and salted with the code's id.
+
+    A million possible codes make a plain hash trivially reversible; the key
+    keeps a stolen database from revealing live codes.
+    """
+    return hmac.new(pepper.encode(), f"{salt}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def code_matches(candidate: str, stored_hash: str, *, pepper: str, salt: str) -> bool:
+    return hmac.compare_digest(hash_code(candidate, pepper=pepper, salt=salt), stored_hash)
+
+
+def normalise_code(raw: str) -> str | None:
+    """Accepts `123 456`, `123-456` and Arabic-Indic digits as typed on some keyboards."""
+    digits = "".join(str(int(ch)) for ch in (raw or "") if ch.isdigit())
+    return digits if len(digits) == CODE_DIGITS else None

@@ -1,0 +1,29 @@
+"""The collaborators that domain functions receive, built once per app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app
+
+from webapp.clock import Clock
+from webapp.config import Settings
+from webapp.notify.sms import SmsProvider
+from webapp.vault import Vault
+
+
+@dataclass
+class Services:
+    settings: Settings
+    vault: Vault
+    clock: Clock
+    sms: SmsProvider
+
+    @property
+    def issuer(self) -> str:
+        return f"{self.settings.service_name} <{self.settings.public_url}>"
+
+
+def current_services() -> Services:
+    services: Services = current_app.extensions["wassit"]
+    return services

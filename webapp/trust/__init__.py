@@ -1,0 +1,1 @@
+"""Hashing, evidence records and (later) seals, timestamps and PDF proofs."""

@@ -1,0 +1,117 @@
+"""Appending and checking hash-chained evidence records (DESIGN.md §4).
+
+The chain is global, across letters, so that deleting a whole letter's records
+shows too.  Appends serialise on the single `evidence_chain_head` row: a row
+lock on PostgreSQL, and its version counter everywhere, so that two concurrent
+appends can never both link to the same predecessor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import rfc8785
+from sqlalchemy import select
+
+from webapp.extensions import DbSession
+from webapp.models.evidence import ChainHead, Evidence
+
+GENESIS_HASH = "0" * 64
+RECORD_VERSION = 1
+
+
+def canonical_json(document: Mapping[str, Any]) -> bytes:
+    """RFC 8785 (JCS) canonical form: the bytes that are hashed and sealed."""
+    return rfc8785.dumps(document)
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def isoformat_utc(moment: datetime) -> str:
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def append_evidence(
+    session: DbSession,
+    *,
+    letter_id: str,
+    event: str,
+    occurred_at: datetime,
+    issuer: str,
+    facts: Mapping[str, Any],
+) -> Evidence:
+    """Adds one record to the chain, in the caller's transaction (it does not commit)."""
+    head = session.execute(select(ChainHead).where(ChainHead.id == 1).with_for_update()).scalar_one_or_none()
+    if head is None:
+        head = ChainHead(id=1, seq=0, record_hash=GENESIS_HASH)
+        session.add(head)
+    evidence_id = str(uuid.uuid4())
+    record = {
+        "version": RECORD_VERSION,
+        "evidence_id": evidence_id,
+        "sequence": head.seq + 1,
+        "event": event,
+        "at": isoformat_utc(occurred_at),
+        "issuer": issuer,
+        "letter_id": letter_id,
+        **facts,
+        "previous_hash": head.record_hash,
+    }
+    canonical = canonical_json(record)
+    evidence = Evidence(
+        id=evidence_id,
+        seq=head.seq + 1,
+        letter_id=letter_id,
+        event=event,
+        occurred_at=occurred_at,
+        canonical=canonical.decode("utf-8"),
+        previous_hash=head.record_hash,
+        record_hash=sha256_hex(canonical),
+    )
+    session.add(evidence)
+    head.seq = evidence.seq
+    head.record_hash = evidence.record_hash
+    return evidence
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    seq: int
+    evidence_id: str
+    problem: str
+
+
+def check_chain(records: Iterable[Evidence], head: ChainHead | None) -> list[ChainProblem]:
+    """Walks records in sequence order and reports every broken link or altered record."""
+
+    problems: list[ChainProblem] = []
+    expected_previous = GENESIS_HASH
+    expected_seq = 1
+    last: Evidence | None = None
+    for record in records:
+        if record.seq != expected_seq:
+            problems.append(ChainProblem(record.seq, record.id, f"expected record {expected_seq}"))
+        body = record.canonical.encode("utf-8")
+        if sha256_hex(body) != record.record_hash:
+            problems.append(ChainProblem(record.seq, record.id, "record hash does not match"))
+        parsed = json.loads(body)
+        if canonical_json(parsed) != body:
+            problems.append(ChainProblem(record.seq, record.id, "record is not canonical"))
+        if parsed.get("previous_hash") != expected_previous or record.previous_hash != expected_previous:
+            problems.append(ChainProblem(record.seq, record.id, "broken link to previous record"))
+        if parsed.get("evidence_id") != record.id or parsed.get("sequence") != record.seq:
+            problems.append(ChainProblem(record.seq, record.id, "record content does not match its row"))
+        expected_previous = record.record_hash
+        expected_seq = record.seq + 1
+        last = record
+    if head is not None and (last is None or head.record_hash != last.record_hash):
+        problems.append(ChainProblem(head.seq, "-", "chain head does not match the last record"))
+    return problems

@@ -1,0 +1,21 @@
+"""HTTP adapters: each blueprint parses input, calls one service function, renders."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_blueprints(app: Flask) -> None:
+    from webapp.web.api import bp as api_bp
+    from webapp.web.errors import register_error_handlers
+    from webapp.web.health import bp as health_bp
+    from webapp.web.portal import bp as portal_bp
+    from webapp.web.recipient import bp as recipient_bp
+    from webapp.web.templating import register_template_helpers
+
+    app.register_blueprint(health_bp)
+    app.register_blueprint(api_bp)
+    app.register_blueprint(recipient_bp)
+    app.register_blueprint(portal_bp)
+    register_error_handlers(app)
+    register_template_helpers(app)

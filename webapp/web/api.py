@@ -1,0 +1,180 @@
+"""JSON API v1 (contract): deposit and follow letters with a bearer token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, g, jsonify, request, url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy import select
+
+from webapp.accounts import user_for_api_token
+from webapp.extensions import csrf, db, limiter
+from webapp.letters.deposit import DepositRequest, deposit_letter
+from webapp.letters.errors import (
+    DocumentTooLarge,
+    InvalidInput,
+    LetterError,
+    OrganisationNotVerified,
+)
+from webapp.models import Evidence, Letter, User
+from webapp.services import current_services
+from webapp.trust.evidence import isoformat_utc
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)
+
+
+class ApiError(Exception):
+    """An error answered as `{"error": {"code", "message", "field"?}}`."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None) -> ResponseReturnValue:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if field:
+        body["field"] = field
+    response = jsonify(error=body)
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response
+
+
+@bp.errorhandler(ApiError)
+def _api_error(exc: ApiError) -> ResponseReturnValue:
+    return error_response(exc.status, exc.code, exc.message, exc.field)
+
+
+@bp.errorhandler(LetterError)
+def _letter_error(exc: LetterError) -> ResponseReturnValue:
+    db.session.rollback()
+    if isinstance(exc, DocumentTooLarge):
+        status = 413
+    elif isinstance(exc, InvalidInput):
+        status = 422
+    elif isinstance(exc, OrganisationNotVerified):
+        status = 403
+    else:
+        status = 409
+    return error_response(status, exc.code, exc.message, exc.field)
+
+
+@bp.before_request
+def _authenticate() -> None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    user = None
+    if scheme.lower() == "bearer" and token:
+        user = user_for_api_token(db.session, current_services().clock, token.strip())
+    if user is None:
+        raise ApiError(401, "unauthorized", "A valid API token is required (Authorization: Bearer).")
+    g.api_user = user
+
+
+def current_api_user() -> User:
+    user: User = g.api_user
+    return user
+
+
+def _field(name: str, *, required: bool = False, max_length: int = 500) -> str | None:
+    value = request.form.get(name)
+    if value is None or not value.strip():
+        if required:
+            raise ApiError(422, "missing_field", f"The field '{name}' is required.", name)
+        return None
+    if len(value) > max_length:
+        raise ApiError(422, "invalid_input", f"The field '{name}' is too long.", name)
+    return value
+
+
+@bp.post("/letters")
+@limiter.limit("120/minute")
+def create_letter() -> ResponseReturnValue:
+    if not request.mimetype.startswith("multipart/form-data"):
+        raise ApiError(415, "unsupported_media_type", "Send the letter as multipart/form-data.")
+    services = current_services()
+    upload = request.files.get("document")
+    if upload is None or not upload.filename:
+        raise ApiError(422, "missing_field", "The field 'document' (a PDF file) is required.", "document")
+    limit = services.settings.max_document_bytes
+    data = upload.read(limit + 1)
+    if len(data) > limit:
+        raise DocumentTooLarge(f"The document is larger than {limit // (1024 * 1024)} MB.")
+    deposit = DepositRequest(
+        document=data,
+        document_name=upload.filename,
+        recipient_phone=_field("recipient_phone", required=True, max_length=40) or "",
+        recipient_name=_field("recipient_name", required=True, max_length=200) or "",
+        recipient_email=_field("recipient_email", max_length=254),
+        channel=_field("channel", max_length=10) or "sms",
+        language=_field("language", max_length=5) or services.settings.default_language,
+    )
+    letter = deposit_letter(db.session, services, current_api_user(), deposit)
+    db.session.commit()
+    response = jsonify(letter_json(letter))
+    response.status_code = 201
+    response.headers["Location"] = url_for("api.get_letter", letter_id=letter.id)
+    return response
+
+
+def letter_for_user(user: User, letter_id: str) -> Letter:
+    """The letter if it belongs to the user's organisation; 404 otherwise (never 403)."""
+    letter = db.session.execute(
+        select(Letter).where(Letter.id == letter_id, Letter.organisation_id == user.organisation_id)
+    ).scalar_one_or_none()
+    if letter is None:
+        raise ApiError(404, "not_found", "No such letter.")
+    return letter
+
+
+def letter_json(letter: Letter) -> dict[str, Any]:
+    events = db.session.execute(
+        select(Evidence.id, Evidence.event, Evidence.occurred_at)
+        .where(Evidence.letter_id == letter.id)
+        .order_by(Evidence.seq)
+    ).all()
+    return {
+        "id": letter.id,
+        "reference": letter.reference,
+        "status": letter.status.value,
+        "channel": letter.channel,
+        "language": letter.language,
+        "recipient": {
+            "name": letter.recipient_name,
+            "phone": letter.recipient_phone,
+            "email": letter.recipient_email,
+        },
+        "document": {
+            "name": letter.document_name,
+            "size": letter.document_size,
+            "sha256": letter.document_sha256,
+        },
+        "deposited_at": isoformat_utc(letter.deposited_at),
+        "notified_at": _iso(letter.notified_at),
+        "deadline_at": _iso(letter.deadline_at),
+        "decided_at": _iso(letter.decided_at),
+        "events": [{"type": event, "at": isoformat_utc(at), "evidence_id": eid} for eid, event, at in events],
+        "proofs": [],
+    }
+
+
+def _iso(value: Any) -> str | None:
+    return isoformat_utc(value) if value is not None else None
+
+
+@bp.get("/letters/<letter_id>")
+def get_letter(letter_id: str) -> ResponseReturnValue:
+    letter = letter_for_user(current_api_user(), letter_id)
+    response = jsonify(letter_json(letter))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/letters/<letter_id>/proofs/<kind>")
+def get_proof(letter_id: str, kind: str) -> ResponseReturnValue:
+    letter_for_user(current_api_user(), letter_id)
+    raise ApiError(404, "proof_not_available", f"No {kind} proof is available for this letter yet.")

@@ -1,0 +1,132 @@
+"""The sender portal: log in, deposit a letter, follow its timeline."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import select
+
+from webapp.accounts import authenticate
+from webapp.extensions import db, limiter, login_manager
+from webapp.letters.deposit import DepositRequest, deposit_letter
+from webapp.letters.errors import LetterError
+from webapp.models import Evidence, Letter, User
+from webapp.services import current_services
+from webapp.web.forms import ComposeForm, LoginForm
+
+bp = Blueprint("portal", __name__)
+
+login_manager.login_view = "portal.login"
+login_manager.login_message = None
+login_manager.session_protection = "strong"
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    user = db.session.get(User, user_id)
+    return user if user is not None and user.is_active else None
+
+
+@bp.after_request
+def _private(response: ResponseReturnValue) -> ResponseReturnValue:
+    from flask import Response
+
+    if isinstance(response, Response):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+@bp.get("/")
+def home() -> ResponseReturnValue:
+    if current_user.is_authenticated:
+        return redirect(url_for(".letters"))
+    return render_template("portal/home.html")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit("10/minute", methods=["POST"])
+def login() -> ResponseReturnValue:
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = authenticate(db.session, form.email.data, form.password.data)
+        if user is not None:
+            login_user(user)
+            return redirect(url_for(".letters"), code=303)
+        flash(_("Wrong email or password."), "error")
+    return render_template("portal/login.html", form=form)
+
+
+@bp.post("/logout")
+def logout() -> ResponseReturnValue:
+    logout_user()
+    return redirect(url_for(".login"), code=303)
+
+
+@bp.get("/letters")
+@login_required
+def letters() -> ResponseReturnValue:
+    rows = (
+        db.session.execute(
+            select(Letter)
+            .where(Letter.organisation_id == current_user.organisation_id)
+            .order_by(Letter.deposited_at.desc())
+            .limit(100)
+        )
+        .scalars()
+        .all()
+    )
+    return render_template("portal/letters.html", letters=rows)
+
+
+@bp.route("/letters/new", methods=["GET", "POST"])
+@login_required
+def compose() -> ResponseReturnValue:
+    form = ComposeForm()
+    error_field = None
+    if form.validate_on_submit():
+        services = current_services()
+        upload = form.document.data
+        data = upload.read(services.settings.max_document_bytes + 1)
+        request_ = DepositRequest(
+            document=data,
+            document_name=upload.filename or "document.pdf",
+            recipient_phone=form.recipient_phone.data,
+            recipient_name=form.recipient_name.data,
+            language=form.language.data,
+        )
+        try:
+            letter = deposit_letter(db.session, services, current_user, request_)
+        except LetterError as exc:
+            db.session.rollback()
+            error_field = exc.field
+            flash(_(exc.message), "error")
+        else:
+            db.session.commit()
+            flash(
+                _(
+                    "Letter %(reference)s deposited. The recipient is being notified.",
+                    reference=letter.reference,
+                ),
+                "success",
+            )
+            return redirect(url_for(".letter_detail", letter_id=letter.id), code=303)
+    status = 422 if request.method == "POST" else 200
+    return render_template("portal/compose.html", form=form, error_field=error_field), status
+
+
+@bp.get("/letters/<letter_id>")
+@login_required
+def letter_detail(letter_id: str) -> ResponseReturnValue:
+    letter = db.session.execute(
+        select(Letter).where(Letter.id == letter_id, Letter.organisation_id == current_user.organisation_id)
+    ).scalar_one_or_none()
+    if letter is None:
+        abort(404)
+    events = (
+        db.session.execute(select(Evidence).where(Evidence.letter_id == letter.id).order_by(Evidence.seq))
+        .scalars()
+        .all()
+    )
+    return render_template("portal/letter.html", letter=letter, events=events)

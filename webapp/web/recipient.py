@@ -1,0 +1,231 @@
+"""Recipient pages: plain HTML forms that work without JavaScript; htmx only smooths them.
+
+Flow: landing (GET changes nothing) → send me a code → type the code →
+accept or refuse → (accepted) sender's identity and the document.
+After identification the browser session is bound to that one letter.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+
+from webapp.extensions import db, limiter
+from webapp.letters.errors import (
+    AlreadyDecided,
+    LetterError,
+    LinkExpired,
+    LinkNotFound,
+    NotYetNotified,
+    RecipientLocked,
+    TooManyCodes,
+)
+from webapp.letters.recipient import (
+    decide,
+    ensure_open_for_decision,
+    failures_left,
+    find_letter_by_token,
+    hand_over_document,
+    request_code,
+    verify_code,
+)
+from webapp.letters.states import LetterStatus
+from webapp.models import Letter
+from webapp.notify.texts import MOROCCO
+from webapp.services import current_services
+
+bp = Blueprint("recipient", __name__, url_prefix="/l")
+
+SESSION_KEY = "recipient"
+
+
+@bp.after_request
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    response.vary.add("HX-Request")
+    return response
+
+
+@bp.errorhandler(LinkNotFound)
+def _link_not_found(_exc: LinkNotFound) -> ResponseReturnValue:
+    db.session.rollback()
+    return render_template("recipient/problem.html", problem="not_found", letter=None), 404
+
+
+def _letter(token: str, *, for_update: bool = False) -> Letter:
+    return find_letter_by_token(db.session, token, for_update=for_update)
+
+
+def masked_phone(phone: str) -> str:
+    """`+212 6•• ••• •78`: enough to recognise one's number, not enough to learn it."""
+    return f"{phone[:4]} {phone[4]}•• ••• •{phone[-2:]}" if len(phone) > 8 else "••••"
+
+
+def _identified_for(letter: Letter) -> bool:
+    data = session.get(SESSION_KEY)
+    if not isinstance(data, dict) or data.get("letter") != letter.id:
+        return False
+    now = current_services().clock.now().timestamp()
+    ttl = current_services().settings.recipient_session_ttl
+    return isinstance(data.get("at"), int | float) and 0 <= now - data["at"] < ttl
+
+
+def _bind_session_to(letter: Letter) -> None:
+    # A fresh session: whatever the browser held before (another letter) is dropped.
+    session.clear()
+    session[SESSION_KEY] = {"letter": letter.id, "at": current_services().clock.now().timestamp()}
+
+
+def _page(
+    template: str, letter: Letter, token: str, status: int = 200, **context: Any
+) -> ResponseReturnValue:
+    services = current_services()
+    return render_template(
+        template,
+        letter=letter,
+        token=token,
+        phone=masked_phone(letter.recipient_phone),
+        service_name=services.settings.service_name,
+        support_contact=services.settings.support_contact,
+        morocco=MOROCCO,
+        identified=_identified_for(letter),
+        **context,
+    ), status
+
+
+def _problem(letter: Letter, token: str, exc: LetterError, status: int = 200) -> ResponseReturnValue:
+    return _page("recipient/problem.html", letter, token, status, problem=exc.code)
+
+
+@bp.get("/<token>")
+def landing(token: str) -> ResponseReturnValue:
+    letter = _letter(token)
+    if letter.status is LetterStatus.ACCEPTED and _identified_for(letter):
+        return redirect(url_for(".letter", token=token))
+    if letter.status is LetterStatus.ACCEPTED:
+        return _page("recipient/landing.html", letter, token)
+    try:
+        ensure_open_for_decision(letter, current_services())
+    except LetterError as exc:
+        return _problem(letter, token, exc)
+    return _page("recipient/landing.html", letter, token)
+
+
+@bp.post("/<token>/code")
+@limiter.limit("10/hour")
+def send_code(token: str) -> ResponseReturnValue:
+    services = current_services()
+    letter = _letter(token, for_update=True)
+    try:
+        request_code(db.session, services, letter)
+    except TooManyCodes as exc:
+        db.session.rollback()
+        return _page("recipient/code.html", letter, token, 429, error=exc.code)
+    except LetterError as exc:
+        db.session.rollback()
+        return _problem(letter, token, exc)
+    db.session.commit()
+    return redirect(url_for(".code", token=token, sent=1), code=303)
+
+
+@bp.get("/<token>/code")
+def code(token: str) -> ResponseReturnValue:
+    letter = _letter(token)
+    if letter.locked_at is not None:
+        return _problem(letter, token, RecipientLocked())
+    return _page("recipient/code.html", letter, token, sent=request.args.get("sent") == "1")
+
+
+@bp.post("/<token>/code/check")
+@limiter.limit("30/hour")
+def check_code(token: str) -> ResponseReturnValue:
+    services = current_services()
+    letter = _letter(token, for_update=True)
+    try:
+        result = verify_code(db.session, services, letter, request.form.get("code", ""))
+    except LetterError as exc:
+        db.session.rollback()
+        return _problem(letter, token, exc)
+    db.session.commit()  # the failure count must stick, success or not
+    if result.locked:
+        return _problem(letter, token, RecipientLocked(), 403)
+    if not result.ok:
+        return _page(
+            "recipient/code.html",
+            letter,
+            token,
+            422,
+            error="code_invalid",
+            failures_left=failures_left(letter, services),
+        )
+    _bind_session_to(letter)
+    target = ".letter" if letter.status is LetterStatus.ACCEPTED else ".decision"
+    return redirect(url_for(target, token=token), code=303)
+
+
+@bp.get("/<token>/decision")
+def decision(token: str) -> ResponseReturnValue:
+    letter = _letter(token)
+    if not _identified_for(letter):
+        return redirect(url_for(".landing", token=token))
+    if letter.status is LetterStatus.ACCEPTED:
+        return redirect(url_for(".letter", token=token))
+    try:
+        ensure_open_for_decision(letter, current_services())
+    except LetterError as exc:
+        return _problem(letter, token, exc)
+    return _page("recipient/decision.html", letter, token)
+
+
+@bp.post("/<token>/decision")
+@limiter.limit("30/hour")
+def submit_decision(token: str) -> ResponseReturnValue:
+    letter = _letter(token, for_update=True)
+    if not _identified_for(letter):
+        db.session.rollback()
+        return redirect(url_for(".landing", token=token), code=303)
+    choice = request.form.get("decision")
+    if choice not in {"accept", "refuse"}:
+        db.session.rollback()
+        return _page("recipient/decision.html", letter, token, 422, error="choose")
+    try:
+        decide(
+            db.session,
+            current_services(),
+            letter,
+            choice,
+            reason=(request.form.get("reason") or "").strip() or None,
+        )
+    except (AlreadyDecided, LinkExpired, NotYetNotified, RecipientLocked) as exc:
+        db.session.rollback()
+        return _problem(letter, token, exc)
+    db.session.commit()
+    if choice == "accept":
+        return redirect(url_for(".letter", token=token), code=303)
+    return _page("recipient/refused.html", letter, token)
+
+
+@bp.get("/<token>/letter")
+def letter(token: str) -> ResponseReturnValue:
+    letter = _letter(token)
+    if letter.status is not LetterStatus.ACCEPTED or not _identified_for(letter):
+        return redirect(url_for(".landing", token=token))
+    return _page("recipient/letter.html", letter, token)
+
+
+@bp.get("/<token>/document")
+def document(token: str) -> ResponseReturnValue:
+    letter = _letter(token)
+    if letter.status is not LetterStatus.ACCEPTED or not _identified_for(letter):
+        return redirect(url_for(".landing", token=token))
+    data = hand_over_document(db.session, current_services(), letter)
+    db.session.commit()
+    response = Response(data, mimetype="application/pdf")
+    response.headers.set("Content-Disposition", "attachment", filename=letter.document_name)
+    response.headers["Content-Length"] = str(len(data))
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response

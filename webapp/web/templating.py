@@ -1,0 +1,86 @@
+"""Template globals and filters shared by every page."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Flask, g, request
+from flask_babel import format_datetime, get_locale
+from flask_babel import lazy_gettext as _l
+
+from webapp.i18n import LANG_COOKIE, LANGUAGE_NAMES, LANGUAGES, text_direction
+from webapp.notify.texts import MOROCCO
+from webapp.services import current_services
+
+STATUS_LABELS = {
+    "deposited": _l("Deposited"),
+    "notified": _l("Notified"),
+    "accepted": _l("Accepted"),
+    "refused": _l("Refused"),
+    "neglected": _l("Not collected"),
+    "undeliverable": _l("Undeliverable"),
+}
+
+EVENT_LABELS = {
+    "SubmissionAcceptance": _l("Letter deposited"),
+    "ConsignmentNotification": _l("Recipient notified by SMS"),
+    "ConsignmentNotificationFailure": _l("Notification failed"),
+    "NotificationDelivered": _l("SMS delivered to the phone"),
+    "RecipientIdentification": _l("Recipient identified with a one-time code"),
+    "RecipientIdentificationFailure": _l("Wrong code typed"),
+    "ConsignmentAcceptance": _l("Letter accepted"),
+    "ConsignmentRejection": _l("Letter refused"),
+    "ContentHandover": _l("Document downloaded by the recipient"),
+    "AcceptanceRejectionExpiry": _l("Deadline passed without an answer"),
+}
+
+
+def register_template_helpers(app: Flask) -> None:
+    app.jinja_env.globals["status_label"] = lambda code: STATUS_LABELS.get(code, code)
+    app.jinja_env.globals["event_label"] = lambda code: EVENT_LABELS.get(code, code)
+
+    @app.context_processor
+    def _globals() -> dict[str, Any]:
+        language = str(get_locale() or "fr")
+        return {
+            "lang": language,
+            "dir": text_direction(language),
+            "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
+            "service_name": current_services().settings.service_name,
+        }
+
+    @app.template_filter("local_time")
+    def _local_time(value: datetime | None, fmt: str = "medium") -> str:
+        """A moment in Morocco's time zone, in the page's language."""
+        if value is None:
+            return ""
+        return str(format_datetime(value.astimezone(MOROCCO), fmt, rebase=False))
+
+    @app.template_filter("filesize")
+    def _filesize(size: int) -> str:
+        if size < 1024:
+            return f"{size} B"
+        if size < 1024 * 1024:
+            return f"{size / 1024:.0f} KB"
+        return f"{size / (1024 * 1024):.1f} MB"
+
+    @app.template_global()
+    def lang_url(code: str) -> str:
+        args = request.args.to_dict()
+        args["lang"] = code
+        return request.path + "?" + "&".join(f"{k}={v}" for k, v in args.items())
+
+    @app.after_request
+    def _remember_language(response: Any) -> Any:
+        chosen = g.get("remember_language")
+        if chosen and request.cookies.get(LANG_COOKIE) != chosen:
+            response.set_cookie(
+                LANG_COOKIE,
+                chosen,
+                max_age=365 * 24 * 3600,
+                samesite="Lax",
+                httponly=True,
+                secure=request.is_secure,
+            )
+        return response
