@@ -110,7 +110,9 @@ class Settings:
         settings = cls(
             instance_path=instance,
             secret_key=secret_key,
-            database_url=_env_str("DATABASE_URL", f"sqlite:///{instance / 'wassit.db'}"),
+            database_url=normalise_database_url(
+                _env_str("DATABASE_URL", f"sqlite:///{instance / 'wassit.db'}")
+            ),
             redis_url=os.environ.get("REDIS_URL") or None,
             master_key=_decode_master_key(master_b64),
             public_url=public_url.rstrip("/"),
@@ -172,6 +174,14 @@ class Settings:
             "RATELIMIT_STORAGE_URI": "memory://",
             "RATELIMIT_HEADERS_ENABLED": True,
         }
+
+
+def normalise_database_url(url: str) -> str:
+    """`postgresql://…` (as hosting platforms give it) means the psycopg 3 driver here."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
 
 
 def _decode_master_key(value: str) -> bytes:
