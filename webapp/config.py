@@ -172,6 +172,9 @@ class Settings:
             "WTF_CSRF_TIME_LIMIT": None,
             "BABEL_DEFAULT_LOCALE": self.default_language,
             "RATELIMIT_STORAGE_URI": "memory://",
+            # If Redis is down, limits fall back to per-process memory rather than failing requests.
+            "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+            "RATELIMIT_SWALLOW_ERRORS": True,
             "RATELIMIT_HEADERS_ENABLED": True,
         }
 
