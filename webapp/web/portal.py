@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 
 from webapp.accounts import authenticate
 from webapp.extensions import db, limiter, login_manager
 from webapp.letters.deposit import DepositRequest, deposit_letter
-from webapp.letters.errors import LetterError
+from webapp.letters.errors import DocumentTooLarge, LetterError
 from webapp.models import Evidence, Letter, User
 from webapp.services import current_services
 from webapp.web.forms import ComposeForm, LoginForm
@@ -21,6 +23,49 @@ bp = Blueprint("portal", __name__)
 login_manager.login_view = "portal.login"
 login_manager.login_message = None
 login_manager.session_protection = "strong"
+
+
+def N_(message: str) -> str:
+    """Marks a message for the catalogs without translating it here."""
+    return message
+
+
+# The deposit's own messages (webapp/letters/deposit.py), listed so that the
+# catalogs carry them: the portal shows them in the sender's language.
+DEPOSIT_MESSAGES = (
+    N_("A mobile phone number is required."),
+    N_("A phone number has only digits, spaces and + - . ( )."),
+    N_("This is not a phone number."),
+    N_("This phone number does not exist."),
+    N_("This is not a mobile number: it cannot receive SMS."),
+    N_("The document is empty."),
+    N_("The document is not a PDF."),
+    N_("The PDF is encrypted or password-protected."),
+    N_("The PDF has no pages."),
+    N_("The PDF is damaged and cannot be read."),
+    N_("The recipient's name is required."),
+    N_("The recipient's name is not valid."),
+    N_("The recipient's email address is not valid."),
+    N_("The sender's organisation has not been verified yet and cannot send."),
+)
+
+# When the deposit says something the catalogs do not know yet: a message per error code.
+DEPOSIT_ERRORS = {
+    "invalid_phone": _l("This is not a valid mobile phone number."),
+    "invalid_document": _l("The document must be a readable PDF that is not password-protected."),
+    "organisation_not_verified": _l("Your organisation has not been verified yet: it cannot send letters."),
+}
+
+
+def deposit_error_message(exc: LetterError) -> str:
+    """The deposit's refusal, in the page's language."""
+    if isinstance(exc, DocumentTooLarge):
+        megabytes = current_services().settings.max_document_bytes // (1024 * 1024)
+        return str(_("The document is larger than %(size)d MB.", size=megabytes))
+    translated = str(_(exc.message))
+    if translated != exc.message or str(get_locale()) == "en":
+        return translated
+    return str(DEPOSIT_ERRORS.get(exc.code, _l("Check the form: a field is missing or not valid.")))
 
 
 @login_manager.user_loader
@@ -101,7 +146,7 @@ def compose() -> ResponseReturnValue:
         except LetterError as exc:
             db.session.rollback()
             error_field = exc.field
-            flash(_(exc.message), "error")
+            flash(deposit_error_message(exc), "error")
         else:
             db.session.commit()
             flash(

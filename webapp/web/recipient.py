@@ -7,12 +7,17 @@ After identification the browser session is bound to that one letter.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
+from urllib.parse import quote
 
 from flask import Blueprint, Response, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import get_locale
+from markupsafe import Markup
 
 from webapp.extensions import db, limiter
+from webapp.i18n import text_direction
 from webapp.letters.errors import (
     AlreadyDecided,
     LetterError,
@@ -65,6 +70,19 @@ def masked_phone(phone: str) -> str:
     return f"{phone[:4]} {phone[4]}•• ••• •{phone[-2:]}" if len(phone) > 8 else "••••"
 
 
+def download_filename(name: str) -> dict[str, str]:
+    """`filename` parameters for Content-Disposition.  Header values travel as Latin-1, so a
+    non-ASCII name (accents, Arabic) goes in `filename*` (RFC 6266), with an ASCII fallback."""
+    try:
+        name.encode("ascii")
+    except UnicodeEncodeError:
+        simple = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+        if not any(ch.isalnum() for ch in simple.rsplit(".", 1)[0]):
+            simple = "document.pdf"
+        return {"filename": simple, "filename*": "UTF-8''" + quote(name, safe="!#$&+-.^_`|~")}
+    return {"filename": name}
+
+
 def _identified_for(letter: Letter) -> bool:
     data = session.get(SESSION_KEY)
     if not isinstance(data, dict) or data.get("letter") != letter.id:
@@ -80,6 +98,14 @@ def _bind_session_to(letter: Letter) -> None:
     session[SESSION_KEY] = {"letter": letter.id, "at": current_services().clock.now().timestamp()}
 
 
+def _phone_for_page(letter: Letter) -> str:
+    """The masked number; isolated left-to-right on Arabic pages, so its digits keep their order."""
+    phone = masked_phone(letter.recipient_phone)
+    if text_direction(str(get_locale())) == "rtl":
+        return Markup('<bdi dir="ltr">%s</bdi>') % phone
+    return phone
+
+
 def _page(
     template: str, letter: Letter, token: str, status: int = 200, **context: Any
 ) -> ResponseReturnValue:
@@ -88,9 +114,11 @@ def _page(
         template,
         letter=letter,
         token=token,
-        phone=masked_phone(letter.recipient_phone),
+        phone=_phone_for_page(letter),
         service_name=services.settings.service_name,
         support_contact=services.settings.support_contact,
+        code_minutes=max(1, services.settings.code_ttl // 60),
+        code_window_minutes=max(1, services.settings.code_window // 60),
         morocco=MOROCCO,
         identified=_identified_for(letter),
         **context,
@@ -225,7 +253,7 @@ def document(token: str) -> ResponseReturnValue:
     data = hand_over_document(db.session, current_services(), letter)
     db.session.commit()
     response = Response(data, mimetype="application/pdf")
-    response.headers.set("Content-Disposition", "attachment", filename=letter.document_name)
+    response.headers.set("Content-Disposition", "attachment", **download_filename(letter.document_name))
     response.headers["Content-Length"] = str(len(data))
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Flask, g, request
-from flask_babel import format_datetime, get_locale
+from flask_babel import (
+    format_date,
+    format_datetime,
+    format_decimal,
+    format_time,
+    get_locale,
+    gettext,
+    ngettext,
+)
 from flask_babel import lazy_gettext as _l
 
 from webapp.i18n import LANG_COOKIE, LANGUAGE_NAMES, LANGUAGES, text_direction
@@ -55,21 +64,32 @@ def register_template_helpers(app: Flask) -> None:
         """A moment in Morocco's time zone, in the page's language."""
         if value is None:
             return ""
-        return str(format_datetime(value.astimezone(MOROCCO), fmt, rebase=False))
+        moment = value.astimezone(MOROCCO)
+        if fmt == "long":
+            # The date in words and the time to the minute: "8 décembre 2026 à 10:00".
+            return str(
+                gettext(
+                    "%(date)s at %(time)s",
+                    date=format_date(moment, "long", rebase=False),
+                    time=format_time(moment, "short", rebase=False),
+                )
+            )
+        return str(format_datetime(moment, fmt, rebase=False))
 
     @app.template_filter("filesize")
     def _filesize(size: int) -> str:
+        """A size in the page's language: "12 KB", "12 Ko", "1,5 Mo"."""
         if size < 1024:
-            return f"{size} B"
+            return str(ngettext("%(num)d byte", "%(num)d bytes", size))
         if size < 1024 * 1024:
-            return f"{size / 1024:.0f} KB"
-        return f"{size / (1024 * 1024):.1f} MB"
+            return str(gettext("%(size)s KB", size=format_decimal(round(size / 1024))))
+        return str(gettext("%(size)s MB", size=format_decimal(round(size / (1024 * 1024), 1))))
 
     @app.template_global()
     def lang_url(code: str) -> str:
         args = request.args.to_dict()
         args["lang"] = code
-        return request.path + "?" + "&".join(f"{k}={v}" for k, v in args.items())
+        return request.path + "?" + urlencode(args)
 
     @app.after_request
     def _remember_language(response: Any) -> Any:
