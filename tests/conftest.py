@@ -93,14 +93,15 @@ def _fresh_database(template_url: str, tmp_path: Path) -> str:
         tables = [
             row[0]
             for row in conn.execute(
-                text("SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'alembic_version'")
+                text(
+                    "SELECT tablename FROM pg_tables"
+                    " WHERE schemaname='public' AND tablename <> 'alembic_version'"
+                )
             )
         ]
         conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         conn.execute(
-            text(
-                "INSERT INTO evidence_chain_head (id, seq, record_hash, version) VALUES (1, 0, :h, 1)"
-            ),
+            text("INSERT INTO evidence_chain_head (id, seq, record_hash, version) VALUES (1, 0, :h, 1)"),
             {"h": "0" * 64},
         )
     engine.dispose()
@@ -175,8 +176,14 @@ def make_sender(app: Flask, clock: FrozenClock) -> Callable[..., Sender]:
     def factory(org: str = "Banque Atlas SA", email: str | None = None, verified: bool = True) -> Sender:
         email = email or f"sender-{secrets.token_hex(4)}@atlas.ma"
         with app.app_context():
-            user = create_sender(db.session, clock, org_name=org, email=email,
-                                 password="correct horse battery", verified=verified)
+            user = create_sender(
+                db.session,
+                clock,
+                org_name=org,
+                email=email,
+                password="correct horse battery",
+                verified=verified,
+            )
             db.session.flush()
             token = create_api_token(db.session, clock, email=email)
             db.session.commit()
@@ -194,13 +201,21 @@ def sender(make_sender: Callable[..., Sender]) -> Sender:
 def deposit(client: FlaskClient, sender: Sender, pdf: Callable[..., bytes]) -> Callable[..., Any]:
     """POSTs a letter through the API and returns the response."""
 
-    def factory(as_sender: Sender | None = None, document: bytes | None = None,
-                filename: str = "mise-en-demeure.pdf", **fields: str) -> Any:
+    def factory(
+        as_sender: Sender | None = None,
+        document: bytes | None = None,
+        filename: str = "mise-en-demeure.pdf",
+        **fields: str,
+    ) -> Any:
         data: dict[str, Any] = {"recipient_phone": "0612345678", "recipient_name": "Youssef Alami"}
         data.update(fields)
         data["document"] = (io.BytesIO(document if document is not None else pdf()), filename)
-        return client.post("/api/v1/letters", data=data, headers=(as_sender or sender).auth,
-                           content_type="multipart/form-data")
+        return client.post(
+            "/api/v1/letters",
+            data=data,
+            headers=(as_sender or sender).auth,
+            content_type="multipart/form-data",
+        )
 
     return factory
 

@@ -38,8 +38,15 @@ class Stack:
     process: subprocess.Popen[bytes]
 
     def cli(self, *args: str) -> str:
-        result = subprocess.run([FLASK, "--app", "wsgi", *args], env=self.env, cwd=ROOT,
-                                capture_output=True, text=True, timeout=60, check=True)
+        result = subprocess.run(
+            [FLASK, "--app", "wsgi", *args],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
         return result.stdout
 
     def sms(self, count: int, timeout: float = 20) -> list[dict[str, Any]]:
@@ -73,8 +80,13 @@ def stack(tmp_path: Path, settings: Settings) -> Iterator[Stack]:
     )
     if os.environ.get("DATABASE_URL"):
         env["DATABASE_URL"] = settings.database_url  # freshly truncated, already migrated
-    process = subprocess.Popen([sys.executable, "-m", "worker.run_all"], env=env, cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "worker.run_all"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     stack = Stack(url, env, instance / "sms-outbox.jsonl", process)
     try:
@@ -127,16 +139,25 @@ def _deposit(stack: Stack, token: str, document: bytes, phone: str) -> dict[str,
 
 
 def _status(stack: Stack, token: str, letter_id: str) -> dict[str, Any]:
-    response = requests.get(f"{stack.url}/api/v1/letters/{letter_id}",
-                            headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    response = requests.get(
+        f"{stack.url}/api/v1/letters/{letter_id}", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
     assert response.status_code == 200
     body: dict[str, Any] = response.json()
     return body
 
 
 def test_deposit_sms_code_accept_download_and_neglect(stack: Stack) -> None:
-    stack.cli("sender", "create", "--org", "Cabinet Idrissi", "--email", "avocat@idrissi.ma",
-              "--password", "un mot de passe long")
+    stack.cli(
+        "sender",
+        "create",
+        "--org",
+        "Cabinet Idrissi",
+        "--email",
+        "avocat@idrissi.ma",
+        "--password",
+        "un mot de passe long",
+    )
     token = stack.cli("token", "create", "--email", "avocat@idrissi.ma").strip().splitlines()[-1]
 
     document = make_pdf_bytes(pages=2, pad_to=200_000)
@@ -180,5 +201,6 @@ def test_deposit_sms_code_accept_download_and_neglect(stack: Stack) -> None:
         if status["status"] == "neglected":
             break
         time.sleep(1)
-    assert status is not None and status["status"] == "neglected", status
+    assert status is not None
+    assert status["status"] == "neglected", status
     assert [e["type"] for e in status["events"]].count("AcceptanceRejectionExpiry") == 1

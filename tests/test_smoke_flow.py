@@ -26,8 +26,9 @@ def _code(text: str) -> str:
     return match.group(1)
 
 
-def test_accept_then_download_exact_bytes(client: FlaskClient, deposit: Any, run_jobs: Any, outbox: Any,
-                                          pdf: Any) -> None:
+def test_accept_then_download_exact_bytes(
+    client: FlaskClient, deposit: Any, run_jobs: Any, outbox: Any, pdf: Any
+) -> None:
     document = pdf(pad_to=5000)
     created = deposit(document=document)
     assert created.status_code == 201, created.json

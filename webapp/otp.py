@@ -28,5 +28,6 @@ def code_matches(candidate: str, stored_hash: str, *, pepper: str, salt: str) ->
 
 def normalise_code(raw: str) -> str | None:
     """Accepts `123 456`, `123-456` and Arabic-Indic digits as typed on some keyboards."""
-    digits = "".join(str(int(ch)) for ch in (raw or "") if ch.isdigit())
+    # isdecimal, not isdigit: superscripts and circled digits are "digits" that int() refuses.
+    digits = "".join(str(int(ch)) for ch in (raw or "") if ch.isdecimal())
     return digits if len(digits) == CODE_DIGITS else None

@@ -14,7 +14,9 @@ from typing import Any
 
 from flask import Flask, current_app
 from redis import Redis
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.retry import Retry as RedisRetry
 from rq import Queue, Retry
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -26,7 +28,7 @@ log = logging.getLogger(__name__)
 _PENDING_KEY = "wassit.after_commit_jobs"
 
 # Backoff for jobs that fail transiently (provider throttled, timeout, server error).
-RETRY_INTERVALS = [10, 30, 90, 300, 900]
+RETRY_INTERVALS = [10, 30, 90, 270, 810]
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,14 @@ class PendingJob:
 
 
 def connect_redis(url: str) -> Redis:
-    return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10, health_check_interval=30)
+    # Fail fast: a web request must not hang on a dead Redis (the sweeper catches up later).
+    return Redis.from_url(
+        url,
+        socket_connect_timeout=2,
+        socket_timeout=10,
+        health_check_interval=30,
+        retry=RedisRetry(NoBackoff(), 1),
+    )
 
 
 def init_app(app: Flask, redis_url: str) -> None:
@@ -103,4 +112,6 @@ def _enqueue_pending_jobs(session: Session) -> None:
 
 @event.listens_for(Session, "after_soft_rollback")
 def _forget_pending_jobs(session: Session, previous_transaction: Any) -> None:
-    session.info.pop(_PENDING_KEY, None)
+    # Only the outermost transaction's rollback forgets them; a savepoint's does not.
+    if previous_transaction.parent is None:
+        session.info.pop(_PENDING_KEY, None)

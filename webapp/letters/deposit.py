@@ -38,6 +38,7 @@ CHANNELS = ("sms", "email")
 # No 0/O, 1/I/L or U: references are read aloud over the phone to support.
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
 _MOBILE_TYPES = {phonenumbers.PhoneNumberType.MOBILE}
+_PHONE_CHARACTERS = re.compile(r"[\d\s+\-.()]+")
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,9 @@ def parse_mobile_number(raw: str, region: str = "MA") -> str:
     cleaned = (raw or "").strip()
     if not cleaned or len(cleaned) > 32:
         raise InvalidPhoneNumber("A mobile phone number is required.")
+    if not _PHONE_CHARACTERS.fullmatch(cleaned):
+        # phonenumbers would read letters as a keypad ("6ABC" -> "6222") or as an extension.
+        raise InvalidPhoneNumber("A phone number has only digits, spaces and + - . ( ).")
     try:
         number = phonenumbers.parse(cleaned, region)
     except phonenumbers.NumberParseException as exc:
@@ -67,10 +71,14 @@ def parse_mobile_number(raw: str, region: str = "MA") -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def format_limit(size: int) -> str:
+    return f"{size / (1024 * 1024):g} MB" if size >= 1024 * 1024 else f"{size / 1024:g} KB"
+
+
 def check_pdf(data: bytes, max_bytes: int) -> None:
     """Refuses anything but a readable, unencrypted PDF of at most `max_bytes`."""
     if len(data) > max_bytes:
-        raise DocumentTooLarge(f"The document is larger than {max_bytes // (1024 * 1024)} MB.")
+        raise DocumentTooLarge(f"The document is larger than {format_limit(max_bytes)}.")
     if not data:
         raise InvalidDocument("The document is empty.")
     if b"%PDF-" not in data[:1024]:

@@ -25,7 +25,7 @@ from webapp.letters.states import LetterStatus
 from webapp.models import Letter, MessagePurpose, MessageStatus, OutboundMessage
 from webapp.notify.sms import PermanentSmsError, SmsReceipt, TransientSmsError
 from webapp.notify.texts import code_sms, notification_sms, sms_length
-from webapp.queue import enqueue_after_commit
+from webapp.queue import RETRY_INTERVALS, enqueue_after_commit
 from webapp.services import Services
 from webapp.trust.evidence import isoformat_utc
 from webapp.vault import Sealed, VaultError
@@ -121,12 +121,14 @@ def dispatch_message(session: DbSession, services: Services, message_id: str) ->
             session.commit()
             return message.status
         message.status = MessageStatus.PENDING  # it surely never left: send it now
-    if message.status is not MessageStatus.PENDING:
-        session.commit()
+    now = services.clock.now()
+    if message.status is not MessageStatus.PENDING or (
+        message.next_attempt_at is not None and message.next_attempt_at > now + timedelta(seconds=2)
+    ):
+        session.commit()  # done, or backing off after a transient failure
         return message.status
 
     letter = session.get_one(Letter, message.letter_id)
-    now = services.clock.now()
     if message.purpose is MessagePurpose.NOTIFICATION and letter.status is not LetterStatus.DEPOSITED:
         # An operator or a parallel job already settled this letter's notification.
         message.status = MessageStatus.FAILED
@@ -145,8 +147,9 @@ def dispatch_message(session: DbSession, services: Services, message_id: str) ->
     try:
         receipt = services.sms.send(to=message.recipient, text=text, client_ref=message.id)
     except TransientSmsError as exc:
-        _after_transient_failure(session, services, message_id, str(exc))
-        raise
+        if _after_transient_failure(session, services, message_id, str(exc)):
+            return MessageStatus.FAILED
+        raise  # RQ retries with backoff; the sweeper catches up if its retries run out
     except PermanentSmsError as exc:
         _after_permanent_failure(session, services, message_id, str(exc))
         return MessageStatus.FAILED
@@ -210,7 +213,8 @@ def _mark_sent(session: DbSession, services: Services, message: OutboundMessage,
         )
 
 
-def _after_transient_failure(session: DbSession, services: Services, message_id: str, error: str) -> None:
+def _after_transient_failure(session: DbSession, services: Services, message_id: str, error: str) -> bool:
+    """Schedules the next attempt; returns True when attempts are exhausted and the message failed."""
     session.rollback()
     message = _lock_message(session, message_id)
     message.last_error = error
@@ -219,11 +223,12 @@ def _after_transient_failure(session: DbSession, services: Services, message_id:
         _after_permanent_failure(
             session, services, message_id, f"gave up after {message.attempts} attempts: {error}"
         )
-        return
+        return True
     message.status = MessageStatus.PENDING
-    delay = min(900, 10 * 3 ** (message.attempts - 1))
+    delay = RETRY_INTERVALS[min(message.attempts, len(RETRY_INTERVALS)) - 1]
     message.next_attempt_at = services.clock.now() + timedelta(seconds=delay)
     session.commit()
+    return False
 
 
 def _after_permanent_failure(session: DbSession, services: Services, message_id: str, error: str) -> None:

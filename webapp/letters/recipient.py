@@ -29,6 +29,7 @@ from webapp.letters.notifications import queue_message
 from webapp.letters.states import Event, LetterStatus
 from webapp.models import AccessLink, Letter, MessagePurpose, OneTimeCode, StoredDocument
 from webapp.services import Services
+from webapp.trust.evidence import isoformat_utc
 from webapp.vault import Sealed
 
 
@@ -240,7 +241,7 @@ def expire_overdue_letters(session: DbSession, services: Services, *, batch: int
             LetterStatus.NEGLECTED,
             at=letter.deadline_at,
             issuer=services.issuer,
-            details={"deadline": letter.deadline_at.isoformat(), "noted_at": now.isoformat()},
+            details={"deadline": isoformat_utc(letter.deadline_at), "noted_at": isoformat_utc(now)},
         )
         session.commit()
         expired += 1

@@ -13,7 +13,7 @@ import json
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import rfc8785
@@ -36,7 +36,9 @@ def sha256_hex(data: bytes) -> str:
 
 
 def isoformat_utc(moment: datetime) -> str:
-    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: evidence times must be timezone-aware")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def append_evidence(
@@ -112,6 +114,8 @@ def check_chain(records: Iterable[Evidence], head: ChainHead | None) -> list[Cha
         expected_previous = record.record_hash
         expected_seq = record.seq + 1
         last = record
-    if head is not None and (last is None or head.record_hash != last.record_hash):
+    # An empty chain is intact while its head is still the genesis (no record ever appended).
+    expected_head = last.record_hash if last is not None else GENESIS_HASH
+    if head is not None and head.record_hash != expected_head:
         problems.append(ChainProblem(head.seq, "-", "chain head does not match the last record"))
     return problems

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from webapp.accounts import user_for_api_token
 from webapp.extensions import csrf, db, limiter
-from webapp.letters.deposit import DepositRequest, deposit_letter
+from webapp.letters.deposit import DepositRequest, deposit_letter, format_limit
 from webapp.letters.errors import (
     DocumentTooLarge,
     InvalidInput,
@@ -103,7 +103,7 @@ def create_letter() -> ResponseReturnValue:
     limit = services.settings.max_document_bytes
     data = upload.read(limit + 1)
     if len(data) > limit:
-        raise DocumentTooLarge(f"The document is larger than {limit // (1024 * 1024)} MB.")
+        raise DocumentTooLarge(f"The document is larger than {format_limit(limit)}.")
     deposit = DepositRequest(
         document=data,
         document_name=upload.filename,
