@@ -16,6 +16,7 @@ from webapp.extensions import babel, csrf, db, htmx, limiter, login_manager, mig
 from webapp.i18n import select_locale
 from webapp.notify.sms import make_sms_provider
 from webapp.services import Services
+from webapp.trust.authority import Trust
 from webapp.vault import Vault
 
 CSP = (
@@ -65,11 +66,13 @@ def create_app(config: Settings | dict[str, Any] | None = None, *, clock: Clock 
     from webapp import queue
 
     queue.init_app(app, redis_url)
+    clock = clock or SystemClock()
     app.extensions["wassit"] = Services(
         settings=settings,
         vault=Vault(settings.master_key),
-        clock=clock or SystemClock(),
+        clock=clock,
         sms=make_sms_provider(settings),
+        trust=Trust(settings, now=clock.now),
     )
 
     from webapp.web import register_blueprints

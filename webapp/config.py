@@ -50,6 +50,11 @@ def _env_str(name: str, default: str) -> str:
     return default if raw is None or raw == "" else raw
 
 
+def _env_path(name: str) -> Path | None:
+    raw = os.environ.get(name)
+    return Path(raw) if raw else None
+
+
 def _read_or_create_secret(path: Path, make: Any) -> str:
     """Reads a generated secret from `instance/`, creating it (mode 0600) on first use."""
     if path.exists():
@@ -95,6 +100,21 @@ class Settings:
     default_language: str = "fr"
     session_cookie_secure: bool = False
     queue_name: str = "default"
+    # Trust material: nothing set means a local CA generated under instance/trust.
+    trust_dir: Path | None = None  # default: instance_path / "trust"
+    seal_cert: Path | None = None
+    seal_key: Path | None = None
+    seal_pkcs12: Path | None = None
+    seal_key_passphrase: str | None = None
+    trust_root_cert: Path | None = None
+    tsa_url: str | None = None
+    tsa_cert: Path | None = None
+    tsa_key: Path | None = None
+    tsa_key_passphrase: str | None = None
+    tsa_timeout: int = 10
+    service_legal_name: str = "Wassit SARL"
+    proof_retention_years: int = 10
+    checkpoint_interval: int = 3600
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -110,9 +130,7 @@ class Settings:
         settings = cls(
             instance_path=instance,
             secret_key=secret_key,
-            database_url=normalise_database_url(
-                _env_str("DATABASE_URL", f"sqlite:///{instance / 'wassit.db'}")
-            ),
+            database_url=normalise_database_url(_env_str("DATABASE_URL", f"sqlite:///{instance / 'wassit.db'}")),
             redis_url=os.environ.get("REDIS_URL") or None,
             master_key=_decode_master_key(master_b64),
             public_url=public_url.rstrip("/"),
@@ -130,6 +148,20 @@ class Settings:
             max_document_bytes=_env_int("MAX_DOCUMENT_BYTES", cls.max_document_bytes),
             code_ttl=_env_int("CODE_TTL", cls.code_ttl),
             code_lockout_failures=_env_int("CODE_LOCKOUT_FAILURES", cls.code_lockout_failures),
+            trust_dir=_env_path("TRUST_DIR"),
+            seal_cert=_env_path("SEAL_CERT"),
+            seal_key=_env_path("SEAL_KEY"),
+            seal_pkcs12=_env_path("SEAL_PKCS12"),
+            seal_key_passphrase=os.environ.get("SEAL_KEY_PASSPHRASE") or None,
+            trust_root_cert=_env_path("TRUST_ROOT_CERT"),
+            tsa_url=os.environ.get("TSA_URL") or None,
+            tsa_cert=_env_path("TSA_CERT"),
+            tsa_key=_env_path("TSA_KEY"),
+            tsa_key_passphrase=os.environ.get("TSA_KEY_PASSPHRASE") or None,
+            tsa_timeout=_env_int("TSA_TIMEOUT", cls.tsa_timeout),
+            service_legal_name=_env_str("SERVICE_LEGAL_NAME", cls.service_legal_name),
+            proof_retention_years=_env_int("PROOF_RETENTION_YEARS", cls.proof_retention_years),
+            checkpoint_interval=_env_int("CHECKPOINT_INTERVAL", cls.checkpoint_interval),
             session_cookie_secure=_env_bool("SESSION_COOKIE_SECURE", public_url.startswith("https://")),
         )
         settings.validate()
@@ -141,6 +173,10 @@ class Settings:
         values.update(changes)
         return Settings(**values)
 
+    @property
+    def trust_directory(self) -> Path:
+        return self.trust_dir or self.instance_path / "trust"
+
     def validate(self) -> None:
         if len(self.master_key) != 32:
             raise ConfigError("MASTER_KEY must be 32 bytes, base64-encoded")
@@ -150,6 +186,10 @@ class Settings:
             raise ConfigError("CODE_TTL may not exceed 600 seconds")
         if self.acceptance_period <= 0:
             raise ConfigError("ACCEPTANCE_PERIOD must be positive")
+        if self.tsa_url is not None and not self.tsa_url.startswith(("http://", "https://")):
+            raise ConfigError("TSA_URL must be an http(s) URL")
+        if self.proof_retention_years < 1:
+            raise ConfigError("PROOF_RETENTION_YEARS must be at least 1")
         if self.sms_provider == "vonage" and not (self.vonage_api_key and self.vonage_api_secret):
             raise ConfigError("SMS_PROVIDER=vonage needs VONAGE_API_KEY and VONAGE_API_SECRET")
 

@@ -9,6 +9,7 @@ from flask import current_app
 from webapp.clock import Clock
 from webapp.config import Settings
 from webapp.notify.sms import SmsProvider
+from webapp.trust.authority import Trust
 from webapp.vault import Vault
 
 
@@ -18,6 +19,7 @@ class Services:
     vault: Vault
     clock: Clock
     sms: SmsProvider
+    trust: Trust
 
     @property
     def issuer(self) -> str:
