@@ -22,3 +22,35 @@ def expire_letters() -> int:
 
 def requeue_messages() -> int:
     return requeue_stalled_messages(db.session, current_services())
+
+
+def issue_proof(proof_id: str) -> str | None:
+    from webapp.trust.proofs import issue_proof as issue
+    from webapp.trust.proofs import record_proof_failure
+    from webapp.trust.seal import SealError
+
+    try:
+        status = issue(db.session, current_services(), proof_id)
+    except SealError as exc:
+        db.session.rollback()
+        record_proof_failure(db.session, proof_id, str(exc))
+        raise  # RQ retries with backoff; the sweeper re-enqueues pending proofs
+    return status.value if status else None
+
+
+def seal_evidence() -> int:
+    from webapp.trust.proofs import seal_pending_records
+
+    return seal_pending_records(db.session, current_services())
+
+
+def requeue_proofs() -> int:
+    from webapp.trust.proofs import requeue_pending_proofs
+
+    return requeue_pending_proofs(db.session, current_services())
+
+
+def checkpoint_chain() -> bool:
+    from webapp.trust.audit import write_checkpoint
+
+    return write_checkpoint(db.session, current_services()) is not None

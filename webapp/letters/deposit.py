@@ -30,8 +30,9 @@ from webapp.letters.errors import (
 )
 from webapp.letters.notifications import queue_message
 from webapp.letters.states import Event, LetterStatus
-from webapp.models import AccessLink, Letter, MessagePurpose, StoredDocument, User
+from webapp.models import AccessLink, Letter, MessagePurpose, ProofKind, StoredDocument, User
 from webapp.services import Services
+from webapp.trust.proofs import request_proof
 
 LANGUAGES = ("fr", "ar", "en")
 CHANNELS = ("sms", "email")
@@ -191,7 +192,7 @@ def deposit_letter(session: DbSession, services: Services, sender: User, request
     )
     token = new_link_token()
     session.add(AccessLink(letter_id=letter.id, token_hash=hash_token(token), created_at=now))
-    lifecycle.record(
+    evidence = lifecycle.record(
         session,
         letter,
         Event.SUBMISSION_ACCEPTANCE,
@@ -199,5 +200,6 @@ def deposit_letter(session: DbSession, services: Services, sender: User, request
         issuer=services.issuer,
         details={"language": language},
     )
+    request_proof(session, letter, ProofKind.DEPOSIT, evidence, now)
     queue_message(session, services, letter, MessagePurpose.NOTIFICATION, secret=token)
     return letter

@@ -15,8 +15,17 @@ from typing import Any
 from webapp.extensions import DbSession
 from webapp.letters.errors import IllegalTransition
 from webapp.letters.states import TRANSITIONS, Event, LetterStatus
-from webapp.models import Evidence, Letter
+from webapp.models import Evidence, Letter, ProofKind
 from webapp.trust.evidence import append_evidence
+from webapp.trust.proofs import request_proof
+
+# The proof each outcome gives the sender, issued by a job once the transition commits.
+PROOF_FOR_OUTCOME = {
+    LetterStatus.ACCEPTED: ProofKind.RECEPTION,
+    LetterStatus.REFUSED: ProofKind.REFUSAL,
+    LetterStatus.NEGLECTED: ProofKind.NEGLIGENCE,
+    LetterStatus.UNDELIVERABLE: ProofKind.NON_DELIVERY,
+}
 
 
 def letter_facts(letter: Letter) -> dict[str, Any]:
@@ -32,16 +41,8 @@ def letter_facts(letter: Letter) -> dict[str, Any]:
             "ice": org.ice,
             "user_id": letter.sender_user_id,
         },
-        "recipient": {
-            "name": letter.recipient_name,
-            "phone": letter.recipient_phone,
-            "email": letter.recipient_email,
-        },
-        "document": {
-            "name": letter.document_name,
-            "size": letter.document_size,
-            "sha256": letter.document_sha256,
-        },
+        "recipient": letter.recipient_facts(),
+        "document": letter.document_facts(),
     }
 
 
@@ -58,9 +59,7 @@ def record(
     facts = letter_facts(letter)
     if details:
         facts["details"] = dict(details)
-    return append_evidence(
-        session, letter_id=letter.id, event=event.value, occurred_at=at, issuer=issuer, facts=facts
-    )
+    return append_evidence(session, letter_id=letter.id, event=event.value, occurred_at=at, issuer=issuer, facts=facts)
 
 
 def transition(
@@ -83,4 +82,7 @@ def transition(
     elif target in {LetterStatus.ACCEPTED, LetterStatus.REFUSED, LetterStatus.NEGLECTED}:
         letter.decided_at = at
     full_details = {"from_status": previous.value, "to_status": target.value, **(details or {})}
-    return record(session, letter, event, at=at, issuer=issuer, details=full_details)
+    evidence = record(session, letter, event, at=at, issuer=issuer, details=full_details)
+    if target in PROOF_FOR_OUTCOME:
+        request_proof(session, letter, PROOF_FOR_OUTCOME[target], evidence, at)
+    return evidence

@@ -68,9 +68,7 @@ def recipient_link(services: Services, token: str) -> str:
     return f"{services.settings.public_url}/l/{token}"
 
 
-def render_text(
-    services: Services, message: OutboundMessage, letter: Letter, secret: str, now: datetime
-) -> str:
+def render_text(services: Services, message: OutboundMessage, letter: Letter, secret: str, now: datetime) -> str:
     settings = services.settings
     if message.purpose is MessagePurpose.CODE:
         return code_sms(
@@ -220,9 +218,7 @@ def _after_transient_failure(session: DbSession, services: Services, message_id:
     message.last_error = error
     if message.attempts >= services.settings.sms_max_attempts:
         session.commit()
-        _after_permanent_failure(
-            session, services, message_id, f"gave up after {message.attempts} attempts: {error}"
-        )
+        _after_permanent_failure(session, services, message_id, f"gave up after {message.attempts} attempts: {error}")
         return True
     message.status = MessageStatus.PENDING
     delay = RETRY_INTERVALS[min(message.attempts, len(RETRY_INTERVALS)) - 1]

@@ -77,9 +77,7 @@ def ensure_can_identify(letter: Letter, services: Services) -> None:
 def _codes_in_window(session: DbSession, letter: Letter, services: Services) -> int:
     since = services.clock.now() - timedelta(seconds=services.settings.code_window)
     return session.execute(
-        select(func.count(OneTimeCode.id)).where(
-            OneTimeCode.letter_id == letter.id, OneTimeCode.created_at > since
-        )
+        select(func.count(OneTimeCode.id)).where(OneTimeCode.letter_id == letter.id, OneTimeCode.created_at > since)
     ).scalar_one()
 
 

@@ -1,13 +1,15 @@
 """SQLAlchemy 2.0 typed models, one module per aggregate."""
 
-from webapp.models.evidence import ChainHead, Evidence
+from webapp.models.evidence import ChainCheckpoint, ChainHead, Evidence
 from webapp.models.letter import AccessLink, Letter, OneTimeCode, StoredDocument
 from webapp.models.message import MessagePurpose, MessageStatus, OutboundMessage
 from webapp.models.organisation import ApiToken, Organisation, Role, User
+from webapp.models.proof import Proof, ProofKind, ProofStatus
 
 __all__ = [
     "AccessLink",
     "ApiToken",
+    "ChainCheckpoint",
     "ChainHead",
     "Evidence",
     "Letter",
@@ -16,6 +18,9 @@ __all__ = [
     "OneTimeCode",
     "Organisation",
     "OutboundMessage",
+    "Proof",
+    "ProofKind",
+    "ProofStatus",
     "Role",
     "StoredDocument",
     "User",

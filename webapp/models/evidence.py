@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.extensions import db
@@ -28,6 +28,27 @@ class Evidence(db.Model):  # type: ignore[name-defined,misc]
     canonical: Mapped[str] = mapped_column(Text)
     previous_hash: Mapped[str] = mapped_column(String(64), unique=True)
     record_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Detached CAdES signature of `canonical`, with its RFC 3161 timestamp (DER CMS).
+    # Added by a job right after the commit that appended the record.
+    seal: Mapped[bytes | None] = mapped_column(LargeBinary)
+    sealed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ChainCheckpoint(db.Model):  # type: ignore[name-defined,misc]
+    """A sealed, timestamped statement of the chain's head at a moment.
+
+    Truncating the chain (deleting its latest records) cannot be hidden from
+    the hash links alone; a checkpoint names a record that must still exist.
+    """
+
+    __tablename__ = "evidence_checkpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(Integer, index=True)
+    record_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    canonical: Mapped[str] = mapped_column(Text)
+    seal: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class ChainHead(db.Model):  # type: ignore[name-defined,misc]

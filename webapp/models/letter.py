@@ -60,6 +60,14 @@ class Letter(db.Model):  # type: ignore[name-defined,misc]
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
+    def recipient_facts(self) -> dict[str, str | None]:
+        """Who the letter is for, as evidence records and the API state it."""
+        return {"name": self.recipient_name, "phone": self.recipient_phone, "email": self.recipient_email}
+
+    def document_facts(self) -> dict[str, str | int]:
+        """What was deposited, as evidence records and the API state it (never the content)."""
+        return {"name": self.document_name, "size": self.document_size, "sha256": self.document_sha256}
+
 
 class StoredDocument(db.Model):  # type: ignore[name-defined,misc]
     """The letter's document, encrypted with its own data key (see `webapp.vault`)."""

@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from webapp.extensions import DbSession
 from webapp.models.evidence import ChainHead, Evidence
+from webapp.queue import enqueue_after_commit
 
 GENESIS_HASH = "0" * 64
 RECORD_VERSION = 1
@@ -79,6 +80,8 @@ def append_evidence(
         record_hash=sha256_hex(canonical),
     )
     session.add(evidence)
+    # Sealed by a job right after commit (a periodic sweep catches any it misses).
+    enqueue_after_commit(session, "webapp.jobs.seal_evidence", job_id="seal-evidence", retry=False)
     head.seq = evidence.seq
     head.record_hash = evidence.record_hash
     return evidence

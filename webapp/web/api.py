@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, g, jsonify, request, url_for
+from flask import Blueprint, Response, g, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
@@ -17,9 +17,10 @@ from webapp.letters.errors import (
     LetterError,
     OrganisationNotVerified,
 )
-from webapp.models import Evidence, Letter, User
+from webapp.models import Evidence, Letter, Proof, ProofKind, User
 from webapp.services import current_services
 from webapp.trust.evidence import isoformat_utc
+from webapp.trust.proofs import ProofNotReady, read_proof
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -33,7 +34,7 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.field = status, code, message, field
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None) -> ResponseReturnValue:
+def error_response(status: int, code: str, message: str, field: str | None = None) -> Response:
     body: dict[str, Any] = {"code": code, "message": message}
     if field:
         body["field"] = field
@@ -143,22 +144,25 @@ def letter_json(letter: Letter) -> dict[str, Any]:
         "status": letter.status.value,
         "channel": letter.channel,
         "language": letter.language,
-        "recipient": {
-            "name": letter.recipient_name,
-            "phone": letter.recipient_phone,
-            "email": letter.recipient_email,
-        },
-        "document": {
-            "name": letter.document_name,
-            "size": letter.document_size,
-            "sha256": letter.document_sha256,
-        },
+        "recipient": letter.recipient_facts(),
+        "document": letter.document_facts(),
         "deposited_at": isoformat_utc(letter.deposited_at),
         "notified_at": _iso(letter.notified_at),
         "deadline_at": _iso(letter.deadline_at),
         "decided_at": _iso(letter.decided_at),
         "events": [{"type": event, "at": isoformat_utc(at), "evidence_id": eid} for eid, event, at in events],
-        "proofs": [],
+        "proofs": [
+            {
+                "kind": proof.kind.value,
+                "status": proof.status.value,
+                "url": url_for("api.get_proof", letter_id=letter.id, kind=proof.kind.value, _external=True),
+                "issued_at": _iso(proof.issued_at),
+                "sha256": proof.sha256,
+            }
+            for proof in db.session.execute(
+                select(Proof).where(Proof.letter_id == letter.id).order_by(Proof.created_at)
+            ).scalars()
+        ],
     }
 
 
@@ -176,5 +180,27 @@ def get_letter(letter_id: str) -> ResponseReturnValue:
 
 @bp.get("/letters/<letter_id>/proofs/<kind>")
 def get_proof(letter_id: str, kind: str) -> ResponseReturnValue:
-    letter_for_user(current_api_user(), letter_id)
-    raise ApiError(404, "proof_not_available", f"No {kind} proof is available for this letter yet.")
+    letter = letter_for_user(current_api_user(), letter_id)
+    try:
+        proof_kind = ProofKind(kind)
+    except ValueError:
+        raise ApiError(404, "not_found", f"Unknown proof kind {kind!r}.") from None
+    try:
+        data = read_proof(db.session, current_services(), letter, proof_kind)
+    except ProofNotReady:
+        exists = db.session.execute(
+            select(Proof.id).where(Proof.letter_id == letter.id, Proof.kind == proof_kind)
+        ).first()
+        if exists is None:
+            raise ApiError(404, "proof_not_available", f"This letter has no {kind} proof.") from None
+        response = error_response(409, "proof_pending", "The proof is being produced; retry in a few seconds.")
+        response.headers["Retry-After"] = "5"
+        return response
+    return proof_response(data, letter, proof_kind)
+
+
+def proof_response(data: bytes, letter: Letter, kind: ProofKind) -> Response:
+    response = Response(data, mimetype="application/pdf")
+    response.headers.set("Content-Disposition", "attachment", filename=f"proof-{kind.value}-{letter.reference}.pdf")
+    response.headers["Cache-Control"] = "private, no-store"
+    return response

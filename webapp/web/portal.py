@@ -161,14 +161,20 @@ def compose() -> ResponseReturnValue:
     return render_template("portal/compose.html", form=form, error_field=error_field), status
 
 
-@bp.get("/letters/<letter_id>")
-@login_required
-def letter_detail(letter_id: str) -> ResponseReturnValue:
+def _own_letter(letter_id: str) -> Letter:
+    """A letter of the user's organisation; 404 for anyone else's."""
     letter = db.session.execute(
         select(Letter).where(Letter.id == letter_id, Letter.organisation_id == current_user.organisation_id)
     ).scalar_one_or_none()
     if letter is None:
         abort(404)
+    return letter
+
+
+@bp.get("/letters/<letter_id>")
+@login_required
+def letter_detail(letter_id: str) -> ResponseReturnValue:
+    letter = _own_letter(letter_id)
     events = (
         db.session.execute(select(Evidence).where(Evidence.letter_id == letter.id).order_by(Evidence.seq))
         .scalars()
