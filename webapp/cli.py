@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from flask import Flask
 from flask.cli import AppGroup
@@ -22,9 +24,7 @@ letters_cli = AppGroup("letters", help="Letter maintenance.")
 def sender_create(org_name: str, email: str, password: str) -> None:
     """Create a (verified) organisation if needed and a sender user in it."""
     try:
-        user = create_sender(
-            db.session, current_services().clock, org_name=org_name, email=email, password=password
-        )
+        user = create_sender(db.session, current_services().clock, org_name=org_name, email=email, password=password)
     except AccountError as exc:
         db.session.rollback()
         raise click.ClickException(str(exc)) from exc
@@ -65,7 +65,80 @@ def letters_requeue() -> None:
     click.echo(f"{count} message(s) enqueued.")
 
 
+proofs_cli = AppGroup("proofs", help="Proofs of deposit, reception, refusal, negligence, non-delivery.")
+evidence_cli = AppGroup("evidence", help="The evidence journal.")
+
+
+@proofs_cli.command("verify")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def proofs_verify(file: Path) -> None:
+    """Check a proof PDF: signature, timestamp, and every evidence record it carries."""
+    from webapp.trust.verify import check_proof_pdf
+
+    check = check_proof_pdf(db.session, current_services(), file.read_bytes())
+    db.session.rollback()
+
+    def line(ok: bool, text: str) -> None:
+        click.echo(f"  [{'ok' if ok else 'FAIL'}] {text}")
+
+    click.echo(f"{file}:")
+    if check.problem:
+        click.echo(f"  {check.problem}")
+    line(check.signature_intact, "signature intact (the file is as signed)")
+    line(check.signature_trusted, f"signed by our seal: {check.signed_by or '-'}")
+    line(check.covers_whole_file, "signature covers the whole file")
+    line(check.timestamped_at is not None, f"signature timestamp: {check.timestamped_at or '-'}")
+    for record in check.records:
+        seal_ok = record.seal is not None and record.seal.ok
+        line(
+            record.genuine,
+            f"record {record.evidence_id} {record.event}: hash {'ok' if record.hash_ok else 'BAD'}, "
+            f"journal {'ok' if record.in_journal else 'BAD'}, chain {'ok' if record.chain_ok else 'BAD'}, "
+            f"seal {'ok' if seal_ok else 'BAD'}",
+        )
+    attested = check.attested
+    if attested is not None:
+        facts = attested.record
+        click.echo(
+            f"  attests: {facts.get('event')} at {facts.get('at')} for letter {facts.get('reference')}, "
+            f"document sha256 {facts.get('document', {}).get('sha256')}"
+        )
+    click.echo("GENUINE" if check.genuine else "NOT GENUINE")
+    if not check.genuine:
+        raise SystemExit(1)
+
+
+@evidence_cli.command("audit")
+@click.option("--skip-seals", is_flag=True, help="Check hashes, links and checkpoints only (faster).")
+def evidence_audit(skip_seals: bool) -> None:
+    """Walk every record and checkpoint; report broken links, bad seals, missing records."""
+    from webapp.trust.audit import audit_journal
+
+    report = audit_journal(db.session, current_services(), check_seals=not skip_seals)
+    db.session.rollback()
+    for problem in report.problems:
+        click.echo(f"PROBLEM {problem}")
+    click.echo(
+        f"{report.records} record(s), {report.checkpoints} checkpoint(s), {report.unsealed} awaiting their seal."
+    )
+    if not report.intact:
+        click.echo(f"{len(report.problems)} problem(s) found.")
+        raise SystemExit(1)
+    click.echo("The journal is intact.")
+
+
+@evidence_cli.command("checkpoint")
+def evidence_checkpoint() -> None:
+    """Seal the chain's current head now (the scheduler does it every CHECKPOINT_INTERVAL)."""
+    from webapp.trust.audit import write_checkpoint
+
+    checkpoint = write_checkpoint(db.session, current_services(), force=True)
+    click.echo(f"Checkpoint at record {checkpoint.seq}." if checkpoint else "The journal is empty.")
+
+
 def register_commands(app: Flask) -> None:
     app.cli.add_command(sender_cli)
     app.cli.add_command(token_cli)
     app.cli.add_command(letters_cli)
+    app.cli.add_command(proofs_cli)
+    app.cli.add_command(evidence_cli)

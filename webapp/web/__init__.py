@@ -12,10 +12,12 @@ def register_blueprints(app: Flask) -> None:
     from webapp.web.portal import bp as portal_bp
     from webapp.web.recipient import bp as recipient_bp
     from webapp.web.templating import register_template_helpers
+    from webapp.web.trust import bp as trust_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(recipient_bp)
     app.register_blueprint(portal_bp)
+    app.register_blueprint(trust_bp)
     register_error_handlers(app)
     register_template_helpers(app)

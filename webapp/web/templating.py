@@ -21,6 +21,7 @@ from flask_babel import lazy_gettext as _l
 from webapp.i18n import LANG_COOKIE, LANGUAGE_NAMES, LANGUAGES, text_direction
 from webapp.notify.texts import MOROCCO
 from webapp.services import current_services
+from webapp.web.recipient import masked_phone
 
 STATUS_LABELS = {
     "deposited": _l("Deposited"),
@@ -45,9 +46,20 @@ EVENT_LABELS = {
 }
 
 
+PROOF_LABELS = {
+    "deposit": _l("Proof of deposit"),
+    "reception": _l("Proof of reception"),
+    "refusal": _l("Proof of refusal"),
+    "negligence": _l("Proof of negligence"),
+    "non_delivery": _l("Proof of non-delivery"),
+}
+
+
 def register_template_helpers(app: Flask) -> None:
     app.jinja_env.globals["status_label"] = lambda code: STATUS_LABELS.get(code, code)
     app.jinja_env.globals["event_label"] = lambda code: EVENT_LABELS.get(code, code)
+    app.jinja_env.globals["mask_phone"] = masked_phone
+    app.jinja_env.globals["proof_label"] = lambda code: PROOF_LABELS.get(code, code)
 
     @app.context_processor
     def _globals() -> dict[str, Any]:
@@ -75,6 +87,14 @@ def register_template_helpers(app: Flask) -> None:
                 )
             )
         return str(format_datetime(moment, fmt, rebase=False))
+
+    @app.template_filter("iso_local_time")
+    def _iso_local_time(value: str | None) -> str:
+        """An ISO 8601 UTC time from an evidence record, shown in Morocco's time zone."""
+        try:
+            return _local_time(datetime.fromisoformat((value or "").replace("Z", "+00:00")))
+        except ValueError:
+            return value or ""
 
     @app.template_filter("filesize")
     def _filesize(size: int) -> str:
