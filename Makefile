@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | $(PYTHON) -c "import ha
 CATALOGS := $(wildcard webapp/translations/*/LC_MESSAGES/messages.po)
 COMPILED := $(CATALOGS:.po=.mo)
 
-.PHONY: run test lint typecheck check install translations extract-messages vendor clean
+.PHONY: run test lint typecheck check install translations extract-messages vendor clean bench
 
 install: $(STAMP) $(COMPILED)
 
@@ -38,6 +38,10 @@ typecheck: install
 	$(BIN)/mypy
 
 check: lint typecheck test
+
+## Benchmarks (bench/): print their figures; `make bench BENCH_ARGS="--count 20"`.
+bench: install
+	$(BIN)/python -m bench.proofs $(BENCH_ARGS)
 
 extract-messages: install
 	$(BIN)/pybabel extract -F babel.cfg -k _l -o webapp/translations/messages.pot .

@@ -93,10 +93,7 @@ def _fresh_database(template_url: str, tmp_path: Path) -> str:
         tables = [
             row[0]
             for row in conn.execute(
-                text(
-                    "SELECT tablename FROM pg_tables"
-                    " WHERE schemaname='public' AND tablename <> 'alembic_version'"
-                )
+                text("SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'alembic_version'")
             )
         ]
         conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))

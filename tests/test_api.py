@@ -20,23 +20,31 @@ from webapp.config import Settings
 from webapp.extensions import db
 from webapp.queue import get_queue
 
-STORED_TABLES = ("letters", "documents", "evidence", "outbound_messages", "access_links", "one_time_codes")
+STORED_TABLES = (
+    "letters",
+    "documents",
+    "evidence",
+    "outbound_messages",
+    "access_links",
+    "one_time_codes",
+    "proofs",
+    "evidence_checkpoints",
+)
 
 
 # --- helpers ---------------------------------------------------------------
 
 
 def stored_state(app: Flask) -> dict[str, Any]:
-    """Row counts of every table a deposit writes, the evidence chain head, and the queued jobs."""
+    """Row counts of every table a deposit writes, the evidence chain head, and the queued jobs (by function)."""
     with app.app_context():
         state: dict[str, Any] = {
             table: db.session.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()  # noqa: S608
             for table in STORED_TABLES
         }
-        state["chain_head"] = db.session.execute(
-            text("SELECT seq, record_hash FROM evidence_chain_head")
-        ).all()
-        state["queued_jobs"] = get_queue().count
+        state["chain_head"] = db.session.execute(text("SELECT seq, record_hash FROM evidence_chain_head")).all()
+        queue = get_queue()
+        state["queued_jobs"] = sorted(job.func_name for job in queue.jobs)
         db.session.remove()
     return state
 
@@ -192,9 +200,7 @@ def test_bad_document_is_refused_and_nothing_is_stored(
         whole = pdf()
         document = whole[: len(whole) // 2]
     before = stored_state(app)
-    response = post_letter(
-        client, sender.auth, {**GOOD_FIELDS, "document": (io.BytesIO(document), "lettre.pdf")}
-    )
+    response = post_letter(client, sender.auth, {**GOOD_FIELDS, "document": (io.BytesIO(document), "lettre.pdf")})
     error = assert_json_error(response, 422, "document")
     assert error["code"] in {"invalid_document", "missing_field"}
     assert stored_state(app) == before
@@ -235,29 +241,21 @@ def test_json_body_instead_of_multipart_is_refused(app: Flask, client: FlaskClie
 # --- size limits ------------------------------------------------------------
 
 
-def test_document_over_the_configured_limit_is_413(
-    small_app: Flask, sender: Any, pdf: Callable[..., bytes]
-) -> None:
+def test_document_over_the_configured_limit_is_413(small_app: Flask, sender: Any, pdf: Callable[..., bytes]) -> None:
     client = small_app.test_client()
     before = stored_state(small_app)
     document = pdf(pad_to=4097)
-    response = post_letter(
-        client, sender.auth, {**GOOD_FIELDS, "document": (io.BytesIO(document), "big.pdf")}
-    )
+    response = post_letter(client, sender.auth, {**GOOD_FIELDS, "document": (io.BytesIO(document), "big.pdf")})
     error = assert_json_error(response, 413, "document")
     assert error["code"] == "document_too_large"
     assert stored_state(small_app) == before
 
 
-def test_document_exactly_at_the_limit_is_accepted(
-    small_app: Flask, sender: Any, pdf: Callable[..., bytes]
-) -> None:
+def test_document_exactly_at_the_limit_is_accepted(small_app: Flask, sender: Any, pdf: Callable[..., bytes]) -> None:
     client = small_app.test_client()
     document = pdf(pad_to=4096)
     assert len(document) == 4096
-    response = post_letter(
-        client, sender.auth, {**GOOD_FIELDS, "document": (io.BytesIO(document), "edge.pdf")}
-    )
+    response = post_letter(client, sender.auth, {**GOOD_FIELDS, "document": (io.BytesIO(document), "edge.pdf")})
     assert response.status_code == 201, response.json
     assert response.json["document"]["size"] == 4096
 
@@ -270,9 +268,7 @@ def test_request_over_max_content_length_is_413_json(
     app.config["MAX_CONTENT_LENGTH"] = 8192  # far below the document limit: only Werkzeug can refuse
     document = pdf(pad_to=9000)
     before = stored_state(app)
-    response = post_letter(
-        client, sender.auth, {**GOOD_FIELDS, "document": (io.BytesIO(document), "huge.pdf")}
-    )
+    response = post_letter(client, sender.auth, {**GOOD_FIELDS, "document": (io.BytesIO(document), "huge.pdf")})
     error = assert_json_error(response, 413, "document")
     assert error["code"] == "document_too_large"
     assert stored_state(app) == before
@@ -317,9 +313,10 @@ def test_deposit_answers_201_with_id_reference_status_and_location(
     assert re.fullmatch(r"[2-9A-Z]{4}-[2-9A-Z]{4}", body["reference"])
     assert response.headers["Location"].endswith(f"/api/v1/letters/{body['id']}")
     state = stored_state(app)
-    for table in ("letters", "documents", "access_links", "outbound_messages", "evidence"):
+    for table in ("letters", "documents", "access_links", "outbound_messages", "evidence", "proofs"):
         assert state[table] == 1, table
-    assert state["queued_jobs"] == 1
+    # One notification, the deposit proof, and the sealing of the new evidence record.
+    assert state["queued_jobs"] == ["webapp.jobs.issue_proof", "webapp.jobs.seal_evidence", "webapp.jobs.send_message"]
 
     followed = client.get(response.headers["Location"], headers=sender.auth)
     assert followed.status_code == 200

@@ -147,7 +147,46 @@ def _status(stack: Stack, token: str, letter_id: str) -> dict[str, Any]:
     return body
 
 
-def test_deposit_sms_code_accept_download_and_neglect(stack: Stack) -> None:
+def _check_proofs(stack: Stack, token: str, letter_id: str, kinds: set[str], folder: Path) -> None:
+    """Waits for the proofs, then validates each with pyHanko's own CLI against our published root."""
+    deadline = time.monotonic() + 30
+    ready: set[str] = set()
+    while time.monotonic() < deadline and ready != kinds:
+        ready = {p["kind"] for p in _status(stack, token, letter_id)["proofs"] if p["status"] == "ready"}
+        time.sleep(0.5)
+    assert ready == kinds
+    root = folder / "root.pem"
+    root.write_bytes(requests.get(f"{stack.url}/trust/ca.pem", timeout=10).content)
+    for kind in kinds:
+        response = requests.get(
+            f"{stack.url}/api/v1/letters/{letter_id}/proofs/{kind}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+        assert response.headers["Content-Type"] == "application/pdf"
+        proof = folder / f"{kind}.pdf"
+        proof.write_bytes(response.content)
+        result = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "pyhanko"),
+                "sign",
+                "validate",
+                "--pretty-print",
+                "--trust",
+                str(root),
+                "--trust-replace",
+                str(proof),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "The signature is judged VALID." in result.stdout, result.stdout
+        assert "The signature covers the entire file." in result.stdout
+
+
+def test_deposit_sms_code_accept_download_and_neglect(stack: Stack, tmp_path: Path) -> None:
     stack.cli(
         "sender",
         "create",
@@ -192,6 +231,7 @@ def test_deposit_sms_code_accept_download_and_neglect(stack: Stack) -> None:
     download = browser.get(stack.url + href.group(1), timeout=30)
     assert download.content == document
     assert _status(stack, token, accepted["id"])["status"] == "accepted"
+    _check_proofs(stack, token, accepted["id"], {"deposit", "reception"}, tmp_path)
 
     # The other letter is left alone: the scheduler marks it neglected within a minute of its deadline.
     deadline = time.monotonic() + ACCEPTANCE_PERIOD + 60

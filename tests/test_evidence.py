@@ -44,6 +44,16 @@ def _sql(app: Flask, *statements: str, **params: Any) -> None:
         db.session.remove()
 
 
+def _delete_evidence(app: Flask, where: str, **params: Any) -> None:
+    """Deletes the evidence records matching `where`, and first the proofs rows that reference them."""
+    _sql(
+        app,
+        f"DELETE FROM proofs WHERE evidence_id IN (SELECT id FROM evidence WHERE {where})",  # noqa: S608
+        f"DELETE FROM evidence WHERE {where}",  # noqa: S608
+        **params,
+    )
+
+
 @pytest.fixture
 def two_letters(
     app: Flask,
@@ -267,7 +277,7 @@ def test_a_non_canonical_record_is_reported(app: Flask, two_letters: dict[str, A
 
 
 def test_a_deleted_record_is_reported(app: Flask, two_letters: dict[str, Any]) -> None:
-    _sql(app, "DELETE FROM evidence WHERE seq = 2")
+    _delete_evidence(app, "seq = 2")
     problems = _check(app)
     assert problems
     assert {p.seq for p in problems} == {3}
@@ -275,7 +285,7 @@ def test_a_deleted_record_is_reported(app: Flask, two_letters: dict[str, Any]) -
 
 
 def test_a_deleted_first_record_is_reported(app: Flask, two_letters: dict[str, Any]) -> None:
-    _sql(app, "DELETE FROM evidence WHERE seq = 1")
+    _delete_evidence(app, "seq = 1")
     problems = _check(app)
     assert {(p.seq, p.problem) for p in problems} == {
         (2, "expected record 1"),
@@ -284,19 +294,19 @@ def test_a_deleted_first_record_is_reported(app: Flask, two_letters: dict[str, A
 
 
 def test_a_deleted_last_record_is_reported_by_the_head(app: Flask, two_letters: dict[str, Any]) -> None:
-    _sql(app, "DELETE FROM evidence WHERE seq = 4")
+    _delete_evidence(app, "seq = 4")
     problems = _check(app)
     assert [p.problem for p in problems] == ["chain head does not match the last record"]
 
 
 def test_deleting_every_record_is_reported_by_the_head(app: Flask, two_letters: dict[str, Any]) -> None:
-    _sql(app, "DELETE FROM evidence")
+    _delete_evidence(app, "1 = 1")
     problems = _check(app)
     assert [p.problem for p in problems] == ["chain head does not match the last record"]
 
 
 def test_a_deleted_letter_with_all_its_records_is_reported(app: Flask, two_letters: dict[str, Any]) -> None:
-    _sql(app, "DELETE FROM evidence WHERE letter_id = :l", l=two_letters["first"]["id"])
+    _delete_evidence(app, "letter_id = :l", l=two_letters["first"]["id"])
     problems = _check(app)
     assert problems
     assert 2 in {p.seq for p in problems}

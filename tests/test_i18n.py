@@ -206,9 +206,7 @@ def test_filesize_in_the_pages_language(app: Flask, lang: str, size: int, expect
         ("ar", "8 ديسمبر 2026 على الساعة 10:00 ص"),
     ],
 )
-def test_long_local_time_is_the_date_in_words_and_the_time_in_morocco(
-    app: Flask, lang: str, expected: str
-) -> None:
+def test_long_local_time_is_the_date_in_words_and_the_time_in_morocco(app: Flask, lang: str, expected: str) -> None:
     with app.test_request_context(f"/?lang={lang}"):
         moment = datetime(2026, 12, 8, 9, 0, tzinfo=UTC)
         rendered = render_template_string("{{ moment|local_time('long') }}", moment=moment)
@@ -258,9 +256,7 @@ def test_every_string_in_the_sources_is_translated_in_french_and_arabic() -> Non
         assert not catalog.fuzzy, f"{lang}: the catalog header is marked fuzzy"
         for msgid in msgids:
             message = catalog.get(msgid)
-            assert message is not None, (
-                f"{lang}: missing {msgid!r}: run `make extract-messages` and translate"
-            )
+            assert message is not None, f"{lang}: missing {msgid!r}: run `make extract-messages` and translate"
             strings = message.string if isinstance(message.string, tuple) else (message.string,)
             assert all(strings), f"{lang}: untranslated {msgid!r}"
             assert not message.fuzzy, f"{lang}: fuzzy {msgid!r}"

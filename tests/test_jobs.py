@@ -31,6 +31,9 @@ from webapp.queue import get_queue
 from webapp.services import Services, current_services
 
 LINK = re.compile(r"https://wassit\.ma/l/([A-Za-z0-9_-]+)")
+SEND_JOB = "webapp.jobs.send_message"
+PROOF_JOB = "webapp.jobs.issue_proof"
+SEAL_JOB = "webapp.jobs.seal_evidence"
 
 
 class SimulatedCrash(Exception):
@@ -103,15 +106,11 @@ def _install(app: Flask, provider: Any) -> None:
     _services(app).sms = provider
 
 
-def _message(
-    app: Flask, letter_id: str, purpose: MessagePurpose = MessagePurpose.NOTIFICATION
-) -> OutboundMessage:
+def _message(app: Flask, letter_id: str, purpose: MessagePurpose = MessagePurpose.NOTIFICATION) -> OutboundMessage:
     """The letter's (only) message of `purpose`, detached from any session."""
     with app.app_context():
         message = db.session.execute(
-            select(OutboundMessage).where(
-                OutboundMessage.letter_id == letter_id, OutboundMessage.purpose == purpose
-            )
+            select(OutboundMessage).where(OutboundMessage.letter_id == letter_id, OutboundMessage.purpose == purpose)
         ).scalar_one()
         db.session.expunge(message)
         db.session.remove()
@@ -135,9 +134,10 @@ def _events(app: Flask, letter_id: str) -> list[str]:
         )
 
 
-def _queued(app: Flask) -> list[str]:
+def _queued(app: Flask, func_name: str | None = SEND_JOB) -> list[str]:
+    """Ids of the queued jobs of `func_name` (the notification job by default; None: every job)."""
     with app.app_context():
-        return list(get_queue().get_job_ids())
+        return [job.id for job in get_queue().jobs if func_name is None or job.func_name == func_name]
 
 
 def _run_job_again(app: Flask, message_id: str) -> str | None:
@@ -188,11 +188,11 @@ def test_a_deposit_enqueues_one_job_only_after_commit(app: Flask, sender: Sender
         letter = _deposit(app, sender)
         db.session.flush()
         assert queue.count == 0, "nothing may be enqueued before the commit"
-        message = db.session.execute(
-            select(OutboundMessage).where(OutboundMessage.letter_id == letter.id)
-        ).scalar_one()
+        message = db.session.execute(select(OutboundMessage).where(OutboundMessage.letter_id == letter.id)).scalar_one()
         db.session.commit()
-        assert queue.get_job_ids() == [message_job_id(message.id)]
+        # Exactly one notification job (beside them: the deposit proof and the evidence seal).
+        assert [job.id for job in queue.jobs if job.func_name == SEND_JOB] == [message_job_id(message.id)]
+        assert sorted(job.func_name for job in queue.jobs) == [PROOF_JOB, SEAL_JOB, SEND_JOB]
         job = queue.fetch_job(message_job_id(message.id))
         assert job is not None
         assert job.func_name == "webapp.jobs.send_message"
@@ -217,6 +217,8 @@ def test_an_api_deposit_enqueues_exactly_one_job(app: Flask, deposit: Any) -> No
     letter_id = deposit().json["id"]
     message = _message(app, letter_id)
     assert _queued(app) == [message_job_id(message.id)]
+    assert len(_queued(app, PROOF_JOB)) == 1  # the deposit proof
+    assert _queued(app, SEAL_JOB) == ["seal-evidence"]
 
 
 def test_a_refused_api_deposit_enqueues_nothing(app: Flask, deposit: Any) -> None:
@@ -224,7 +226,7 @@ def test_a_refused_api_deposit_enqueues_nothing(app: Flask, deposit: Any) -> Non
     assert response.status_code == 422
     response = deposit(document=b"not a pdf")
     assert response.status_code == 422
-    assert _queued(app) == []
+    assert _queued(app, None) == []
 
 
 # --- (2) idempotent send -------------------------------------------------------------------------
@@ -263,9 +265,7 @@ def test_running_the_send_job_twice_sends_one_sms(
     ]
 
 
-def test_the_deadline_follows_acceptance_period(
-    app: Flask, deposit: Any, run_jobs: Any, clock: FrozenClock
-) -> None:
+def test_the_deadline_follows_acceptance_period(app: Flask, deposit: Any, run_jobs: Any, clock: FrozenClock) -> None:
     services = _services(app)
     services.settings = services.settings.replace(acceptance_period=5)
     letter_id = deposit().json["id"]
@@ -380,7 +380,7 @@ def test_redis_down_at_deposit_still_stores_and_sends_later(
     letter_id = response.json["id"]
     assert response.json["status"] == "deposited"
     assert _message(app, letter_id).status is MessageStatus.PENDING
-    assert _queued(app) == []
+    assert _queued(app, None) == []
     run_jobs()
     assert outbox() == []
 
@@ -485,9 +485,7 @@ def test_transient_errors_back_off_then_give_up(
     assert outbox() == []
 
 
-def test_a_transient_error_then_success_sends_once(
-    app: Flask, deposit: Any, run_jobs: Any, clock: FrozenClock
-) -> None:
+def test_a_transient_error_then_success_sends_once(app: Flask, deposit: Any, run_jobs: Any, clock: FrozenClock) -> None:
     provider = FakeProvider(errors=[TransientSmsError("timeout"), TransientSmsError("vonage status 5")])
     _install(app, provider)
     letter_id = deposit().json["id"]

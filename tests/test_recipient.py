@@ -97,14 +97,10 @@ def ask_code(client: FlaskClient, path: str, token: str | None = None) -> Any:
 
 
 def type_code(client: FlaskClient, path: str, code: str, token: str | None = None) -> Any:
-    return client.post(
-        f"{path}/code/check", data={"csrf_token": token or csrf_for(client, path), "code": code}
-    )
+    return client.post(f"{path}/code/check", data={"csrf_token": token or csrf_for(client, path), "code": code})
 
 
-def choose(
-    client: FlaskClient, path: str, decision: str, reason: str | None = None, token: str | None = None
-) -> Any:
+def choose(client: FlaskClient, path: str, decision: str, reason: str | None = None, token: str | None = None) -> Any:
     if token is None:
         page = client.get(f"{path}/decision")
         token = csrf_of(page.text) if 'name="csrf_token"' in page.text else csrf_for(client, path)
@@ -163,9 +159,7 @@ class Flow:
     def evidence(self, letter: Delivered) -> list[tuple[str, dict[str, Any]]]:
         with self.app.app_context():
             rows = db.session.execute(
-                select(Evidence.event, Evidence.canonical)
-                .where(Evidence.letter_id == letter.id)
-                .order_by(Evidence.seq)
+                select(Evidence.event, Evidence.canonical).where(Evidence.letter_id == letter.id).order_by(Evidence.seq)
             ).all()
             db.session.remove()
         return [(event, json.loads(canonical)) for event, canonical in rows]
@@ -183,6 +177,19 @@ class Flow:
             queued = get_queue().count
             db.session.remove()
         return {"tables": tables, "outbox": self.outbox(), "queued": queued}
+
+    def settled_snapshot(self) -> dict[str, Any]:
+        """The snapshot once the jobs earlier steps queued have run.
+
+        Every recorded event queues the sealing of its evidence record, and an
+        outcome queues its proof: left pending, they would change the tables
+        (seals, proofs) between a snapshot and the next, whatever the step in
+        between did.
+        """
+        self.run_jobs()
+        snapshot = self.snapshot()
+        assert snapshot["queued"] == 0
+        return snapshot
 
 
 @pytest.fixture
@@ -204,7 +211,7 @@ def client(app: Flask) -> FlaskClient:  # overrides conftest's: English pages
 
 
 def test_opening_the_link_changes_nothing(flow: Flow, letter: Delivered, client: FlaskClient) -> None:
-    before = flow.snapshot()
+    before = flow.settled_snapshot()
     bot = browser(flow.app, "66.249.66.1")
     bot.environ_base["HTTP_USER_AGENT"] = "WhatsApp/2.23 link preview"
     for visitor in (client, bot, client):
@@ -293,9 +300,7 @@ def test_codes_are_stored_hashed_and_the_secret_is_erased_once_sent(
             assert message.status.value == "sent"
             assert message.secret_ciphertext is None
             assert message.secret_wrapped_key is None
-        row = db.session.execute(
-            text("SELECT * FROM one_time_codes WHERE letter_id = :id"), {"id": letter.id}
-        ).one()
+        row = db.session.execute(text("SELECT * FROM one_time_codes WHERE letter_id = :id"), {"id": letter.id}).one()
         assert all(code not in str(value) for value in row)
         db.session.remove()
 
@@ -319,9 +324,7 @@ def test_wrong_code_is_a_422_page_with_attempts_left_and_evidence(
 
 
 @pytest.mark.parametrize("garbage", ["", "12345", "1234567", "abcdef"])
-def test_malformed_codes_count_as_failures(
-    flow: Flow, letter: Delivered, client: FlaskClient, garbage: str
-) -> None:
+def test_malformed_codes_count_as_failures(flow: Flow, letter: Delivered, client: FlaskClient, garbage: str) -> None:
     flow.new_code(client, letter)
     response = type_code(client, letter.path, garbage)
     assert response.status_code == 422
@@ -405,9 +408,7 @@ def test_at_most_three_codes_per_fifteen_minutes(
     assert ask_code(client, letter.path).status_code == 429
 
 
-def test_a_new_code_never_resets_the_failure_count(
-    flow: Flow, letter: Delivered, client: FlaskClient
-) -> None:
+def test_a_new_code_never_resets_the_failure_count(flow: Flow, letter: Delivered, client: FlaskClient) -> None:
     first = flow.new_code(client, letter)
     for _ in range(3):
         type_code(client, letter.path, other_code(first))
@@ -440,7 +441,7 @@ def test_ten_failures_lock_the_letter(flow: Flow, letter: Delivered, client: Fla
     assert record["details"]["locked"] is True
 
     # The last code is live and right, and yet it is refused.
-    before = flow.snapshot()
+    before = flow.settled_snapshot()
     response = type_code(client, letter.path, codes[-1], token)
     assert response.status_code in {200, 403}
     assert LOCKED_MESSAGE in response.text
@@ -501,10 +502,8 @@ def test_a_code_of_one_letter_does_not_open_another(flow: Flow, client: FlaskCli
     assert client.get(f"{second.path}/decision").status_code == 302
 
 
-def test_deciding_without_identification_does_nothing(
-    flow: Flow, letter: Delivered, client: FlaskClient
-) -> None:
-    before = flow.snapshot()
+def test_deciding_without_identification_does_nothing(flow: Flow, letter: Delivered, client: FlaskClient) -> None:
+    before = flow.settled_snapshot()
     token = csrf_for(client, letter.path)
     for decision in ("accept", "refuse"):
         response = client.post(f"{letter.path}/decision", data={"csrf_token": token, "decision": decision})
@@ -538,7 +537,7 @@ def test_forms_without_a_valid_csrf_token_are_refused(
     flow: Flow, letter: Delivered, client: FlaskClient, token: str | None
 ) -> None:
     flow.identify(client, letter)
-    before = flow.snapshot()
+    before = flow.settled_snapshot()
     data = {"decision": "accept"} | ({"csrf_token": token} if token else {})
     response = client.post(f"{letter.path}/decision", data=data)
     assert response.status_code == 400
@@ -644,7 +643,7 @@ def test_refuse_without_a_reason(flow: Flow, letter: Delivered, client: FlaskCli
 
 def test_a_decision_must_be_accept_or_refuse(flow: Flow, letter: Delivered, client: FlaskClient) -> None:
     flow.identify(client, letter)
-    before = flow.snapshot()
+    before = flow.settled_snapshot()
     for value in ("maybe", None):
         data = {"csrf_token": csrf_of(client.get(f"{letter.path}/decision").text)}
         if value:
@@ -664,7 +663,7 @@ def test_after_a_decision_the_other_is_refused(
     client.post(f"{letter.path}/decision", data={"csrf_token": token, "decision": first})
     decided = "accepted" if first == "accept" else "refused"
     assert flow.status(letter) == decided
-    before = flow.snapshot()
+    before = flow.settled_snapshot()
     response = client.post(f"{letter.path}/decision", data={"csrf_token": token, "decision": second})
     assert response.status_code == 200
     assert ALREADY_ANSWERED in response.text
@@ -672,14 +671,12 @@ def test_after_a_decision_the_other_is_refused(
     assert flow.status(letter) == decided
 
 
-def test_refused_letter_cannot_be_reopened_with_a_new_code(
-    flow: Flow, letter: Delivered, client: FlaskClient
-) -> None:
+def test_refused_letter_cannot_be_reopened_with_a_new_code(flow: Flow, letter: Delivered, client: FlaskClient) -> None:
     flow.identify(client, letter)
     choose(client, letter.path, "refuse")
     other = browser(flow.app, "10.0.0.3")
     assert ALREADY_ANSWERED in other.get(letter.path).text
-    before = flow.snapshot()
+    before = flow.settled_snapshot()
     token = csrf_for(other, letter.path)
     assert ALREADY_ANSWERED in ask_code(other, letter.path, token).text
     flow.run_jobs()
@@ -688,7 +685,7 @@ def test_refused_letter_cannot_be_reopened_with_a_new_code(
 
 def test_download_before_acceptance_is_refused(flow: Flow, letter: Delivered, client: FlaskClient) -> None:
     flow.identify(client, letter)
-    before = flow.snapshot()
+    before = flow.settled_snapshot()
     for suffix in ("/document", "/letter"):
         response = client.get(f"{letter.path}{suffix}")
         assert response.status_code == 302
@@ -743,7 +740,7 @@ def test_a_letter_past_its_deadline_cannot_be_accepted_before_the_sweep(
     token = csrf_of(client.get(f"{letter.path}/decision").text)
     clock.advance(61)
     assert flow.status(letter) == "notified"  # not swept yet
-    before = flow.snapshot()
+    before = flow.settled_snapshot()
     response = client.post(f"{letter.path}/decision", data={"csrf_token": token, "decision": "accept"})
     assert response.status_code == 200
     assert EXPIRED_MESSAGE in response.text

@@ -74,9 +74,7 @@ def _notification(language: str, public_url: str, token: str, sender_name: str |
 
 
 def _code(language: str, public_url: str = "https://lre.wassit.ma", minutes: int = 10) -> str:
-    return code_sms(
-        language=language, service_name=SERVICE, code="123456", public_url=public_url, minutes=minutes
-    )
+    return code_sms(language=language, service_name=SERVICE, code="123456", public_url=public_url, minutes=minutes)
 
 
 def _assert_one_gsm7_part(text: str) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -21,7 +21,7 @@ from webapp.letters import lifecycle
 from webapp.letters.deposit import DepositRequest, deposit_letter
 from webapp.letters.errors import IllegalTransition
 from webapp.letters.states import FINAL_STATES, TRANSITIONS, Event, LetterStatus, allowed_targets
-from webapp.models import ChainHead, Evidence, Letter, User
+from webapp.models import ChainHead, Evidence, Letter, Proof, User
 from webapp.services import current_services
 from webapp.trust.evidence import check_chain
 
@@ -68,6 +68,10 @@ def _new_letter(app: Flask, sender: Sender, status: LetterStatus) -> str:
 
 def _evidence_count() -> int:
     return db.session.execute(select(func.count(Evidence.id))).scalar_one()
+
+
+def _proof_count() -> int:
+    return db.session.execute(select(func.count(Proof.id))).scalar_one()
 
 
 # --- the table itself ----------------------------------------------------------------------------
@@ -124,19 +128,26 @@ def test_allowed_move_appends_one_evidence_record_in_the_same_transaction(
     with app.app_context():
         letter = db.session.get_one(Letter, letter_id)
         before = _evidence_count()
+        proofs_before = _proof_count()
         version = letter.version
 
         evidence = lifecycle.transition(db.session, letter, target, at=clock.now(), issuer="test issuer")
         assert letter.status is target
-        assert evidence in db.session.new
+        # Added to this session, not committed: still pending, or flushed (an outcome flushes
+        # the record with the proof it requests) inside the open transaction.
+        state = inspect(evidence)
+        assert state.pending or (state.persistent and db.session().in_transaction())
         assert evidence.event == ALLOWED[pair].value
         assert _evidence_count() == before + 1  # flushed in this same transaction
+        proofs = _proof_count()
+        assert proofs == proofs_before + (1 if target in lifecycle.PROOF_FOR_OUTCOME else 0)
 
-        # Rolled back, the move and its evidence go together.
+        # Rolled back, the move, its evidence and its proof request go together.
         db.session.rollback()
         letter = db.session.get_one(Letter, letter_id)
         assert letter.status is source
         assert _evidence_count() == before
+        assert _proof_count() == proofs_before
 
         evidence = lifecycle.transition(db.session, letter, target, at=clock.now(), issuer="test issuer")
         db.session.commit()
@@ -201,9 +212,7 @@ def test_illegal_move_raises_and_changes_nothing(
 
 
 @pytest.mark.parametrize("final", sorted(FINAL_STATES))
-def test_a_final_letter_refuses_every_move(
-    app: Flask, sender: Sender, clock: FrozenClock, final: LetterStatus
-) -> None:
+def test_a_final_letter_refuses_every_move(app: Flask, sender: Sender, clock: FrozenClock, final: LetterStatus) -> None:
     letter_id = _new_letter(app, sender, final)
     with app.app_context():
         letter = db.session.get_one(Letter, letter_id)
@@ -243,9 +252,7 @@ def test_each_transition_bumps_the_version(app: Flask, sender: Sender, clock: Fr
         assert letter.version == first + 2
 
 
-def test_two_sessions_cannot_both_move_the_same_letter(
-    app: Flask, sender: Sender, clock: FrozenClock
-) -> None:
+def test_two_sessions_cannot_both_move_the_same_letter(app: Flask, sender: Sender, clock: FrozenClock) -> None:
     """Two workers load the same notified letter; the second commit must collide, not win.
 
     On SQLite every transaction starts with BEGIN IMMEDIATE, so two open write

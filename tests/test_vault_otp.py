@@ -234,9 +234,7 @@ def test_link_token_hash_is_sha256() -> None:
     assert hash_token(token) == hashlib.sha256(token.encode()).hexdigest()
 
 
-def _text_columns_containing(
-    needle: str, tables: set[str] | None = None, skip_ids: bool = False
-) -> list[str]:
+def _text_columns_containing(needle: str, tables: set[str] | None = None, skip_ids: bool = False) -> list[str]:
     """Every `table.column` (string columns of `tables`, or of all) whose value contains `needle`."""
     found = []
     for table in db.metadata.sorted_tables:
@@ -254,9 +252,7 @@ def _text_columns_containing(
     return found
 
 
-def test_only_the_sha256_of_the_link_token_is_stored(
-    app: Flask, deposit: Any, run_jobs: Any, outbox: Any
-) -> None:
+def test_only_the_sha256_of_the_link_token_is_stored(app: Flask, deposit: Any, run_jobs: Any, outbox: Any) -> None:
     letter_id = deposit().json["id"]
     run_jobs()
     [sms] = outbox()

@@ -105,9 +105,7 @@ def test_success_returns_the_message_id(provider: VonageSmsProvider, answer: Cal
     assert call["headers"]["Authorization"].startswith("Basic ")
 
 
-def test_non_gsm_text_is_sent_as_unicode(
-    provider: VonageSmsProvider, answer: Callable[..., FakeHttp]
-) -> None:
+def test_non_gsm_text_is_sent_as_unicode(provider: VonageSmsProvider, answer: Callable[..., FakeHttp]) -> None:
     http = answer(_response(200, _sms_body("0")))
     _send(provider, "وسيط: رسالة مضمونة في انتظارك")
     assert http.calls[0]["data"]["type"] == "unicode"
@@ -200,9 +198,7 @@ def test_find_sent_cannot_tell(provider: VonageSmsProvider) -> None:
 
 
 def _settings(tmp_path: Path, **changes: Any) -> Settings:
-    return Settings(
-        instance_path=tmp_path, master_key=b"k" * 32, sms_outbox=tmp_path / "outbox.jsonl", **changes
-    )
+    return Settings(instance_path=tmp_path, master_key=b"k" * 32, sms_outbox=tmp_path / "outbox.jsonl", **changes)
 
 
 def test_unknown_provider_name_is_a_config_error(tmp_path: Path) -> None:

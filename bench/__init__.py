@@ -1,0 +1,1 @@
+"""Benchmarks: each prints its figures and compares side by side in one run (not tests)."""
