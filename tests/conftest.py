@@ -48,6 +48,21 @@ def _base_settings(instance: Path, database_url: str, redis_url: str) -> Setting
     )
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The .mo files are build output (`make install` compiles them); compile missing or stale ones,
+    so that `pytest` alone works on a fresh clone too."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    for po in (Path(__file__).parent.parent / "webapp" / "translations").glob("*/LC_MESSAGES/messages.po"):
+        mo = po.with_suffix(".mo")
+        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+            with po.open("rb") as source:
+                catalog = read_po(source)
+            with mo.open("wb") as target:
+                write_mo(target, catalog)
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = os.environ.get("REDIS_URL")

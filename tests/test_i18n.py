@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
-from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Flask, render_template_string
 from flask.testing import FlaskClient
@@ -32,18 +31,6 @@ PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
 FRENCH = "Une lettre recommandée électronique vous attend"
 ARABIC = "رسالة مضمونة إلكترونية في انتظاركم"
 ENGLISH = "A registered electronic letter is waiting for you"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _compiled_catalogs() -> None:
-    """The .mo files are build output (`make install`): compile any that are missing or stale."""
-    for po in TRANSLATIONS.glob("*/LC_MESSAGES/messages.po"):
-        mo = po.with_suffix(".mo")
-        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
-            with po.open("rb") as source:
-                catalog = read_po(source)
-            with mo.open("wb") as target:
-                write_mo(target, catalog)
 
 
 @pytest.fixture

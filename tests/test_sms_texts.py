@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -42,18 +40,6 @@ DEADLINE = datetime(2026, 12, 8, 9, 0, tzinfo=UTC)
 SENDER_30 = "Cabinet Idrissi & Associés SAR"  # 30 characters, one of them (&) plain GSM-7
 # A link token has the length of secrets.token_urlsafe(16); these use every character it can hold.
 TOKENS = ("Zz_-09AaBbCcDdEeFfGg_-", "-_" * 11, *(secrets.token_urlsafe(16) for _ in range(8)))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _compiled_catalogs() -> None:
-    """The .mo files are build output (`make install`): compile any that are missing or stale."""
-    for po in TRANSLATIONS.glob("*/LC_MESSAGES/messages.po"):
-        mo = po.with_suffix(".mo")
-        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
-            with po.open("rb") as source:
-                catalog = read_po(source)
-            with mo.open("wb") as target:
-                write_mo(target, catalog)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +115,6 @@ class Settings:
     service_legal_name: str = "Wassit SARL"
     proof_retention_years: int = 10
     checkpoint_interval: int = 3600
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls) -> Settings:

@@ -31,6 +31,7 @@ from sqlalchemy import select
 
 from webapp.extensions import DbSession
 from webapp.models import Evidence, Letter, Proof, ProofKind, ProofStatus
+from webapp.models.types import new_id
 from webapp.queue import enqueue_after_commit
 from webapp.services import Services
 from webapp.trust.aio import run_sync
@@ -112,6 +113,7 @@ class ProofNotReady(Exception):
 def request_proof(session: DbSession, letter: Letter, kind: ProofKind, evidence: Evidence, now: datetime) -> Proof:
     """Adds a pending proof for `evidence` and enqueues its job after commit."""
     proof = Proof(
+        id=new_id(),  # known now: no flush needed to enqueue its job
         letter_id=letter.id,
         kind=kind,
         evidence_id=evidence.id,
@@ -120,7 +122,6 @@ def request_proof(session: DbSession, letter: Letter, kind: ProofKind, evidence:
         attempts=0,
     )
     session.add(proof)
-    session.flush()
     enqueue_after_commit(session, ISSUE_JOB, proof.id, job_id=f"proof-{proof.id}")
     return proof
 

@@ -24,7 +24,7 @@ from webapp.extensions import DbSession
 from webapp.models import Evidence
 from webapp.services import Services
 from webapp.trust.aio import run_sync
-from webapp.trust.evidence import canonical_json, sha256_hex
+from webapp.trust.evidence import GENESIS_HASH, canonical_json, sha256_hex
 from webapp.trust.seal import SealCheck
 
 
@@ -66,16 +66,23 @@ def check_record(session: DbSession, services: Services, canonical: bytes, seal:
     if stored is not None and in_journal:
         previous = session.execute(select(Evidence).where(Evidence.seq == stored.seq - 1)).scalar_one_or_none()
         following = session.execute(select(Evidence).where(Evidence.seq == stored.seq + 1)).scalar_one_or_none()
-        links_back = (
-            stored.previous_hash == record.get("previous_hash")
-            and (previous.record_hash if previous else "0" * 64) == stored.previous_hash
-        )
-        links_forward = following is None or following.previous_hash == record_hash
+        # Neighbours are judged by their content, not by the hash columns stored beside it.
+        previous_hash = sha256_hex(previous.canonical.encode("utf-8")) if previous else GENESIS_HASH
+        links_back = stored.previous_hash == record.get("previous_hash") == previous_hash
+        links_forward = following is None or _previous_hash_in(following) == record_hash
         chain_ok = links_back and links_forward and stored.record_hash == record_hash
         if seal is None:
             seal = stored.seal
     seal_check = services.trust.check(canonical, seal) if seal else None
     return RecordCheck(evidence_id, record, hash_ok, in_journal, chain_ok, seal_check)
+
+
+def _previous_hash_in(record: Evidence) -> str | None:
+    try:
+        value = json.loads(record.canonical).get("previous_hash")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
 
 
 def check_evidence_id(session: DbSession, services: Services, evidence_id: str) -> RecordCheck | None:
