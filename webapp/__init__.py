@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from webapp.clock import Clock, SystemClock
 from webapp.config import PROJECT_ROOT, Settings
-from webapp.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
+from webapp.extensions import babel, compress, csrf, db, htmx, limiter, login_manager, migrate
 from webapp.i18n import select_locale
 from webapp.notify.sms import make_sms_provider
 from webapp.services import Services
@@ -57,6 +57,7 @@ def create_app(config: Settings | dict[str, Any] | None = None, *, clock: Clock 
     login_manager.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
     htmx.init_app(app)
+    compress.init_app(app)
     limiter.init_app(app)
 
     with app.app_context():

@@ -210,6 +210,20 @@ class Settings:
             "PERMANENT_SESSION_LIFETIME": 8 * 3600,
             "WTF_CSRF_TIME_LIMIT": None,
             "BABEL_DEFAULT_LOCALE": self.default_language,
+            # Text responses go out compressed (brotli, else gzip): pages are small on 2G/3G.
+            "COMPRESS_ALGORITHM": ["br", "gzip"],
+            "COMPRESS_MIMETYPES": [
+                "text/html",
+                "text/css",
+                "text/plain",
+                "application/javascript",
+                "text/javascript",
+                "application/json",
+                "application/manifest+json",
+                "image/svg+xml",
+            ],
+            "COMPRESS_MIN_SIZE": 512,
+            "COMPRESS_BR_LEVEL": 5,
             "RATELIMIT_STORAGE_URI": "memory://",
             # If Redis is down, limits fall back to per-process memory rather than failing requests.
             "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,

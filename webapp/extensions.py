@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, TypeAlias
 
 from flask_babel import Babel
+from flask_compress import Compress
 from flask_htmx import HTMX
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -35,6 +36,7 @@ csrf = CSRFProtect()
 login_manager = LoginManager()
 babel = Babel()
 htmx = HTMX()
+compress = Compress()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 # What domain functions accept as a session: a plain Session, or Flask-SQLAlchemy's scoped one.

@@ -11,6 +11,7 @@ def register_blueprints(app: Flask) -> None:
     from webapp.web.health import bp as health_bp
     from webapp.web.portal import bp as portal_bp
     from webapp.web.recipient import bp as recipient_bp
+    from webapp.web.static_files import register_static_files
     from webapp.web.templating import register_template_helpers
     from webapp.web.trust import bp as trust_bp
 
@@ -21,3 +22,4 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(trust_bp)
     register_error_handlers(app)
     register_template_helpers(app)
+    register_static_files(app)
