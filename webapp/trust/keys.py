@@ -210,6 +210,22 @@ def _name(organisation: str, common_name: str) -> x509.Name:
     )
 
 
+def _key_usage(**granted: bool) -> x509.KeyUsage:
+    """A KeyUsage extension granting only the named usages."""
+    usages = (
+        "digital_signature",
+        "content_commitment",
+        "key_encipherment",
+        "data_encipherment",
+        "key_agreement",
+        "key_cert_sign",
+        "crl_sign",
+        "encipher_only",
+        "decipher_only",
+    )
+    return x509.KeyUsage(**{usage: granted.get(usage, False) for usage in usages})
+
+
 def _create_local(directory: Path, organisation: str) -> None:
     now = datetime.now(UTC) - timedelta(minutes=5)  # tolerate small clock skews between hosts
     root_key = ec.generate_private_key(ec.SECP256R1())
@@ -224,17 +240,7 @@ def _create_local(directory: Path, organisation: str) -> None:
         .not_valid_after(now + timedelta(days=20 * 365))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            _key_usage(key_cert_sign=True, crl_sign=True),
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), critical=False)
@@ -255,17 +261,7 @@ def _create_local(directory: Path, organisation: str) -> None:
             .not_valid_after(now + timedelta(days=10 * 365))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=True,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
+                _key_usage(digital_signature=True, content_commitment=True),
                 critical=True,
             )
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
