@@ -6,9 +6,24 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | $(PYTHON) -c "import ha
 CATALOGS := $(wildcard webapp/translations/*/LC_MESSAGES/messages.po)
 COMPILED := $(CATALOGS:.po=.mo)
 
-.PHONY: run test lint typecheck check install translations extract-messages vendor clean bench
+NODE_STAMP := node_modules/.package-lock.json
+# Browser tests and the recipient benchmark drive Debian's Chromium (Playwright's own download cannot work offline).
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: run test lint typecheck check install translations extract-messages vendor clean bench browser
 
 install: $(STAMP) $(COMPILED)
+
+# Test-only front-end packages (axe-core) from the npm registry, pinned by package-lock.json.
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## Install Debian's Chromium when it is missing (needs root, as on CI); browser tests skip without it, except on CI.
+browser:
+	@test -x $(CHROMIUM) || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	  echo "warning: $(CHROMIUM) is missing and could not be installed: browser tests will be skipped"; }
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,7 +42,7 @@ run: install
 	$(BIN)/python -m worker.run_all
 
 ## Run the whole test suite (SQLite + embedded Redis, or DATABASE_URL / REDIS_URL when set).
-test: install
+test: install browser $(NODE_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
@@ -48,7 +63,7 @@ extract-messages: install
 	$(BIN)/pybabel update -i webapp/translations/messages.pot -d webapp/translations --no-fuzzy-matching
 
 vendor:
-	npm install --no-audit --no-fund
+	npm ci --no-audit --no-fund
 	cp node_modules/htmx.org/dist/htmx.min.js static/js/htmx.min.js
 	cp node_modules/htmx.org/LICENSE static/js/htmx.LICENSE
 
