@@ -35,6 +35,7 @@ MB = 1024 * 1024
         ("+212 (0) 6 12 34 56 78", "+212612345678"),
         ("٠٦١٢٣٤٥٦٧٨", "+212612345678"),  # Arabic-Indic digits, as typed on Arabic keyboards
         ("+33 6 12 34 56 78", "+33612345678"),  # a French mobile
+        ("+1 415 555 2671", "+14155552671"),  # the US plan does not tell mobiles from landlines
         ("+33612345678", "+33612345678"),
     ],
 )

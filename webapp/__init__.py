@@ -14,6 +14,7 @@ from webapp.clock import Clock, SystemClock
 from webapp.config import PROJECT_ROOT, Settings
 from webapp.extensions import babel, compress, csrf, db, htmx, limiter, login_manager, migrate
 from webapp.i18n import select_locale
+from webapp.notify.email import make_email_provider
 from webapp.notify.sms import make_sms_provider
 from webapp.services import Services
 from webapp.trust.authority import Trust
@@ -74,6 +75,7 @@ def create_app(config: Settings | dict[str, Any] | None = None, *, clock: Clock 
         clock=clock,
         sms=make_sms_provider(settings),
         trust=Trust(settings, now=clock.now),
+        email=make_email_provider(settings),
     )
 
     from webapp.web import register_blueprints

@@ -11,8 +11,10 @@ import base64
 import os
 import secrets
 from dataclasses import dataclass, fields
+from email.utils import formataddr
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE_PATH = PROJECT_ROOT / "instance"
@@ -88,6 +90,21 @@ class Settings:
     show_sender_in_sms: bool = False
     vonage_api_key: str = ""
     vonage_api_secret: str = ""
+    # Signed delivery receipts (POST /webhooks/vonage/dlr): HMAC-SHA256 secret, and how old
+    # (or how far in the future) a receipt's signed timestamp may be.
+    vonage_signature_secret: str = ""
+    vonage_signature_max_age: int = 300
+
+    email_provider: str = "console"
+    email_outbox: Path | None = None  # default: instance_path / "email-outbox.jsonl"
+    email_from: str = ""  # default: "<service name> <no-reply@<PUBLIC_URL's host>>"
+    smtp_url: str = ""
+    smtp_timeout: int = 20
+    smtp_ca_file: Path | None = None
+    email_max_attempts: int = 8
+
+    # Reminders to recipients who have not identified yet: days after the notification.
+    reminder_days: tuple[int, ...] = (3, 7, 12)
 
     acceptance_period: int = 15 * DAY
     max_document_bytes: int = 10 * 1024 * 1024
@@ -143,6 +160,16 @@ class Settings:
             show_sender_in_sms=_env_bool("SHOW_SENDER_IN_SMS", cls.show_sender_in_sms),
             vonage_api_key=_env_str("VONAGE_API_KEY", ""),
             vonage_api_secret=_env_str("VONAGE_API_SECRET", ""),
+            vonage_signature_secret=_env_str("VONAGE_SIGNATURE_SECRET", ""),
+            vonage_signature_max_age=_env_int("VONAGE_SIGNATURE_MAX_AGE", cls.vonage_signature_max_age),
+            email_provider=_env_str("EMAIL_PROVIDER", cls.email_provider),
+            email_outbox=Path(_env_str("EMAIL_OUTBOX", str(instance / "email-outbox.jsonl"))),
+            email_from=_env_str("EMAIL_FROM", ""),
+            smtp_url=_env_str("SMTP_URL", ""),
+            smtp_timeout=_env_int("SMTP_TIMEOUT", cls.smtp_timeout),
+            smtp_ca_file=_env_path("SMTP_CA_FILE"),
+            email_max_attempts=_env_int("EMAIL_MAX_ATTEMPTS", cls.email_max_attempts),
+            reminder_days=parse_reminder_days(_env_str("REMINDER_DAYS", "3,7,12")),
             acceptance_period=_env_int("ACCEPTANCE_PERIOD", cls.acceptance_period),
             max_document_bytes=_env_int("MAX_DOCUMENT_BYTES", cls.max_document_bytes),
             code_ttl=_env_int("CODE_TTL", cls.code_ttl),
@@ -191,6 +218,26 @@ class Settings:
             raise ConfigError("PROOF_RETENTION_YEARS must be at least 1")
         if self.sms_provider == "vonage" and not (self.vonage_api_key and self.vonage_api_secret):
             raise ConfigError("SMS_PROVIDER=vonage needs VONAGE_API_KEY and VONAGE_API_SECRET")
+        if self.vonage_signature_max_age <= 0:
+            raise ConfigError("VONAGE_SIGNATURE_MAX_AGE must be positive")
+        if self.email_provider == "smtp" and not self.smtp_url:
+            raise ConfigError("EMAIL_PROVIDER=smtp needs SMTP_URL (smtp://user:password@host:587)")
+        if self.smtp_timeout <= 0:
+            raise ConfigError("SMTP_TIMEOUT must be positive")
+        if list(self.reminder_days) != sorted(set(self.reminder_days)) or any(d <= 0 for d in self.reminder_days):
+            raise ConfigError("REMINDER_DAYS must be increasing positive whole days, e.g. 3,7,12")
+
+    @property
+    def email_outbox_path(self) -> Path:
+        return self.email_outbox or self.instance_path / "email-outbox.jsonl"
+
+    @property
+    def email_sender(self) -> str:
+        """The From: of our emails: EMAIL_FROM, or a no-reply address on the public domain."""
+        if self.email_from:
+            return self.email_from
+        host = urlsplit(self.public_url).hostname or "localhost"
+        return formataddr((self.service_name, f"no-reply@{host}"))
 
     def flask_config(self) -> dict[str, Any]:
         """The Flask and extension settings derived from these settings."""
@@ -230,6 +277,16 @@ class Settings:
             "RATELIMIT_SWALLOW_ERRORS": True,
             "RATELIMIT_HEADERS_ENABLED": True,
         }
+
+
+def parse_reminder_days(raw: str) -> tuple[int, ...]:
+    """`"3,7,12"` → (3, 7, 12); `"none"` (or `"off"`) → no reminders."""
+    if raw.strip().lower() in {"none", "off", "0"}:
+        return ()
+    try:
+        return tuple(int(part) for part in raw.replace(" ", "").split(",") if part)
+    except ValueError as exc:
+        raise ConfigError(f"REMINDER_DAYS must list whole days separated by commas, got {raw!r}") from exc
 
 
 def normalise_database_url(url: str) -> str:

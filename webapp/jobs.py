@@ -20,6 +20,12 @@ def expire_letters() -> int:
     return expire_overdue_letters(db.session, current_services())
 
 
+def send_reminders() -> int:
+    from webapp.letters.reminders import queue_due_reminders
+
+    return queue_due_reminders(db.session, current_services())
+
+
 def requeue_messages() -> int:
     return requeue_stalled_messages(db.session, current_services())
 

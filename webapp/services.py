@@ -8,6 +8,7 @@ from flask import current_app
 
 from webapp.clock import Clock
 from webapp.config import Settings
+from webapp.notify.email import EmailProvider
 from webapp.notify.sms import SmsProvider
 from webapp.trust.authority import Trust
 from webapp.vault import Vault
@@ -20,6 +21,7 @@ class Services:
     clock: Clock
     sms: SmsProvider
     trust: Trust
+    email: EmailProvider
 
     @property
     def issuer(self) -> str:

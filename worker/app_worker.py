@@ -21,6 +21,7 @@ from webapp.queue import get_redis
 PERIODIC_JOBS = [
     ("webapp.jobs.expire_letters", 15),
     ("webapp.jobs.requeue_messages", 30),
+    ("webapp.jobs.send_reminders", 60),
     ("webapp.jobs.seal_evidence", 10),
     ("webapp.jobs.requeue_proofs", 60),
     ("webapp.jobs.checkpoint_chain", 60),

@@ -104,6 +104,7 @@ def _banner(url: str, env: dict[str, str], instance: Path) -> None:
         f"""
   Wassit is running at {url}
   SMS outbox (console provider): {env.get("SMS_OUTBOX", instance / "sms-outbox.jsonl")}
+  Email outbox (console provider): {env.get("EMAIL_OUTBOX", instance / "email-outbox.jsonl")}
 
   Create a sender and an API token (in another terminal):
     .venv/bin/flask --app wsgi sender create --org "My Company" \\

@@ -38,7 +38,9 @@ LANGUAGES = ("fr", "ar", "en")
 CHANNELS = ("sms", "email")
 # No 0/O, 1/I/L or U: references are read aloud over the phone to support.
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
-_MOBILE_TYPES = {phonenumbers.PhoneNumberType.MOBILE}
+# Where the numbering plan cannot tell mobiles from landlines (the US and Canada), the number is
+# taken: the operator's delivery receipt reports it if it cannot receive SMS.
+_MOBILE_TYPES = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
 _PHONE_CHARACTERS = re.compile(r"[\d\s+\-.()]+")
 
 
@@ -153,10 +155,8 @@ def deposit_letter(session: DbSession, services: Services, sender: User, request
     channel = (request.channel or "sms").strip().lower()
     if channel not in CHANNELS:
         raise InvalidInput("The channel must be 'sms' or 'email'.", field="channel")
-    if channel == "email":
-        if email is None:
-            raise InvalidInput("The email channel needs the recipient's email.", field="recipient_email")
-        raise InvalidInput("The email channel is not available yet.", field="channel")
+    if channel == "email" and email is None:
+        raise InvalidInput("The email channel needs the recipient's email.", field="recipient_email")
     language = (request.language or settings.default_language).strip().lower()
     if language not in LANGUAGES:
         raise InvalidInput("The language must be one of fr, ar, en.", field="language")
@@ -201,5 +201,8 @@ def deposit_letter(session: DbSession, services: Services, sender: User, request
         details={"language": language},
     )
     request_proof(session, letter, ProofKind.DEPOSIT, evidence, now)
-    queue_message(session, services, letter, MessagePurpose.NOTIFICATION, secret=token)
+    # The email channel notifies twice, by email and by SMS: the same link in both.
+    if channel == "email":
+        queue_message(session, services, letter, MessagePurpose.NOTIFICATION, secret=token, channel="email")
+    queue_message(session, services, letter, MessagePurpose.NOTIFICATION, secret=token, channel="sms")
     return letter

@@ -1,4 +1,4 @@
-"""Outbound messages: queued with the deposit or code request, sent by a job, never twice.
+"""Outbound messages: queued with the deposit, a code request or a reminder, sent by a job, never twice.
 
 Each message moves `pending → submitting → sent` and every move is committed
 before the next step, so a worker that dies at any point leaves a state from
@@ -9,22 +9,30 @@ which a retry knows what to do:
   (`find_sent`); if it surely did not, send; if it cannot tell, mark the
   message `uncertain` and send nothing (the delivery receipt or an agent
   settles it).  Sending twice would break "never the same SMS twice".
-* `sent`, `failed`, `uncertain`: done.
+* `sent`, `failed`, `uncertain`, `cancelled`: done.
+
+A letter on the email channel has two notifications, an email and an SMS,
+each with its own evidence record; the first one handed over makes the letter
+`notified`, and the letter becomes `undeliverable` only when every one of its
+notifications has failed for good.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
 from webapp.extensions import DbSession
 from webapp.letters import lifecycle
-from webapp.letters.states import LetterStatus
-from webapp.models import Letter, MessagePurpose, MessageStatus, OutboundMessage
-from webapp.notify.sms import PermanentSmsError, SmsReceipt, TransientSmsError
-from webapp.notify.texts import code_sms, notification_sms, sms_length
+from webapp.letters.states import Event, LetterStatus
+from webapp.models import Evidence, Letter, MessagePurpose, MessageStatus, OutboundMessage
+from webapp.notify.email import EmailProvider, EmailReceipt, OutgoingEmail, PermanentEmailError, TransientEmailError
+from webapp.notify.emails import LetterEmail, letter_email
+from webapp.notify.sms import PermanentSmsError, SmsProvider, SmsReceipt, TransientSmsError
+from webapp.notify.texts import code_sms, notification_sms, reminder_sms, sms_length
 from webapp.queue import RETRY_INTERVALS, enqueue_after_commit
 from webapp.services import Services
 from webapp.trust.evidence import isoformat_utc
@@ -39,17 +47,33 @@ def message_job_id(message_id: str) -> str:
     return f"message-{message_id}"
 
 
+Receipt = SmsReceipt | EmailReceipt
+TRANSIENT_ERRORS = (TransientSmsError, TransientEmailError)
+PERMANENT_ERRORS = (PermanentSmsError, PermanentEmailError)
+
+
 def queue_message(
-    session: DbSession, services: Services, letter: Letter, purpose: MessagePurpose, *, secret: str
+    session: DbSession,
+    services: Services,
+    letter: Letter,
+    purpose: MessagePurpose,
+    *,
+    secret: str,
+    channel: str = "sms",
+    reminder_number: int | None = None,
 ) -> OutboundMessage:
-    """Adds a pending SMS for `letter` and enqueues its job after commit."""
+    """Adds a pending SMS (or email) for `letter` and enqueues its job after commit."""
+    recipient = letter.recipient_email if channel == "email" else letter.recipient_phone
+    if not recipient:
+        raise ValueError(f"letter {letter.id} has no recipient address for the {channel} channel")
     sealed = services.vault.encrypt(secret.encode(), context=f"message-secret:{letter.id}")
     now = services.clock.now()
     message = OutboundMessage(
         letter_id=letter.id,
         purpose=purpose,
-        channel="sms",
-        recipient=letter.recipient_phone,
+        channel=channel,
+        reminder_number=reminder_number,
+        recipient=recipient,
         status=MessageStatus.PENDING,
         secret_key_id=sealed.key_id,
         secret_wrapped_key=sealed.wrapped_key,
@@ -68,8 +92,20 @@ def recipient_link(services: Services, token: str) -> str:
     return f"{services.settings.public_url}/l/{token}"
 
 
+def _deadline(services: Services, letter: Letter, now: datetime) -> datetime:
+    return letter.deadline_at or now + timedelta(seconds=services.settings.acceptance_period)
+
+
 def render_text(services: Services, message: OutboundMessage, letter: Letter, secret: str, now: datetime) -> str:
     settings = services.settings
+    if message.purpose is MessagePurpose.REMINDER:
+        return reminder_sms(
+            language=letter.language,
+            service_name=settings.service_name,
+            reference=letter.reference,
+            link=recipient_link(services, secret),
+            deadline=_deadline(services, letter, now),
+        )
     if message.purpose is MessagePurpose.CODE:
         return code_sms(
             language=letter.language,
@@ -78,15 +114,79 @@ def render_text(services: Services, message: OutboundMessage, letter: Letter, se
             public_url=settings.public_url,
             minutes=settings.code_ttl // 60,
         )
-    deadline = letter.deadline_at or now + timedelta(seconds=settings.acceptance_period)
     return notification_sms(
         language=letter.language,
         service_name=settings.service_name,
         reference=letter.reference,
         link=recipient_link(services, secret),
-        deadline=deadline,
+        deadline=_deadline(services, letter, now),
         sender_name=letter.organisation.name if settings.show_sender_in_sms else None,
     )
+
+
+def render_email(
+    services: Services, message: OutboundMessage, letter: Letter, secret: str, now: datetime
+) -> OutgoingEmail:
+    """The notification or reminder email (codes only ever go by SMS)."""
+    settings = services.settings
+    if message.purpose is MessagePurpose.CODE:
+        raise ValueError("one-time codes are sent by SMS only")
+    return letter_email(
+        LetterEmail(
+            to=message.recipient,
+            language=letter.language,
+            service_name=settings.service_name,
+            public_url=settings.public_url,
+            support_contact=settings.support_contact,
+            recipient_name=letter.recipient_name,
+            reference=letter.reference,
+            link=recipient_link(services, secret),
+            deadline=_deadline(services, letter, now),
+            phone_ending=letter.recipient_phone[-2:],
+            sender_name=letter.organisation.name if settings.show_sender_in_sms else None,
+            reminder=message.purpose is MessagePurpose.REMINDER,
+        )
+    )
+
+
+def _provider(services: Services, message: OutboundMessage) -> SmsProvider | EmailProvider:
+    return services.email if message.channel == "email" else services.sms
+
+
+def _max_attempts(services: Services, message: OutboundMessage) -> int:
+    settings = services.settings
+    return settings.email_max_attempts if message.channel == "email" else settings.sms_max_attempts
+
+
+def is_identified(session: DbSession, letter: Letter) -> bool:
+    """Whether the recipient has proven who they are for this letter (a code was accepted)."""
+    return bool(
+        session.execute(
+            select(
+                exists().where(
+                    Evidence.letter_id == letter.id,
+                    Evidence.event == Event.RECIPIENT_IDENTIFICATION.value,
+                )
+            )
+        ).scalar()
+    )
+
+
+def _no_longer_needed(
+    session: DbSession, services: Services, message: OutboundMessage, letter: Letter, now: datetime
+) -> str | None:
+    """Why a message about to go out should not, if it should not."""
+    if message.purpose is MessagePurpose.NOTIFICATION:
+        if letter.status not in {LetterStatus.DEPOSITED, LetterStatus.NOTIFIED}:
+            return f"letter is already {letter.status.value}"
+    elif message.purpose is MessagePurpose.REMINDER:
+        if letter.status is not LetterStatus.NOTIFIED:
+            return f"letter is already {letter.status.value}"
+        if letter.deadline_at is not None and now >= letter.deadline_at:
+            return "the deadline has passed"
+        if is_identified(session, letter):
+            return "the recipient has identified"
+    return None
 
 
 def _load_for_update(session: DbSession, message_id: str) -> OutboundMessage | None:
@@ -102,14 +202,15 @@ def _lock_message(session: DbSession, message_id: str) -> OutboundMessage:
 
 
 def dispatch_message(session: DbSession, services: Services, message_id: str) -> MessageStatus | None:
-    """Sends one message at most once; commits each step.  Raises TransientSmsError to retry."""
+    """Sends one message at most once; commits each step.  Raises a transient error to retry."""
     message = _load_for_update(session, message_id)
     if message is None:
         log.warning("message %s does not exist", message_id)
         return None
+    provider = _provider(services, message)
     if message.status is MessageStatus.SUBMITTING:
-        found = services.sms.find_sent(message.id)
-        if isinstance(found, SmsReceipt):
+        found = provider.find_sent(message.id)
+        if isinstance(found, SmsReceipt | EmailReceipt):
             _mark_sent(session, services, message, found)
             session.commit()
             return message.status
@@ -127,32 +228,45 @@ def dispatch_message(session: DbSession, services: Services, message_id: str) ->
         return message.status
 
     letter = session.get_one(Letter, message.letter_id)
-    if message.purpose is MessagePurpose.NOTIFICATION and letter.status is not LetterStatus.DEPOSITED:
-        # An operator or a parallel job already settled this letter's notification.
-        message.status = MessageStatus.FAILED
-        message.last_error = f"letter is already {letter.status.value}"
+    reason = _no_longer_needed(session, services, message, letter, now)
+    if reason is not None:
+        # An outcome, a parallel job or the deadline made this message pointless.
+        message.status = MessageStatus.CANCELLED
+        message.last_error = reason
+        message.next_attempt_at = None
+        _erase_secret(message)
         session.commit()
         return message.status
     secret = services.vault.decrypt(_sealed_secret(message), context=f"message-secret:{letter.id}").decode()
-    text = render_text(services, message, letter, secret, now)
-    message.segments = sms_length(text).segments
+    email: OutgoingEmail | None = None
+    text = ""
+    if message.channel == "email":
+        email = render_email(services, message, letter, secret, now)
+    else:
+        text = render_text(services, message, letter, secret, now)
+        message.segments = sms_length(text).segments
     message.status = MessageStatus.SUBMITTING
     message.submitted_at = now
     message.attempts += 1
-    message.provider = services.sms.name
+    message.provider = provider.name
     session.commit()  # from here on, a crash leaves `submitting`: never blindly resent
 
     try:
-        receipt = services.sms.send(to=message.recipient, text=text, client_ref=message.id)
-    except TransientSmsError as exc:
+        receipt: Receipt
+        if email is not None:
+            receipt = services.email.send(email=email, client_ref=message.id)
+        else:
+            receipt = services.sms.send(to=message.recipient, text=text, client_ref=message.id)
+    except TRANSIENT_ERRORS as exc:
         if _after_transient_failure(session, services, message_id, str(exc)):
             return MessageStatus.FAILED
         raise  # RQ retries with backoff; the sweeper catches up if its retries run out
-    except PermanentSmsError as exc:
+    except PERMANENT_ERRORS as exc:
         _after_permanent_failure(session, services, message_id, str(exc))
         return MessageStatus.FAILED
     message = _lock_message(session, message_id)
-    _mark_sent(session, services, message, receipt)
+    if message.status is MessageStatus.SUBMITTING:  # unless a delivery receipt settled it meanwhile
+        _mark_sent(session, services, message, receipt)
     session.commit()
     return message.status
 
@@ -178,7 +292,23 @@ def _erase_secret(message: OutboundMessage) -> None:
     message.secret_nonce = message.secret_ciphertext = None
 
 
-def _mark_sent(session: DbSession, services: Services, message: OutboundMessage, receipt: SmsReceipt) -> None:
+def notification_facts(message: OutboundMessage) -> dict[str, Any]:
+    """What evidence records say about one notification message."""
+    facts: dict[str, Any] = {
+        "channel": message.channel,
+        "purpose": message.purpose.value,
+        "message_id": message.id,
+        "provider": message.provider,
+        "provider_message_id": message.provider_message_id,
+        "to": message.recipient,
+    }
+    if message.reminder_number is not None:
+        facts["reminder"] = message.reminder_number
+    return facts
+
+
+def _mark_sent(session: DbSession, services: Services, message: OutboundMessage, receipt: Receipt) -> None:
+    """The provider has the message: records it, and notifies the letter if it is the first notification."""
     message.status = MessageStatus.SENT
     message.provider = receipt.provider
     message.provider_message_id = receipt.message_id
@@ -186,11 +316,24 @@ def _mark_sent(session: DbSession, services: Services, message: OutboundMessage,
     message.last_error = None
     message.next_attempt_at = None
     _erase_secret(message)
-    if message.purpose is not MessagePurpose.NOTIFICATION:
+    if message.purpose is MessagePurpose.CODE:
         return
     letter = session.get_one(Letter, message.letter_id)
+    at = message.submitted_at or message.sent_at
+    if message.purpose is MessagePurpose.REMINDER:
+        lifecycle.record(
+            session,
+            letter,
+            Event.CONSIGNMENT_REMINDER,
+            at=at,
+            issuer=services.issuer,
+            details={
+                "notification": notification_facts(message),
+                "deadline": isoformat_utc(letter.deadline_at) if letter.deadline_at else None,
+            },
+        )
+        return
     if letter.status is LetterStatus.DEPOSITED:
-        at = message.submitted_at or message.sent_at
         letter.deadline_at = at + timedelta(seconds=services.settings.acceptance_period)
         lifecycle.transition(
             session,
@@ -198,17 +341,27 @@ def _mark_sent(session: DbSession, services: Services, message: OutboundMessage,
             LetterStatus.NOTIFIED,
             at=at,
             issuer=services.issuer,
-            details={
-                "notification": {
-                    "channel": message.channel,
-                    "message_id": message.id,
-                    "provider": receipt.provider,
-                    "provider_message_id": receipt.message_id,
-                    "to": message.recipient,
-                },
-                "deadline": isoformat_utc(letter.deadline_at),
-            },
+            details={"notification": notification_facts(message), "deadline": isoformat_utc(letter.deadline_at)},
         )
+        return
+    # The letter's other channel went first: this notification is a fact of its own.
+    lifecycle.record(
+        session,
+        letter,
+        Event.CONSIGNMENT_NOTIFICATION,
+        at=at,
+        issuer=services.issuer,
+        details={
+            "notification": notification_facts(message),
+            "deadline": isoformat_utc(letter.deadline_at) if letter.deadline_at else None,
+        },
+    )
+
+
+def settle_as_sent(session: DbSession, services: Services, message: OutboundMessage, receipt: Receipt) -> None:
+    """The provider proved it had a message we had not marked sent (a delivery receipt for an
+    `uncertain` or interrupted message): it is sent, and must never be sent again."""
+    _mark_sent(session, services, message, receipt)
 
 
 def _after_transient_failure(session: DbSession, services: Services, message_id: str, error: str) -> bool:
@@ -216,7 +369,7 @@ def _after_transient_failure(session: DbSession, services: Services, message_id:
     session.rollback()
     message = _lock_message(session, message_id)
     message.last_error = error
-    if message.attempts >= services.settings.sms_max_attempts:
+    if message.attempts >= _max_attempts(services, message):
         session.commit()
         _after_permanent_failure(session, services, message_id, f"gave up after {message.attempts} attempts: {error}")
         return True
@@ -235,24 +388,53 @@ def _after_permanent_failure(session: DbSession, services: Services, message_id:
     message.next_attempt_at = None
     _erase_secret(message)
     letter = session.get_one(Letter, message.letter_id)
-    if message.purpose is MessagePurpose.NOTIFICATION and letter.status is LetterStatus.DEPOSITED:
-        lifecycle.transition(
-            session,
-            letter,
-            LetterStatus.UNDELIVERABLE,
-            at=services.clock.now(),
-            issuer=services.issuer,
-            details={
-                "notification": {
-                    "channel": message.channel,
-                    "message_id": message.id,
-                    "provider": message.provider,
-                    "to": message.recipient,
-                },
-                "reason": error,
-            },
-        )
+    record_message_failure(session, services, letter, message, reason=error, at=services.clock.now())
     session.commit()
+
+
+def record_message_failure(
+    session: DbSession,
+    services: Services,
+    letter: Letter,
+    message: OutboundMessage,
+    *,
+    reason: str,
+    at: datetime,
+    final: bool = True,
+    extra: dict[str, Any] | None = None,
+) -> Evidence | None:
+    """Records that a notification or reminder did not reach the recipient (codes leave no evidence).
+
+    When the failure is `final` and the failed message was the letter's last
+    hope, every notification of it having failed for good, the letter becomes
+    undeliverable (unless the recipient has already proven they received it,
+    by identifying).
+    """
+    if message.purpose is MessagePurpose.CODE:
+        return None
+    details: dict[str, Any] = {"notification": notification_facts(message), "reason": reason, **(extra or {})}
+    if final and message.purpose is MessagePurpose.NOTIFICATION:
+        # Two channels failing at once (an SMS receipt, an email job) must not both miss that
+        # the other failed: the letter's row lock makes the second one see the first.
+        letter = session.execute(
+            select(Letter).where(Letter.id == letter.id).with_for_update().execution_options(populate_existing=True)
+        ).scalar_one()
+    open_states = {LetterStatus.DEPOSITED, LetterStatus.NOTIFIED}
+    if final and message.purpose is MessagePurpose.NOTIFICATION and letter.status in open_states:
+        others = session.execute(
+            select(OutboundMessage.status).where(
+                OutboundMessage.letter_id == letter.id,
+                OutboundMessage.purpose == MessagePurpose.NOTIFICATION,
+                OutboundMessage.id != message.id,
+            )
+        ).scalars()
+        if all(status is MessageStatus.FAILED for status in others) and not is_identified(session, letter):
+            return lifecycle.transition(
+                session, letter, LetterStatus.UNDELIVERABLE, at=at, issuer=services.issuer, details=details
+            )
+    return lifecycle.record(
+        session, letter, Event.CONSIGNMENT_NOTIFICATION_FAILURE, at=at, issuer=services.issuer, details=details
+    )
 
 
 def requeue_stalled_messages(session: DbSession, services: Services, *, older_than: int = 30) -> int:

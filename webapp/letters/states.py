@@ -21,6 +21,8 @@ class Event(enum.StrEnum):
     CONSIGNMENT_NOTIFICATION = "ConsignmentNotification"
     CONSIGNMENT_NOTIFICATION_FAILURE = "ConsignmentNotificationFailure"
     NOTIFICATION_DELIVERED = "NotificationDelivered"
+    # Not an ETSI event: a reminder of a pending letter handed to the SMS operator or mail server.
+    CONSIGNMENT_REMINDER = "ConsignmentReminder"
     RECIPIENT_IDENTIFICATION = "RecipientIdentification"
     RECIPIENT_IDENTIFICATION_FAILURE = "RecipientIdentificationFailure"
     CONSIGNMENT_ACCEPTANCE = "ConsignmentAcceptance"

@@ -2,7 +2,7 @@
 
 from webapp.models.evidence import ChainCheckpoint, ChainHead, Evidence
 from webapp.models.letter import AccessLink, Letter, OneTimeCode, StoredDocument
-from webapp.models.message import MessagePurpose, MessageStatus, OutboundMessage
+from webapp.models.message import DeliveryReceipt, MessagePurpose, MessageStatus, OutboundMessage
 from webapp.models.organisation import ApiToken, Organisation, Role, User
 from webapp.models.proof import Proof, ProofKind, ProofStatus
 
@@ -11,6 +11,7 @@ __all__ = [
     "ApiToken",
     "ChainCheckpoint",
     "ChainHead",
+    "DeliveryReceipt",
     "Evidence",
     "Letter",
     "MessagePurpose",

@@ -47,6 +47,8 @@ class Letter(db.Model):  # type: ignore[name-defined,misc]
     document_sha256: Mapped[str] = mapped_column(String(64))
 
     code_failures: Mapped[int] = mapped_column(Integer, default=0)
+    # Reminders claimed so far; moved only by a conditional UPDATE (see `letters.reminders`).
+    reminders_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     deposited_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,11 +1,11 @@
-"""Outbound SMS (and later email) messages, tracked so that none is sent twice."""
+"""Outbound SMS and email messages, tracked so that none is sent twice, and their delivery receipts."""
 
 from __future__ import annotations
 
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.extensions import db
@@ -18,11 +18,13 @@ class MessageStatus(enum.StrEnum):
     SENT = "sent"  # the provider accepted it
     FAILED = "failed"  # permanent failure (invalid number, attempts exhausted)
     UNCERTAIN = "uncertain"  # a worker died mid-submission and the provider cannot tell
+    CANCELLED = "cancelled"  # not sent: the letter was decided or expired before its turn came
 
 
 class MessagePurpose(enum.StrEnum):
     NOTIFICATION = "notification"
     CODE = "code"
+    REMINDER = "reminder"
 
 
 class OutboundMessage(db.Model):  # type: ignore[name-defined,misc]
@@ -34,6 +36,8 @@ class OutboundMessage(db.Model):  # type: ignore[name-defined,misc]
     """
 
     __tablename__ = "outbound_messages"
+    # A reminder is claimed once per letter and channel, whatever the number of schedulers.
+    __table_args__ = (UniqueConstraint("letter_id", "channel", "reminder_number"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     letter_id: Mapped[str] = mapped_column(ForeignKey("letters.id"), index=True)
@@ -69,3 +73,29 @@ class OutboundMessage(db.Model):  # type: ignore[name-defined,misc]
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    reminder_number: Mapped[int | None] = mapped_column(Integer)  # 1, 2, … for reminders only
+    # The operator's last word (SMS delivery receipt): "delivered" or "failed", and when it delivered.
+    delivery_status: Mapped[str | None] = mapped_column(String(20))
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class DeliveryReceipt(db.Model):  # type: ignore[name-defined,misc]
+    """One operator delivery receipt (DLR), stored once per provider message and status.
+
+    `evidence_id` names the evidence record it produced, if any (intermediate
+    statuses and the receipts of code messages produce none).
+    """
+
+    __tablename__ = "delivery_receipts"
+    __table_args__ = (UniqueConstraint("provider", "provider_message_id", "status"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    message_id: Mapped[str] = mapped_column(ForeignKey("outbound_messages.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    provider_message_id: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))
+    error_code: Mapped[str | None] = mapped_column(String(20))
+    operator_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    evidence_id: Mapped[str | None] = mapped_column(ForeignKey("evidence.id"))
+    payload: Mapped[str] = mapped_column(Text)  # the receipt's fields as JSON, signature left out

@@ -1,5 +1,6 @@
-"""Notification providers (SMS now, email later) and message texts.
+"""Notification providers (SMS, email) and message texts.
 
-Providers know nothing of letters: they take a number, a text and our own
-message id (for idempotency and delivery receipts), and report the outcome.
+Providers know nothing of letters: they take a number or an address, a text
+and our own message id (for idempotency and delivery receipts), and report
+the outcome.
 """

@@ -181,3 +181,17 @@ def code_sms(*, language: str, service_name: str, code: str, public_url: str, mi
             code=code,
         )
     return f"{body}\n\n@{host} #{code}"
+
+
+def reminder_sms(*, language: str, service_name: str, reference: str, link: str, deadline: datetime) -> str:
+    """The reminder SMS for a letter still waiting to be opened; never names the sender."""
+    with force_locale(language):
+        text: str = gettext(
+            "%(service)s reminder: a registered letter awaits you (ref. %(reference)s). "
+            "Open it before %(date)s: %(link)s",
+            service=service_name,
+            reference=reference,
+            date=format_local_date(deadline),
+            link=link,
+        )
+    return text

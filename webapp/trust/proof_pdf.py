@@ -94,6 +94,7 @@ class ProofFacts:
     verify_url: str  # public verification page, the QR code's target
     issued_at: datetime
     reason: str | None = None  # refusal / non-delivery reason, when any
+    sms_delivered_at: datetime | None = None  # the operator's delivery receipt of the notification SMS
 
 
 # --------------------------------------------------------------------------
@@ -139,6 +140,7 @@ LABELS: dict[str, dict[str, str]] = {
         "name": "Nom",
         "phone": "Téléphone",
         "email": "Adresse électronique",
+        "sms_delivered": "SMS remis au téléphone",
         "document": "Document",
         "file_name": "Nom du fichier",
         "size": "Taille",
@@ -209,6 +211,7 @@ LABELS: dict[str, dict[str, str]] = {
         "name": "Name",
         "phone": "Phone",
         "email": "Email",
+        "sms_delivered": "SMS delivered to the phone",
         "document": "Document",
         "file_name": "File name",
         "size": "Size",
@@ -276,6 +279,7 @@ LABELS: dict[str, dict[str, str]] = {
         "name": "الاسم",
         "phone": "رقم الهاتف",
         "email": "البريد الإلكتروني",
+        "sms_delivered": "تسليم الرسالة النصية إلى الهاتف",
         "document": "الوثيقة",
         "file_name": "اسم الملف",
         "size": "الحجم",
@@ -991,6 +995,12 @@ class _Renderer:
             (t["phone"], [(f.recipient_phone, S_VALUE, True)]),
             (t["email"], [(f.recipient_email or missing, S_VALUE, bool(f.recipient_email))]),
         ]
+        if f.sms_delivered_at is not None:
+            delivered = [
+                (format_utc(f.sms_delivered_at) + " UTC", S_VALUE, True),
+                (format_morocco(f.sms_delivered_at), S_DETAIL, True),
+            ]
+            recipient_rows.append((t["sms_delivered"], delivered))
         label_width = 92.0
         sender_left = lay.x(MARGIN_X, CONTENT_WIDTH, 0, half)
         recipient_left = lay.x(MARGIN_X, CONTENT_WIDTH, half + GAP, half)

@@ -59,6 +59,7 @@ SHOWN_EVENTS = frozenset(
         "ConsignmentNotification",
         "ConsignmentNotificationFailure",
         "NotificationDelivered",
+        "ConsignmentReminder",
         "RecipientIdentification",
         "ConsignmentAcceptance",
         "ConsignmentRejection",
@@ -72,6 +73,7 @@ EVENT_LABELS: dict[str, dict[str, str]] = {
         "ConsignmentNotification": "Notification envoyée au destinataire",
         "ConsignmentNotificationFailure": "Échec de la notification",
         "NotificationDelivered": "Notification remise au téléphone",
+        "ConsignmentReminder": "Rappel envoyé au destinataire",
         "RecipientIdentification": "Identification du destinataire (code à usage unique)",
         "ConsignmentAcceptance": "Acceptation par le destinataire",
         "ConsignmentRejection": "Refus par le destinataire",
@@ -82,6 +84,7 @@ EVENT_LABELS: dict[str, dict[str, str]] = {
         "ConsignmentNotification": "إرسال الإشعار إلى المرسل إليه",
         "ConsignmentNotificationFailure": "فشل الإشعار",
         "NotificationDelivered": "تسليم الإشعار إلى الهاتف",
+        "ConsignmentReminder": "إرسال تذكير إلى المرسل إليه",
         "RecipientIdentification": "التحقق من هوية المرسل إليه (رمز لمرة واحدة)",
         "ConsignmentAcceptance": "قبول المرسل إليه",
         "ConsignmentRejection": "رفض المرسل إليه",
@@ -92,6 +95,7 @@ EVENT_LABELS: dict[str, dict[str, str]] = {
         "ConsignmentNotification": "Notification sent to the recipient",
         "ConsignmentNotificationFailure": "Notification failed",
         "NotificationDelivered": "Notification delivered to the phone",
+        "ConsignmentReminder": "Reminder sent to the recipient",
         "RecipientIdentification": "Recipient identified (one-time code)",
         "ConsignmentAcceptance": "Accepted by the recipient",
         "ConsignmentRejection": "Refused by the recipient",
@@ -217,6 +221,7 @@ def build_facts(
         details = json.loads(trigger.canonical).get("details", {})
         reason = details.get("reason")
     return ProofFacts(
+        sms_delivered_at=sms_delivered_at(records),
         kind=kind.value,
         language=language,
         provider_name=settings.service_name,
@@ -246,6 +251,17 @@ def build_facts(
         issued_at=now,
         reason=reason,
     )
+
+
+def sms_delivered_at(records: list[Evidence]) -> datetime | None:
+    """When the operator says the notification SMS reached the phone (its first receipt), if it did."""
+    for record in records:
+        if record.event != "NotificationDelivered":
+            continue
+        notification = json.loads(record.canonical).get("details", {}).get("notification", {})
+        if notification.get("channel") == "sms" and notification.get("purpose", "notification") == "notification":
+            return record.occurred_at
+    return None
 
 
 def attachment_names(record: Evidence) -> tuple[str, str]:

@@ -14,12 +14,14 @@ def register_blueprints(app: Flask) -> None:
     from webapp.web.static_files import register_static_files
     from webapp.web.templating import register_template_helpers
     from webapp.web.trust import bp as trust_bp
+    from webapp.web.webhooks import bp as webhooks_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(recipient_bp)
     app.register_blueprint(portal_bp)
     app.register_blueprint(trust_bp)
+    app.register_blueprint(webhooks_bp)
     register_error_handlers(app)
     register_template_helpers(app)
     register_static_files(app)

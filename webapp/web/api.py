@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request, url_for
@@ -17,7 +18,7 @@ from webapp.letters.errors import (
     LetterError,
     OrganisationNotVerified,
 )
-from webapp.models import Evidence, Letter, Proof, ProofKind, User
+from webapp.models import Evidence, Letter, MessagePurpose, MessageStatus, OutboundMessage, Proof, ProofKind, User
 from webapp.services import current_services
 from webapp.trust.evidence import isoformat_utc
 from webapp.trust.proofs import ProofNotReady, read_proof
@@ -132,9 +133,50 @@ def letter_for_user(user: User, letter_id: str) -> Letter:
     return letter
 
 
+def _event_json(evidence_id: str, event: str, at: Any, canonical: str) -> dict[str, Any]:
+    """An event as the API shows it: its type and time, and for notifications their channel and
+    any failure reason (the evidence record itself is on the verification page)."""
+    entry: dict[str, Any] = {"type": event, "at": isoformat_utc(at), "evidence_id": evidence_id}
+    details = json.loads(canonical).get("details") or {}
+    notification = details.get("notification")
+    if isinstance(notification, dict):
+        entry["channel"] = notification.get("channel")
+        if notification.get("reminder") is not None:
+            entry["reminder"] = notification["reminder"]
+    if details.get("reason"):
+        entry["reason"] = details["reason"]
+    return entry
+
+
+def _notifications_json(letter: Letter) -> list[dict[str, Any]]:
+    """The letter's notifications and reminders (codes are the recipient's business), each with
+    what the provider and the operator said of it."""
+    messages = db.session.execute(
+        select(OutboundMessage)
+        .where(OutboundMessage.letter_id == letter.id, OutboundMessage.purpose != MessagePurpose.CODE)
+        .order_by(OutboundMessage.created_at, OutboundMessage.channel)
+    ).scalars()
+    return [
+        {
+            "channel": message.channel,
+            "purpose": message.purpose.value,
+            "reminder": message.reminder_number,
+            "status": message.status.value,
+            "sent_at": _iso(message.sent_at),
+            "delivery": {"status": message.delivery_status, "at": _iso(message.delivered_at)}
+            if message.delivery_status
+            else None,
+            "error": message.last_error
+            if message.status is not MessageStatus.SENT or message.delivery_status == "failed"
+            else None,
+        }
+        for message in messages
+    ]
+
+
 def letter_json(letter: Letter) -> dict[str, Any]:
     events = db.session.execute(
-        select(Evidence.id, Evidence.event, Evidence.occurred_at)
+        select(Evidence.id, Evidence.event, Evidence.occurred_at, Evidence.canonical)
         .where(Evidence.letter_id == letter.id)
         .order_by(Evidence.seq)
     ).all()
@@ -150,7 +192,8 @@ def letter_json(letter: Letter) -> dict[str, Any]:
         "notified_at": _iso(letter.notified_at),
         "deadline_at": _iso(letter.deadline_at),
         "decided_at": _iso(letter.decided_at),
-        "events": [{"type": event, "at": isoformat_utc(at), "evidence_id": eid} for eid, event, at in events],
+        "events": [_event_json(*row) for row in events],
+        "notifications": _notifications_json(letter),
         "proofs": [
             {
                 "kind": proof.kind.value,

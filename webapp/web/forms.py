@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import EmailField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, Email, Length
+from wtforms import EmailField, PasswordField, SelectChoice, SelectField, StringField
+from wtforms.validators import DataRequired, Email, Length, Optional
 
 
 class LoginForm(FlaskForm):  # type: ignore[misc]
@@ -18,8 +18,13 @@ class ComposeForm(FlaskForm):  # type: ignore[misc]
     document = FileField(_l("Document (PDF)"), validators=[FileRequired()])
     recipient_name = StringField(_l("Recipient's name"), validators=[DataRequired(), Length(max=200)])
     recipient_phone = StringField(_l("Recipient's mobile number"), validators=[DataRequired(), Length(max=40)])
+    # Given, the letter goes by email as well as by SMS (the code still goes to the mobile).
+    recipient_email = EmailField(_l("Recipient's email (optional)"), validators=[Optional(), Length(max=254)])
     language = SelectField(
         _l("Language of the notification"),
-        choices=[("fr", "Français"), ("ar", "العربية"), ("en", "English")],
+        choices=[
+            SelectChoice(code, name, render_kw={"lang": code})
+            for code, name in (("fr", "Français"), ("ar", "العربية"), ("en", "English"))
+        ],
         default="fr",
     )

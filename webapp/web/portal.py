@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
@@ -14,9 +19,12 @@ from webapp.accounts import authenticate
 from webapp.extensions import db, limiter, login_manager
 from webapp.letters.deposit import DepositRequest, deposit_letter
 from webapp.letters.errors import DocumentTooLarge, LetterError
-from webapp.models import Evidence, Letter, User
+from webapp.models import Evidence, Letter, MessagePurpose, OutboundMessage, Proof, ProofKind, User
 from webapp.services import current_services
+from webapp.trust.proofs import ProofNotReady, read_proof
+from webapp.web.api import proof_response
 from webapp.web.forms import ComposeForm, LoginForm
+from webapp.web.templating import EVENT_LABELS
 
 bp = Blueprint("portal", __name__)
 
@@ -139,6 +147,8 @@ def compose() -> ResponseReturnValue:
             document_name=upload.filename or "document.pdf",
             recipient_phone=form.recipient_phone.data,
             recipient_name=form.recipient_name.data,
+            recipient_email=form.recipient_email.data or None,
+            channel="email" if form.recipient_email.data else "sms",
             language=form.language.data,
         )
         try:
@@ -171,6 +181,53 @@ def _own_letter(letter_id: str) -> Letter:
     return letter
 
 
+CHANNEL_NAMES = {"sms": _l("SMS"), "email": _l("Email")}
+MESSAGE_STATUS_LABELS = {
+    "pending": _l("Waiting to be sent"),
+    "submitting": _l("Being sent"),
+    "sent": _l("Sent"),
+    "failed": _l("Failed"),
+    "uncertain": _l("Sending could not be confirmed"),
+    "cancelled": _l("Not sent: no longer needed"),
+}
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    evidence_id: str
+    at: datetime
+    label: str
+    detail: str | None = None
+
+
+def _timeline_label(event: str, channel: str | None, reminder: int | None) -> str:
+    """What happened, naming the channel when a letter has more than one."""
+    if event == "ConsignmentNotification" and channel == "email":
+        return str(_("Recipient notified by email"))
+    if event == "ConsignmentReminder":
+        if channel == "email":
+            return str(_("Reminder %(number)s sent by email", number=reminder or ""))
+        return str(_("Reminder %(number)s sent by SMS", number=reminder or ""))
+    if event == "ConsignmentNotificationFailure" and channel == "email":
+        return str(_("Email notification failed"))
+    if event == "ConsignmentNotificationFailure" and channel == "sms":
+        return str(_("SMS notification failed"))
+    return str(EVENT_LABELS.get(event, event))
+
+
+def timeline(events: Sequence[Evidence]) -> list[TimelineEntry]:
+    entries = []
+    for event in events:
+        details = json.loads(event.canonical).get("details") or {}
+        notification = details.get("notification")
+        if not isinstance(notification, dict):
+            notification = {}
+        label = _timeline_label(event.event, notification.get("channel"), notification.get("reminder"))
+        reason = details.get("reason") if event.event == "ConsignmentNotificationFailure" else None
+        entries.append(TimelineEntry(event.id, event.occurred_at, label, reason))
+    return entries
+
+
 @bp.get("/letters/<letter_id>")
 @login_required
 def letter_detail(letter_id: str) -> ResponseReturnValue:
@@ -180,4 +237,30 @@ def letter_detail(letter_id: str) -> ResponseReturnValue:
         .scalars()
         .all()
     )
-    return render_template("portal/letter.html", letter=letter, events=events)
+    proofs = db.session.execute(select(Proof).where(Proof.letter_id == letter.id).order_by(Proof.created_at)).scalars()
+    notifications = db.session.execute(
+        select(OutboundMessage)
+        .where(OutboundMessage.letter_id == letter.id, OutboundMessage.purpose != MessagePurpose.CODE)
+        .order_by(OutboundMessage.created_at, OutboundMessage.channel)
+    ).scalars()
+    return render_template(
+        "portal/letter.html",
+        letter=letter,
+        events=timeline(events),
+        proofs=list(proofs),
+        notifications=list(notifications),
+        channel_names=CHANNEL_NAMES,
+        message_status_labels=MESSAGE_STATUS_LABELS,
+    )
+
+
+@bp.get("/letters/<letter_id>/proofs/<kind>")
+@login_required
+def download_proof(letter_id: str, kind: str) -> ResponseReturnValue:
+    letter = _own_letter(letter_id)
+    try:
+        proof_kind = ProofKind(kind)
+        data = read_proof(db.session, current_services(), letter, proof_kind)
+    except (ValueError, ProofNotReady):
+        abort(404)
+    return proof_response(data, letter, proof_kind)

@@ -37,6 +37,7 @@ EVENT_LABELS = {
     "ConsignmentNotification": _l("Recipient notified by SMS"),
     "ConsignmentNotificationFailure": _l("Notification failed"),
     "NotificationDelivered": _l("SMS delivered to the phone"),
+    "ConsignmentReminder": _l("Reminder sent"),
     "RecipientIdentification": _l("Recipient identified with a one-time code"),
     "RecipientIdentificationFailure": _l("Wrong code typed"),
     "ConsignmentAcceptance": _l("Letter accepted"),
