@@ -11,7 +11,8 @@ LANG_COOKIE = "lang"
 
 
 def select_locale() -> str:
-    """`?lang=` (then remembered in a cookie), the cookie, Accept-Language, or French."""
+    """`?lang=` (then remembered in a cookie), the cookie, Accept-Language, the language the
+    letter was sent in (on a recipient's page, when the browser names none of ours), or French."""
     chosen = request.args.get("lang") or request.form.get("lang")
     if chosen in LANGUAGES:
         g.remember_language = chosen
@@ -19,7 +20,11 @@ def select_locale() -> str:
     cookie = request.cookies.get(LANG_COOKIE)
     if cookie in LANGUAGES:
         return cookie
-    return request.accept_languages.best_match(LANGUAGES, default="fr") or "fr"
+    preferred = request.accept_languages.best_match(LANGUAGES)
+    if preferred:
+        return preferred
+    letter_language = g.get("letter_language")
+    return letter_language if letter_language in LANGUAGES else "fr"
 
 
 def text_direction(language: str) -> str:

@@ -38,6 +38,7 @@ LANGUAGES = ("fr", "ar", "en")
 CHANNELS = ("sms", "email")
 # No 0/O, 1/I/L or U: references are read aloud over the phone to support.
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
+REFERENCE_LENGTH = 8  # shown as ABCD-EFGH: 30**8, about 6.6e11 references
 # Where the numbering plan cannot tell mobiles from landlines (the US and Canada), the number is
 # taken: the operator's delivery receipt reports it if it cannot receive SMS.
 _MOBILE_TYPES = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
@@ -128,7 +129,7 @@ def clean_email(raw: str | None) -> str | None:
 
 def new_reference(session: DbSession) -> str:
     while True:
-        raw = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(8))
+        raw = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
         reference = f"{raw[:4]}-{raw[4:]}"
         if session.execute(select(Letter.id).where(Letter.reference == reference)).first() is None:
             return reference

@@ -7,14 +7,14 @@ links, and opening a link must not count as anything.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
 from webapp import otp
 from webapp.extensions import DbSession
 from webapp.letters import lifecycle
-from webapp.letters.deposit import hash_token
+from webapp.letters.deposit import REFERENCE_ALPHABET, REFERENCE_LENGTH, hash_token
 from webapp.letters.errors import (
     AlreadyDecided,
     ContentNotAvailable,
@@ -31,6 +31,39 @@ from webapp.models import AccessLink, Letter, MessagePurpose, OneTimeCode, Store
 from webapp.services import Services
 from webapp.trust.evidence import isoformat_utc
 from webapp.vault import Sealed
+
+
+@dataclass(frozen=True)
+class ReferenceCheck:
+    """What the public reference check may say about a letter: that we notified it, and when.
+    Nothing about the sender, the recipient, the document or the answer."""
+
+    reference: str
+    notified_at: datetime
+    deadline_at: datetime | None
+
+
+def normalise_reference(raw: str) -> str | None:
+    """`abcd efgh`, `ABCD-EFGH`, ` abcd–efgh ` → `ABCD-EFGH`; None if it cannot be one of ours."""
+    compact = "".join(ch for ch in raw.upper() if ch.isalnum())
+    if len(compact) != REFERENCE_LENGTH or any(ch not in REFERENCE_ALPHABET for ch in compact):
+        return None
+    return f"{compact[:4]}-{compact[4:]}"
+
+
+def check_reference(session: DbSession, raw: str) -> ReferenceCheck | None:
+    """The answer to "is this SMS really from you?": only letters whose notification went out."""
+    reference = normalise_reference(raw)
+    if reference is None:
+        return None
+    row = session.execute(
+        select(Letter.reference, Letter.notified_at, Letter.deadline_at).where(
+            Letter.reference == reference, Letter.notified_at.is_not(None)
+        )
+    ).first()
+    if row is None or row.notified_at is None:
+        return None
+    return ReferenceCheck(reference=row.reference, notified_at=row.notified_at, deadline_at=row.deadline_at)
 
 
 def find_letter_by_token(session: DbSession, token: str, *, for_update: bool = False) -> Letter:

@@ -10,6 +10,8 @@ def register_blueprints(app: Flask) -> None:
     from webapp.web.errors import register_error_handlers
     from webapp.web.health import bp as health_bp
     from webapp.web.portal import bp as portal_bp
+    from webapp.web.public import bp as public_bp
+    from webapp.web.pwa import bp as pwa_bp
     from webapp.web.recipient import bp as recipient_bp
     from webapp.web.static_files import register_static_files
     from webapp.web.templating import register_template_helpers
@@ -22,6 +24,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(portal_bp)
     app.register_blueprint(trust_bp)
     app.register_blueprint(webhooks_bp)
+    app.register_blueprint(public_bp)
+    app.register_blueprint(pwa_bp)
     register_error_handlers(app)
     register_template_helpers(app)
     register_static_files(app)

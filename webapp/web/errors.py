@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from webapp.extensions import db
@@ -12,6 +13,36 @@ from webapp.extensions import db
 
 def _wants_json() -> bool:
     return request.path.startswith("/api/")
+
+
+def _error_page(status: int, exc: HTTPException | None) -> ResponseReturnValue:
+    """A page that says what happened and what to do next, in the visitor's language."""
+    if isinstance(exc, CSRFError):
+        title = _("This page has expired")
+        message = _("The page stayed open too long, or your browser blocked our cookie.")
+        next_step = _("Go back, reload the page, and try again. For a letter, open the link in the SMS again.")
+    elif status in (404, 405):
+        title = _("Page not found")
+        message = _("This page does not exist. Check the link you received.")
+        next_step = _("If you copied the link from an SMS, copy the whole link.")
+    elif status == 413:
+        title = _("File too large")
+        message = _("The file is too large.")
+        next_step = None
+    elif status == 429:
+        title = _("Too many attempts")
+        message = _("Too many attempts. Wait a few minutes, then try again.")
+        next_step = _("This limit protects your letters from people trying to guess codes.")
+    elif status < 500:
+        title = _("Request not understood")
+        message = _("The request could not be understood. Go back and try again.")
+        next_step = None
+    else:
+        title = _("Something went wrong")
+        message = _("Something went wrong on our side. Try again in a moment.")
+        next_step = _("Nothing was lost: your letter and its deadline are safe.")
+    page = render_template("errors/error.html", status=status, title=title, message=message, next_step=next_step)
+    return page, status
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -30,15 +61,7 @@ def register_error_handlers(app: Flask) -> None:
             }.get(status, "http_error")
             field = "document" if status == 413 else None
             return error_response(status, code, exc.description or exc.name, field)
-        messages = {
-            400: _("The request could not be understood. Go back and try again."),
-            404: _("This page does not exist. Check the link you received."),
-            405: _("This page does not exist. Check the link you received."),
-            413: _("The file is too large."),
-            429: _("Too many attempts. Wait a few minutes, then try again."),
-        }
-        message = messages.get(status, _("Something went wrong on our side. Try again in a moment."))
-        return render_template("errors/error.html", status=status, message=message), status
+        return _error_page(status, exc)
 
     @app.errorhandler(Exception)
     def unexpected_error(exc: Exception) -> ResponseReturnValue:
@@ -48,5 +71,4 @@ def register_error_handlers(app: Flask) -> None:
         db.session.rollback()
         if _wants_json():
             return error_response(500, "server_error", "Unexpected error; it has been logged.")
-        message = _("Something went wrong on our side. Try again in a moment.")
-        return render_template("errors/error.html", status=500, message=message), 500
+        return _error_page(500, None)

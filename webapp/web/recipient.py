@@ -11,7 +11,7 @@ import unicodedata
 from typing import Any
 from urllib.parse import quote
 
-from flask import Blueprint, Response, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, g, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from markupsafe import Markup
@@ -62,7 +62,9 @@ def _link_not_found(_exc: LinkNotFound) -> ResponseReturnValue:
 
 
 def _letter(token: str, *, for_update: bool = False) -> Letter:
-    return find_letter_by_token(db.session, token, for_update=for_update)
+    letter = find_letter_by_token(db.session, token, for_update=for_update)
+    g.letter_language = letter.language  # the page's language when the browser names none of ours
+    return letter
 
 
 def masked_phone(phone: str) -> str:
@@ -119,12 +121,17 @@ def _page(template: str, letter: Letter, token: str, status: int = 200, **contex
         code_window_minutes=max(1, services.settings.code_window // 60),
         morocco=MOROCCO,
         identified=_identified_for(letter),
+        sender_shown=services.settings.show_sender_in_sms,  # already in the SMS, so no secret here
         **context,
     ), status
 
 
-def _problem(letter: Letter, token: str, exc: LetterError, status: int = 200) -> ResponseReturnValue:
-    return _page("recipient/problem.html", letter, token, status, problem=exc.code)
+# The same problem always answers with the same status, whichever step met it.
+PROBLEM_STATUS = {RecipientLocked.code: 403, LinkExpired.code: 410}
+
+
+def _problem(letter: Letter, token: str, exc: LetterError) -> ResponseReturnValue:
+    return _page("recipient/problem.html", letter, token, PROBLEM_STATUS.get(exc.code, 200), problem=exc.code)
 
 
 @bp.get("/<token>")
@@ -178,7 +185,7 @@ def check_code(token: str) -> ResponseReturnValue:
         return _problem(letter, token, exc)
     db.session.commit()  # the failure count must stick, success or not
     if result.locked:
-        return _problem(letter, token, RecipientLocked(), 403)
+        return _problem(letter, token, RecipientLocked())
     if not result.ok:
         return _page(
             "recipient/code.html",

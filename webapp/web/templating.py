@@ -17,6 +17,7 @@ from flask_babel import (
     ngettext,
 )
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
 
 from webapp.i18n import LANG_COOKIE, LANGUAGE_NAMES, LANGUAGES, text_direction
 from webapp.notify.texts import MOROCCO
@@ -56,6 +57,23 @@ PROOF_LABELS = {
 }
 
 
+LTR_TAGS = {
+    name: (Markup(f'<{name} dir="ltr">'), Markup(f"</{name}>"))  # noqa: S704 - fixed tag names
+    for name in ("bdi", "strong", "span")
+}
+
+
+def _wants_partial_page() -> bool:
+    """An htmx navigation that will swap `<main>` only: it needs no head, header or footer.
+    A history restore (back button after a cache miss) needs the whole page."""
+    headers = request.headers
+    return (
+        headers.get("HX-Request") == "true"
+        and headers.get("HX-Target") == "main"
+        and headers.get("HX-History-Restore-Request") != "true"
+    )
+
+
 def register_template_helpers(app: Flask) -> None:
     app.jinja_env.globals["status_label"] = lambda code: STATUS_LABELS.get(code, code)
     app.jinja_env.globals["event_label"] = lambda code: EVENT_LABELS.get(code, code)
@@ -70,6 +88,7 @@ def register_template_helpers(app: Flask) -> None:
             "dir": text_direction(language),
             "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
             "service_name": current_services().settings.service_name,
+            "partial_page": _wants_partial_page(),
         }
 
     @app.template_filter("local_time")
@@ -96,6 +115,13 @@ def register_template_helpers(app: Flask) -> None:
             return _local_time(datetime.fromisoformat((value or "").replace("Z", "+00:00")))
         except ValueError:
             return value or ""
+
+    @app.template_filter("ltr")
+    def _ltr(value: object, tag: str = "bdi") -> Markup:
+        """A reference, a link or a number isolated left-to-right, so that an Arabic sentence
+        around it does not reorder its characters."""
+        opening, closing = LTR_TAGS[tag]
+        return opening + Markup.escape(value) + closing
 
     @app.template_filter("filesize")
     def _filesize(size: int) -> str:
