@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import fcntl
-import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 from webapp.notify.email.base import EmailReceipt, OutgoingEmail
+from webapp.notify.outbox import JsonLinesOutbox
 
 
 class ConsoleEmailProvider:
@@ -18,10 +16,10 @@ class ConsoleEmailProvider:
 
     def __init__(self, outbox: Path) -> None:
         self.outbox = outbox
+        self._outbox = JsonLinesOutbox(outbox)
 
     def send(self, *, email: OutgoingEmail, client_ref: str) -> EmailReceipt:
-        self.outbox.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(
+        self._outbox.append(
             {
                 "to": email.to,
                 "subject": email.subject,
@@ -30,24 +28,9 @@ class ConsoleEmailProvider:
                 "html": email.html,
                 "language": email.language,
                 "id": client_ref,
-            },
-            ensure_ascii=False,
+            }
         )
-        # One write of one line under an exclusive lock: concurrent workers never interleave.
-        fd = os.open(self.outbox, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            os.write(fd, (line + "\n").encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
         return EmailReceipt(provider=self.name, message_id=client_ref)
 
     def find_sent(self, client_ref: str) -> EmailReceipt | bool | None:
-        if not self.outbox.exists():
-            return None
-        with self.outbox.open(encoding="utf-8") as handle:
-            for line in handle:
-                if f'"{client_ref}"' in line and json.loads(line).get("id") == client_ref:
-                    return EmailReceipt(provider=self.name, message_id=client_ref)
-        return None
+        return EmailReceipt(provider=self.name, message_id=client_ref) if self._outbox.contains(client_ref) else None

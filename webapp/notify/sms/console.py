@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import fcntl
-import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+from webapp.notify.outbox import JsonLinesOutbox
 from webapp.notify.sms.base import SmsReceipt
 
 
@@ -18,33 +16,18 @@ class ConsoleSmsProvider:
 
     def __init__(self, outbox: Path) -> None:
         self.outbox = outbox
+        self._outbox = JsonLinesOutbox(outbox)
 
     def send(self, *, to: str, text: str, client_ref: str) -> SmsReceipt:
-        self.outbox.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(
+        self._outbox.append(
             {
                 "to": to,
                 "text": text,
                 "at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "id": client_ref,
-            },
-            ensure_ascii=False,
+            }
         )
-        # One write of one line under an exclusive lock: concurrent workers never interleave.
-        fd = os.open(self.outbox, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            os.write(fd, (line + "\n").encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
         return SmsReceipt(provider=self.name, message_id=client_ref)
 
     def find_sent(self, client_ref: str) -> SmsReceipt | bool | None:
-        if not self.outbox.exists():
-            return None
-        with self.outbox.open(encoding="utf-8") as handle:
-            for line in handle:
-                if f'"{client_ref}"' in line and json.loads(line).get("id") == client_ref:
-                    return SmsReceipt(provider=self.name, message_id=client_ref)
-        return None
+        return SmsReceipt(provider=self.name, message_id=client_ref) if self._outbox.contains(client_ref) else None
