@@ -15,12 +15,13 @@ from sqlalchemy import func, select
 from vonage_http_client import Auth
 
 from tests.conftest import Sender
+from tests.db_helpers import evidence_rows, letter_row
 from tests.trust_helpers import Letters, pdf_text, record_of
 from tests.vonage_helpers import SECRET, FakeVonage, receipt_fields, sign
 from webapp.clock import FrozenClock
 from webapp.extensions import db
 from webapp.letters.states import Event, LetterStatus
-from webapp.models import DeliveryReceipt, Evidence, Letter, MessagePurpose, MessageStatus, OutboundMessage
+from webapp.models import DeliveryReceipt, Evidence, MessagePurpose, MessageStatus, OutboundMessage
 from webapp.notify.sms.console import ConsoleSmsProvider
 from webapp.notify.sms.vonage_receipts import parse_delivery_report, signature
 from webapp.services import Services
@@ -57,17 +58,6 @@ def _message(app: Flask, letter_id: str, purpose: MessagePurpose = MessagePurpos
         return message
 
 
-def _events(app: Flask, letter_id: str) -> list[Evidence]:
-    with app.app_context():
-        rows = list(
-            db.session.execute(select(Evidence).where(Evidence.letter_id == letter_id).order_by(Evidence.seq)).scalars()
-        )
-        for row in rows:
-            db.session.expunge(row)
-        db.session.remove()
-        return rows
-
-
 def _counts(app: Flask) -> tuple[int, int]:
     with app.app_context():
         counts = (
@@ -76,14 +66,6 @@ def _counts(app: Flask) -> tuple[int, int]:
         )
         db.session.remove()
         return counts
-
-
-def _letter(app: Flask, letter_id: str) -> Letter:
-    with app.app_context():
-        letter = db.session.get_one(Letter, letter_id)
-        db.session.expunge(letter)
-        db.session.remove()
-        return letter
 
 
 def post(client: FlaskClient, fields: dict[str, str], *, as_json: bool = False) -> Any:
@@ -131,7 +113,7 @@ def test_a_signed_delivery_receipt_is_recorded_at_the_operator_s_time(
     assert response.status_code == 200, response.json
     assert response.json == {"status": "recorded"}
 
-    events = _events(app, letter_id)
+    events = evidence_rows(app, letter_id)
     assert [e.event for e in events] == [
         Event.SUBMISSION_ACCEPTANCE.value,
         Event.CONSIGNMENT_NOTIFICATION.value,
@@ -280,7 +262,7 @@ def test_a_duplicate_receipt_is_recorded_once(
     again = sign(receipt_fields(message, signed_at=clock.now()))
     assert post(client, again, as_json=True).json == {"status": "duplicate"}
     assert _counts(app) == after_first
-    delivered = [e for e in _events(app, letter_id) if e.event == Event.NOTIFICATION_DELIVERED.value]
+    delivered = [e for e in evidence_rows(app, letter_id) if e.event == Event.NOTIFICATION_DELIVERED.value]
     assert len(delivered) == 1
 
 
@@ -319,7 +301,7 @@ def test_each_part_of_a_long_sms_has_a_receipt_but_one_delivery_is_recorded(
     assert post(client, sign(second)).json == {"status": "recorded"}  # matched by our reference
     with app.app_context():
         assert db.session.execute(select(func.count(DeliveryReceipt.id))).scalar_one() == 2
-    delivered = [e for e in _events(app, letter_id) if e.event == Event.NOTIFICATION_DELIVERED.value]
+    delivered = [e for e in evidence_rows(app, letter_id) if e.event == Event.NOTIFICATION_DELIVERED.value]
     assert len(delivered) == 1
     assert _message(app, letter_id).delivered_at == datetime(2026, 11, 23, 10, 1, tzinfo=UTC)
 
@@ -335,9 +317,9 @@ def test_a_permanent_operator_failure_makes_the_letter_undeliverable(
     fields = receipt_fields(message, status="failed", err_code="3", signed_at=clock.now())
     assert post(client, sign(fields)).json == {"status": "recorded"}
 
-    letter = _letter(app, letter_id)
+    letter = letter_row(app, letter_id)
     assert letter.status is LetterStatus.UNDELIVERABLE
-    failure = _events(app, letter_id)[-1]
+    failure = evidence_rows(app, letter_id)[-1]
     assert failure.event == Event.CONSIGNMENT_NOTIFICATION_FAILURE.value
     details = record_of(failure)["details"]
     assert details["from_status"] == "notified"
@@ -365,8 +347,8 @@ def test_a_temporary_operator_failure_is_recorded_and_the_letter_stays_notified(
     letter_id, _, message = notified_letter(letters)
     fields = receipt_fields(message, status="expired", err_code="2", signed_at=clock.now())
     assert post(client, sign(fields)).json == {"status": "recorded"}
-    assert _letter(app, letter_id).status is LetterStatus.NOTIFIED
-    failure = _events(app, letter_id)[-1]
+    assert letter_row(app, letter_id).status is LetterStatus.NOTIFIED
+    failure = evidence_rows(app, letter_id)[-1]
     assert failure.event == Event.CONSIGNMENT_NOTIFICATION_FAILURE.value
     assert record_of(failure)["details"]["permanent"] is False
     sent = _message(app, letter_id)
@@ -398,10 +380,10 @@ def test_a_receipt_settles_a_message_whose_sending_was_interrupted(
     assert settled.status is MessageStatus.SENT
     assert settled.provider_message_id == "0A0000000000ABCD"
     assert settled.secret_ciphertext is None
-    letter = _letter(app, letter_id)
+    letter = letter_row(app, letter_id)
     assert letter.status is LetterStatus.NOTIFIED
     assert letter.notified_at == clock.now() - timedelta(seconds=30)
-    assert [e.event for e in _events(app, letter_id)][-2:] == [
+    assert [e.event for e in evidence_rows(app, letter_id)][-2:] == [
         Event.CONSIGNMENT_NOTIFICATION.value,
         Event.NOTIFICATION_DELIVERED.value,
     ]
@@ -415,9 +397,9 @@ def test_a_code_sms_receipt_is_stored_without_evidence(
     letter_id, path, _ = notified_letter(letters)
     letters.identify(path)
     code = _message(app, letter_id, MessagePurpose.CODE)
-    before_events = len(_events(app, letter_id))
+    before_events = len(evidence_rows(app, letter_id))
     assert post(client, sign(receipt_fields(code, signed_at=clock.now()))).json == {"status": "recorded"}
-    assert len(_events(app, letter_id)) == before_events
+    assert len(evidence_rows(app, letter_id)) == before_events
     assert _message(app, letter_id, MessagePurpose.CODE).delivery_status == "delivered"
     assert [n["purpose"] for n in letters.api(letter_id)["notifications"]] == ["notification"]
 

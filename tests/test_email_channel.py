@@ -19,6 +19,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from tests.conftest import START, Sender
+from tests.db_helpers import evidence_rows, letter_row
 from tests.smtp_server import SmtpServer
 from tests.trust_helpers import LINK, FailingSms, Letters, pdf_text, record_of
 from tests.vonage_helpers import SECRET, FakeVonage, receipt_fields, sign
@@ -93,25 +94,6 @@ def _messages(app: Flask, letter_id: str, purpose: MessagePurpose = MessagePurpo
     return {row.channel: row for row in rows}
 
 
-def _events(app: Flask, letter_id: str) -> list[Evidence]:
-    with app.app_context():
-        rows = list(
-            db.session.execute(select(Evidence).where(Evidence.letter_id == letter_id).order_by(Evidence.seq)).scalars()
-        )
-        for row in rows:
-            db.session.expunge(row)
-        db.session.remove()
-        return rows
-
-
-def _letter(app: Flask, letter_id: str) -> Letter:
-    with app.app_context():
-        letter = db.session.get_one(Letter, letter_id)
-        db.session.expunge(letter)
-        db.session.remove()
-        return letter
-
-
 def _channel_of(record: Evidence) -> str:
     channel: str = record_of(record)["details"]["notification"]["channel"]
     return channel
@@ -160,7 +142,7 @@ def test_an_email_letter_reaches_both_outboxes_and_is_accepted_as_for_sms(
     for part in (email["subject"], email["text"], email["html"]):
         assert "Atlas" not in part
 
-    notifications = [e for e in _events(app, letter_id) if e.event == Event.CONSIGNMENT_NOTIFICATION.value]
+    notifications = [e for e in evidence_rows(app, letter_id) if e.event == Event.CONSIGNMENT_NOTIFICATION.value]
     assert sorted(_channel_of(e) for e in notifications) == ["email", "sms"]
     assert record_of(notifications[0])["details"]["to_status"] == "notified"  # the first one notified
     messages = _messages(app, letter_id)
@@ -347,7 +329,7 @@ def test_an_email_letter_through_a_real_smtp_server(
     assert email.id in (email.provider_message_id or "")
     [notified] = [
         e
-        for e in _events(app, letter_id)
+        for e in evidence_rows(app, letter_id)
         if e.event == Event.CONSIGNMENT_NOTIFICATION.value and _channel_of(e) == "email"
     ]
     assert record_of(notified)["details"]["notification"]["provider_message_id"] == email.provider_message_id
@@ -365,8 +347,8 @@ def test_a_refused_address_is_evidence_and_the_sms_still_notifies(
     assert email.status is MessageStatus.FAILED
     assert email.attempts == 1
     assert "550" in (email.last_error or "")
-    assert _letter(app, letter_id).status is LetterStatus.NOTIFIED
-    [failure] = [e for e in _events(app, letter_id) if e.event == Event.CONSIGNMENT_NOTIFICATION_FAILURE.value]
+    assert letter_row(app, letter_id).status is LetterStatus.NOTIFIED
+    [failure] = [e for e in evidence_rows(app, letter_id) if e.event == Event.CONSIGNMENT_NOTIFICATION_FAILURE.value]
     details = record_of(failure)["details"]
     assert details["notification"]["channel"] == "email"
     assert "Recipient address rejected" in details["reason"]
@@ -388,7 +370,7 @@ def test_a_server_down_then_back_delivers_the_email_once(
     assert "ConnectionRefusedError" in (email.last_error or "")
     assert email.next_attempt_at is not None
     assert email.secret_ciphertext is not None  # kept for the next attempt
-    assert _letter(app, letter_id).status is LetterStatus.NOTIFIED  # by SMS
+    assert letter_row(app, letter_id).status is LetterStatus.NOTIFIED  # by SMS
 
     server.start()
     clock.advance((email.next_attempt_at - clock.now()).total_seconds())
@@ -398,7 +380,7 @@ def test_a_server_down_then_back_delivers_the_email_once(
     email = _messages(app, letter_id)["email"]
     assert (email.status, email.attempts) == (MessageStatus.SENT, 2)
     assert email.secret_ciphertext is None
-    notified = [e for e in _events(app, letter_id) if e.event == Event.CONSIGNMENT_NOTIFICATION.value]
+    notified = [e for e in evidence_rows(app, letter_id) if e.event == Event.CONSIGNMENT_NOTIFICATION.value]
     assert sorted(_channel_of(e) for e in notified) == ["email", "sms"]
     # Whatever retries RQ still holds send nothing more.
     _release_scheduled_retries(app)
@@ -417,9 +399,9 @@ def test_when_every_channel_fails_the_letter_is_undeliverable_with_a_proof_of_no
     assert created.status_code == 201
     letter_id = created.json["id"]
     run_jobs()
-    letter = _letter(app, letter_id)
+    letter = letter_row(app, letter_id)
     assert letter.status is LetterStatus.UNDELIVERABLE
-    events = _events(app, letter_id)
+    events = evidence_rows(app, letter_id)
     assert [e.event for e in events] == [
         Event.SUBMISSION_ACCEPTANCE.value,
         Event.CONSIGNMENT_NOTIFICATION_FAILURE.value,
@@ -456,7 +438,7 @@ def test_an_email_letter_is_reminded_by_email_and_sms(
     assert email_link
     assert sms_link.group(1) == email_link.group(1)  # one new link for the reminder
     assert email_link.group(1) not in notification["text"]
-    reminders = [e for e in _events(app, letter_id) if e.event == Event.CONSIGNMENT_REMINDER.value]
+    reminders = [e for e in evidence_rows(app, letter_id) if e.event == Event.CONSIGNMENT_REMINDER.value]
     assert sorted(_channel_of(e) for e in reminders) == ["email", "sms"]
 
 
@@ -528,10 +510,10 @@ def test_an_email_letter_becomes_undeliverable_when_the_sms_fails_at_the_operato
     server.mailbox.refuse[RECIPIENT_EMAIL] = "550 5.1.1 No such user"
     _use_smtp(app, server, query="?starttls=false")
     letter_id, _ = letters.notified(**EMAIL)
-    assert _letter(app, letter_id).status is LetterStatus.NOTIFIED  # the SMS went out
+    assert letter_row(app, letter_id).status is LetterStatus.NOTIFIED  # the SMS went out
     sms = _messages(app, letter_id)["sms"]
     fields = receipt_fields(sms, status="failed", err_code="4", signed_at=clock.now())
     assert client.post("/webhooks/vonage/dlr", data=sign(fields)).json == {"status": "recorded"}
-    assert _letter(app, letter_id).status is LetterStatus.UNDELIVERABLE
+    assert letter_row(app, letter_id).status is LetterStatus.UNDELIVERABLE
     run_jobs()
     assert "Preuve de non-distribution" in pdf_text(letters.proof(letter_id, "non_delivery"))

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from tests.conftest import START, Sender
+from tests.db_helpers import evidence_rows, letter_row
 from tests.trust_helpers import LINK, Letters, pdf_text, record_of
 from webapp import create_app, jobs
 from webapp.clock import FrozenClock
@@ -25,7 +26,7 @@ from webapp.extensions import db
 from webapp.letters import lifecycle
 from webapp.letters.reminders import claim_reminder, due_number, find_due_reminders
 from webapp.letters.states import Event, LetterStatus
-from webapp.models import Evidence, Letter, MessagePurpose, MessageStatus, OutboundMessage
+from webapp.models import Letter, MessagePurpose, MessageStatus, OutboundMessage
 from webapp.notify.texts import GSM7_BUDGET, UCS2_BUDGET, reminder_sms, sms_length
 from webapp.queue import get_queue
 from webapp.services import Services, current_services
@@ -64,25 +65,6 @@ def _reminders(app: Flask, letter_id: str | None = None) -> list[OutboundMessage
         return rows
 
 
-def _events(app: Flask, letter_id: str) -> list[Evidence]:
-    with app.app_context():
-        rows = list(
-            db.session.execute(select(Evidence).where(Evidence.letter_id == letter_id).order_by(Evidence.seq)).scalars()
-        )
-        for row in rows:
-            db.session.expunge(row)
-        db.session.remove()
-        return rows
-
-
-def _letter(app: Flask, letter_id: str) -> Letter:
-    with app.app_context():
-        letter = db.session.get_one(Letter, letter_id)
-        db.session.expunge(letter)
-        db.session.remove()
-        return letter
-
-
 def _at_day(clock: FrozenClock, days: float) -> None:
     """Moves the clock to `days` after the notification (sent at START by the fixtures)."""
     clock.current = START + timedelta(seconds=days * DAY)
@@ -96,7 +78,7 @@ def test_an_unanswered_letter_gets_its_reminders_then_its_proof_of_negligence(
 ) -> None:
     letter_id, _ = letters.notified()
     reference = letters.api(letter_id)["reference"]
-    assert _letter(app, letter_id).notified_at == START
+    assert letter_row(app, letter_id).notified_at == START
     sent = len(outbox())
     for day, expected in [(1, 0), (2.99, 0), (3, 1), (3.5, 0), (6.9, 0), (7, 1), (11, 0), (12, 1), (14.9, 0)]:
         _at_day(clock, day)
@@ -119,10 +101,10 @@ def test_an_unanswered_letter_gets_its_reminders_then_its_proof_of_negligence(
         (2, "sms", MessageStatus.SENT),
         (3, "sms", MessageStatus.SENT),
     ]
-    recorded = [e for e in _events(app, letter_id) if e.event == Event.CONSIGNMENT_REMINDER.value]
+    recorded = [e for e in evidence_rows(app, letter_id) if e.event == Event.CONSIGNMENT_REMINDER.value]
     assert [record_of(e)["details"]["notification"]["reminder"] for e in recorded] == [1, 2, 3]
     assert [e.occurred_at for e in recorded] == [START + timedelta(days=d) for d in (3, 7, 12)]
-    assert _letter(app, letter_id).reminders_sent == 3
+    assert letter_row(app, letter_id).reminders_sent == 3
 
     # The deadline passes: negligence, its proof, and no reminder ever after.
     _at_day(clock, 15)
@@ -130,7 +112,7 @@ def test_an_unanswered_letter_gets_its_reminders_then_its_proof_of_negligence(
         assert jobs.expire_letters() == 1
         db.session.remove()
     run_jobs()
-    assert _letter(app, letter_id).status is LetterStatus.NEGLECTED
+    assert letter_row(app, letter_id).status is LetterStatus.NEGLECTED
     text = pdf_text(letters.proof(letter_id, "negligence"))
     assert text.count("Rappel envoyé au destinataire") == 3
     _at_day(clock, 40)
@@ -166,7 +148,7 @@ def test_a_scheduler_that_was_stopped_sends_only_the_latest_due_reminder(
     assert _send_reminders(app) == 1
     run_jobs()
     assert [m.reminder_number for m in _reminders(app, letter_id)] == [2]
-    assert _letter(app, letter_id).reminders_sent == 2
+    assert letter_row(app, letter_id).reminders_sent == 2
     assert len(outbox()) == 2  # the notification and one reminder
     _at_day(clock, 12)
     assert _send_reminders(app) == 1
@@ -212,7 +194,7 @@ def test_no_reminder_after_the_deadline_even_before_the_expiry_job(
     services.settings = services.settings.replace(acceptance_period=2 * DAY)
     letter_id, _ = letters.notified()
     _at_day(clock, 3)
-    assert _letter(app, letter_id).status is LetterStatus.NOTIFIED  # the expiry job has not run
+    assert letter_row(app, letter_id).status is LetterStatus.NOTIFIED  # the expiry job has not run
     assert _send_reminders(app) == 0
     assert _reminders(app, letter_id) == []
 
@@ -244,7 +226,7 @@ def test_a_reminder_queued_just_before_a_decision_is_not_sent(
     assert reminder.last_error == "letter is already accepted"
     assert reminder.secret_ciphertext is None
     assert len(outbox()) == 1
-    assert Event.CONSIGNMENT_REMINDER.value not in [e.event for e in _events(app, letter_id)]
+    assert Event.CONSIGNMENT_REMINDER.value not in [e.event for e in evidence_rows(app, letter_id)]
 
 
 def test_a_reminder_queued_just_before_the_deadline_is_not_sent(
@@ -357,7 +339,7 @@ def test_concurrent_workers_claim_each_reminder_once(
     run_jobs()
     for letter_id in ids:
         assert [m.reminder_number for m in _reminders(app, letter_id)] == [1]
-        assert _letter(app, letter_id).reminders_sent == 1
+        assert letter_row(app, letter_id).reminders_sent == 1
     assert len(outbox()) == 2 * len(ids)
     with app.app_context():
         assert db.session.execute(select(func.count(OutboundMessage.id))).scalar_one() == 2 * len(ids)
