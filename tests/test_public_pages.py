@@ -4,6 +4,7 @@ language as a fallback, and error pages that say what to do next."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -230,3 +231,28 @@ def test_an_unknown_page_has_a_way_out(client: FlaskClient) -> None:
 
 def _without_csrf(html: str) -> str:
     return re.sub(r'name="csrf_token" value="[^"]+"', "", html)
+
+
+# --- the stylesheet rides in recipient pages ----------------------------------------------------
+
+
+def test_recipient_pages_carry_their_stylesheet_allowed_by_its_hash(flow: Flow, client: FlaskClient) -> None:
+    import base64
+    import hashlib
+
+    response = client.get(flow.letter().path)
+    page = response.text
+    assert 'rel="stylesheet"' not in page  # no second round trip before the first paint
+    match = re.search(r"<style>(.*?)</style>", page, re.S)
+    assert match
+    css = (Path(__file__).parent.parent / "static" / "css" / "app.css").read_text(encoding="utf-8")
+    assert match.group(1) == css
+    digest = base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()
+    assert f"style-src 'self' 'sha256-{digest}';" in response.headers["Content-Security-Policy"]
+
+
+def test_other_pages_link_the_cached_stylesheet_under_the_strict_policy(client: FlaskClient) -> None:
+    response = client.get("/login")
+    assert 'rel="stylesheet"' in response.text
+    assert "<style>" not in response.text
+    assert "style-src 'self';" in response.headers["Content-Security-Policy"]

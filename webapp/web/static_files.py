@@ -13,6 +13,7 @@ out as they are.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import os
@@ -23,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import brotli  # type: ignore[import-untyped]
-from flask import Flask, Response, abort, request, send_from_directory
+from flask import Flask, Response, abort, g, request, send_from_directory
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
+from markupsafe import Markup
 
 ONE_YEAR = 365 * 24 * 3600
 SHORT_CACHE = "public, max-age=300"
@@ -91,6 +93,19 @@ class StaticFiles:
         self._versions[path] = version
         return version
 
+    def inline_style(self, filename: str) -> tuple[str, str]:
+        """The stylesheet's text and its CSP source (`'sha256-…'`), to put it in the page itself."""
+        version = self.version(filename)
+        if version is None:
+            raise FileNotFoundError(filename)
+        key = (version.path, version.fingerprint, "inline")
+        body = self._compressed.get(key)
+        if body is None:
+            body = version.path.read_bytes()
+            self._compressed[key] = body
+        digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
+        return body.decode("utf-8"), f"'sha256-{digest}'"
+
     def fingerprint(self, filename: str) -> str | None:
         version = self.version(filename)
         return version.fingerprint if version else None
@@ -150,6 +165,16 @@ def register_static_files(app: Flask) -> None:
     app.extensions["wassit.static_files"] = files
     if type(app.session_interface) is SecureCookieSessionInterface:  # leave a custom one alone
         app.session_interface = StaticFilesSessionInterface()
+
+    @app.template_global()
+    def inline_stylesheet(filename: str = "css/app.css") -> Markup:
+        """The stylesheet inside the page: on a 400 ms network, 1.4 KB more saves a round trip.
+        The page's CSP then allows exactly this text (see `inline_style_sources`)."""
+        text, source = files.inline_style(filename)
+        g.setdefault("inline_style_sources", []).append(source)
+        if "</" in text:  # could close the element early; our stylesheet never needs it
+            raise ValueError(f"{filename} cannot be inlined")
+        return Markup(f"<style>{text}</style>")  # noqa: S704 - our own file, hashed into the CSP
 
     @app.url_defaults
     def _add_fingerprint(endpoint: str, values: dict[str, Any]) -> None:
