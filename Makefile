@@ -54,9 +54,11 @@ typecheck: install
 
 check: lint typecheck test
 
-## Benchmarks (bench/): print their figures; `make bench BENCH_ARGS="--count 20"`.
-bench: install
-	$(BIN)/python -m bench.proofs $(BENCH_ARGS)
+## Benchmarks (bench/): print their figures.  `make bench` runs them all; one with options:
+## `make bench BENCH=proofs BENCH_ARGS="--count 20"`, `make bench BENCH=recipient BENCH_ARGS=--quick`.
+BENCH ?= proofs recipient
+bench: install browser
+	for name in $(BENCH); do $(BIN)/python -m bench.$$name $(BENCH_ARGS) || exit 1; done
 
 extract-messages: install
 	$(BIN)/pybabel extract -F babel.cfg -k _l -o webapp/translations/messages.pot .
