@@ -256,3 +256,40 @@ def test_other_pages_link_the_cached_stylesheet_under_the_strict_policy(client: 
     assert 'rel="stylesheet"' in response.text
     assert "<style>" not in response.text
     assert "style-src 'self';" in response.headers["Content-Security-Policy"]
+
+
+# --- htmx steps skip the redirect's round trip ------------------------------------------------
+
+
+def test_an_htmx_step_answers_with_the_next_page_and_pushes_its_address(flow: Flow, client: FlaskClient) -> None:
+    letter = flow.letter()
+    token = csrf_of(client.get(f"{letter.path}/code").text)
+    before = len(flow.outbox())
+    asked = client.post(f"{letter.path}/code", data={"csrf_token": token}, headers=HTMX_NAVIGATION)
+    assert asked.status_code == 200
+    assert asked.headers["HX-Push-Url"] == f"{letter.path}/code?sent=1"
+    assert 'role="status"' in asked.text  # "we sent a code to …"
+    assert "<html" not in asked.text
+    flow.run_jobs()
+    code = re.search(r"\b(\d{6})\b", flow.outbox()[before]["text"])
+    assert code
+    typed = client.post(
+        f"{letter.path}/code/check", data={"csrf_token": token, "code": code.group(1)}, headers=HTMX_NAVIGATION
+    )
+    assert typed.headers["HX-Push-Url"] == f"{letter.path}/decision"
+    assert 'value="accept"' in typed.text
+    token = csrf_of(typed.text)  # identification starts a fresh session
+    accepted = client.post(
+        f"{letter.path}/decision", data={"csrf_token": token, "decision": "accept"}, headers=HTMX_NAVIGATION
+    )
+    assert accepted.headers["HX-Push-Url"] == f"{letter.path}/letter"
+    assert f"{letter.path}/document" in accepted.text
+
+
+def test_without_htmx_each_step_still_redirects(flow: Flow, client: FlaskClient) -> None:
+    letter = flow.letter()
+    token = csrf_of(client.get(f"{letter.path}/code").text)
+    asked = client.post(f"{letter.path}/code", data={"csrf_token": token})
+    assert asked.status_code == 303
+    assert asked.headers["Location"].endswith(f"{letter.path}/code?sent=1")
+    assert "HX-Push-Url" not in asked.headers
