@@ -6,7 +6,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from webapp.extensions import db
-from webapp.models import Evidence, Letter
+from webapp.models import Evidence, Letter, MessagePurpose, OutboundMessage
 
 
 def letter_row(app: Flask, letter_id: str) -> Letter:
@@ -27,3 +27,14 @@ def evidence_rows(app: Flask, letter_id: str) -> list[Evidence]:
             db.session.expunge(row)
         db.session.remove()
         return rows
+
+
+def only_message(app: Flask, letter_id: str, purpose: MessagePurpose = MessagePurpose.NOTIFICATION) -> OutboundMessage:
+    """The letter's (only) message of `purpose`."""
+    with app.app_context():
+        message = db.session.execute(
+            select(OutboundMessage).where(OutboundMessage.letter_id == letter_id, OutboundMessage.purpose == purpose)
+        ).scalar_one()
+        db.session.expunge(message)
+        db.session.remove()
+        return message

@@ -4,7 +4,6 @@ each once as evidence, and shows delivery on the timeline, the API, the portal a
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +14,8 @@ from sqlalchemy import func, select
 from vonage_http_client import Auth
 
 from tests.conftest import Sender
-from tests.db_helpers import evidence_rows, letter_row
+from tests.db_helpers import evidence_rows, letter_row, only_message
+from tests.portal_helpers import portal_page
 from tests.trust_helpers import Letters, pdf_text, record_of
 from tests.vonage_helpers import SECRET, FakeVonage, receipt_fields, sign
 from webapp.clock import FrozenClock
@@ -48,16 +48,6 @@ def letters(app: Flask, client: FlaskClient, sender: Sender, deposit: Any, run_j
     return Letters(app, client, sender, deposit, run_jobs, outbox)
 
 
-def _message(app: Flask, letter_id: str, purpose: MessagePurpose = MessagePurpose.NOTIFICATION) -> OutboundMessage:
-    with app.app_context():
-        message = db.session.execute(
-            select(OutboundMessage).where(OutboundMessage.letter_id == letter_id, OutboundMessage.purpose == purpose)
-        ).scalar_one()
-        db.session.expunge(message)
-        db.session.remove()
-        return message
-
-
 def _counts(app: Flask) -> tuple[int, int]:
     with app.app_context():
         counts = (
@@ -74,23 +64,9 @@ def post(client: FlaskClient, fields: dict[str, str], *, as_json: bool = False) 
     return client.post(DLR, data=fields)
 
 
-PORTAL_CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-
-
-def portal_page(client: FlaskClient, sender: Sender, path: str) -> Any:
-    """Logs the sender into the portal (in English) and GETs `path`."""
-    english = {"Accept-Language": "en"}
-    login = client.get("/login", headers=english)
-    match = PORTAL_CSRF.search(login.text)
-    assert match, login.text[:2000]
-    data = {"csrf_token": match.group(1), "email": sender.email, "password": "correct horse battery"}
-    assert client.post("/login", data=data, headers=english).status_code == 303
-    return client.get(path, headers=english)
-
-
 def notified_letter(letters: Letters) -> tuple[str, str, OutboundMessage]:
     letter_id, path = letters.notified()
-    return letter_id, path, _message(letters.app, letter_id)
+    return letter_id, path, only_message(letters.app, letter_id)
 
 
 # --- the signature ---------------------------------------------------------------------------------
@@ -129,7 +105,7 @@ def test_a_signed_delivery_receipt_is_recorded_at_the_operator_s_time(
     assert details["receipt"]["status"] == "delivered"
     assert details["receipt"]["received_at"].startswith("2026-11-23T10:01:10")
 
-    sent = _message(app, letter_id)
+    sent = only_message(app, letter_id)
     assert (sent.status, sent.delivery_status, sent.delivered_at) == (MessageStatus.SENT, "delivered", operator_time)
 
     body = letters.api(letter_id)
@@ -169,7 +145,7 @@ def test_a_receipt_sent_as_json_or_form_is_accepted(
     letter_id, _, message = notified_letter(letters)
     response = post(client, sign(receipt_fields(message, signed_at=clock.now())), as_json=as_json)
     assert response.status_code == 200
-    assert _message(app, letter_id).delivery_status == "delivered"
+    assert only_message(app, letter_id).delivery_status == "delivered"
 
 
 # --- every rejection: 401 and nothing recorded --------------------------------------------------
@@ -206,7 +182,7 @@ def test_forged_unsigned_and_replayed_receipts_get_401_and_record_nothing(
             assert response.status_code == 401, name
             assert response.json["error"]["code"] == "invalid_signature", name
     assert _counts(app) == before
-    assert _message(app, letter_id).delivery_status is None
+    assert only_message(app, letter_id).delivery_status is None
 
 
 def test_a_receipt_is_refused_when_no_signature_secret_is_configured(
@@ -230,7 +206,7 @@ def test_the_window_follows_the_setting(
     services.settings = services.settings.replace(vonage_signature_max_age=30)
     assert post(client, sign(receipt_fields(message, signed_at=clock.now() - timedelta(seconds=31)))).status_code == 401
     assert post(client, sign(receipt_fields(message, signed_at=clock.now() - timedelta(seconds=29)))).status_code == 200
-    assert _message(app, letter_id).delivery_status == "delivered"
+    assert only_message(app, letter_id).delivery_status == "delivered"
 
 
 def test_a_malformed_receipt_is_refused(
@@ -303,7 +279,7 @@ def test_each_part_of_a_long_sms_has_a_receipt_but_one_delivery_is_recorded(
         assert db.session.execute(select(func.count(DeliveryReceipt.id))).scalar_one() == 2
     delivered = [e for e in evidence_rows(app, letter_id) if e.event == Event.NOTIFICATION_DELIVERED.value]
     assert len(delivered) == 1
-    assert _message(app, letter_id).delivered_at == datetime(2026, 11, 23, 10, 1, tzinfo=UTC)
+    assert only_message(app, letter_id).delivered_at == datetime(2026, 11, 23, 10, 1, tzinfo=UTC)
 
 
 # --- failures reported by the operator -------------------------------------------------------
@@ -327,7 +303,7 @@ def test_a_permanent_operator_failure_makes_the_letter_undeliverable(
     assert details["receipt"]["error_code"] == "3"
     assert "error 3" in details["reason"]
     assert "no longer active" in details["reason"]
-    failed = _message(app, letter_id)
+    failed = only_message(app, letter_id)
     assert (failed.status, failed.delivery_status) == (MessageStatus.FAILED, "failed")
 
     body = letters.api(letter_id)
@@ -351,7 +327,7 @@ def test_a_temporary_operator_failure_is_recorded_and_the_letter_stays_notified(
     failure = evidence_rows(app, letter_id)[-1]
     assert failure.event == Event.CONSIGNMENT_NOTIFICATION_FAILURE.value
     assert record_of(failure)["details"]["permanent"] is False
-    sent = _message(app, letter_id)
+    sent = only_message(app, letter_id)
     assert (sent.status, sent.delivery_status) == (MessageStatus.SENT, "failed")
     [notification] = letters.api(letter_id)["notifications"]
     assert notification["delivery"] == {"status": "failed", "at": None}
@@ -364,7 +340,7 @@ def test_a_receipt_settles_a_message_whose_sending_was_interrupted(
     """A worker died after Vonage took the SMS: the message is `uncertain`, never resent; the
     receipt proves it went out, so the letter is notified then."""
     letter_id = deposit().json["id"]
-    message = _message(app, letter_id)
+    message = only_message(app, letter_id)
     with app.app_context():
         row = db.session.get_one(OutboundMessage, message.id)
         row.status = MessageStatus.UNCERTAIN
@@ -376,7 +352,7 @@ def test_a_receipt_settles_a_message_whose_sending_was_interrupted(
     fields = receipt_fields(message, signed_at=clock.now())
     fields["messageId"] = "0A0000000000ABCD"  # we never learnt it: matched by our reference
     assert post(client, sign(fields)).json == {"status": "recorded"}
-    settled = _message(app, letter_id)
+    settled = only_message(app, letter_id)
     assert settled.status is MessageStatus.SENT
     assert settled.provider_message_id == "0A0000000000ABCD"
     assert settled.secret_ciphertext is None
@@ -396,11 +372,11 @@ def test_a_code_sms_receipt_is_stored_without_evidence(
 ) -> None:
     letter_id, path, _ = notified_letter(letters)
     letters.identify(path)
-    code = _message(app, letter_id, MessagePurpose.CODE)
+    code = only_message(app, letter_id, MessagePurpose.CODE)
     before_events = len(evidence_rows(app, letter_id))
     assert post(client, sign(receipt_fields(code, signed_at=clock.now()))).json == {"status": "recorded"}
     assert len(evidence_rows(app, letter_id)) == before_events
-    assert _message(app, letter_id, MessagePurpose.CODE).delivery_status == "delivered"
+    assert only_message(app, letter_id, MessagePurpose.CODE).delivery_status == "delivered"
     assert [n["purpose"] for n in letters.api(letter_id)["notifications"]] == ["notification"]
 
 

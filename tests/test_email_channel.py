@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import START, Sender
 from tests.db_helpers import evidence_rows, letter_row
+from tests.portal_helpers import csrf_token, log_in
 from tests.smtp_server import SmtpServer
 from tests.trust_helpers import LINK, FailingSms, Letters, pdf_text, record_of
 from tests.vonage_helpers import SECRET, FakeVonage, receipt_fields, sign
@@ -467,20 +468,14 @@ def test_the_default_sender_is_a_no_reply_on_our_domain(settings: Settings) -> N
 def test_the_portal_sends_a_letter_by_email_when_an_address_is_given(
     app: Flask, client: FlaskClient, sender: Sender, pdf: Callable[..., bytes], run_jobs: Any, email_outbox: Any
 ) -> None:
-    csrf = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-    login = client.get("/login")
-    token = csrf.search(login.text)
-    assert token
-    data = {"csrf_token": token.group(1), "email": sender.email, "password": "correct horse battery"}
-    assert client.post("/login", data=data).status_code == 303
+    log_in(client, sender)
     form = client.get("/letters/new")
-    token = csrf.search(form.text)
-    assert token
+    token = csrf_token(form.text)
     assert 'name="recipient_email"' in form.text
     response = client.post(
         "/letters/new",
         data={
-            "csrf_token": token.group(1),
+            "csrf_token": token,
             "document": (io.BytesIO(pdf()), "lettre.pdf"),
             "recipient_name": "Youssef Alami",
             "recipient_phone": "0612345678",

@@ -16,6 +16,7 @@ from redis.retry import Retry
 from sqlalchemy import func, select
 
 from tests.conftest import START, Sender, make_pdf_bytes
+from tests.db_helpers import letter_row, only_message
 from webapp import jobs
 from webapp.clock import FrozenClock
 from webapp.extensions import db
@@ -104,25 +105,6 @@ def _services(app: Flask) -> Services:
 
 def _install(app: Flask, provider: Any) -> None:
     _services(app).sms = provider
-
-
-def _message(app: Flask, letter_id: str, purpose: MessagePurpose = MessagePurpose.NOTIFICATION) -> OutboundMessage:
-    """The letter's (only) message of `purpose`, detached from any session."""
-    with app.app_context():
-        message = db.session.execute(
-            select(OutboundMessage).where(OutboundMessage.letter_id == letter_id, OutboundMessage.purpose == purpose)
-        ).scalar_one()
-        db.session.expunge(message)
-        db.session.remove()
-        return message
-
-
-def _letter(app: Flask, letter_id: str) -> Letter:
-    with app.app_context():
-        letter = db.session.get_one(Letter, letter_id)
-        db.session.expunge(letter)
-        db.session.remove()
-        return letter
 
 
 def _events(app: Flask, letter_id: str) -> list[str]:
@@ -215,7 +197,7 @@ def test_a_rolled_back_deposit_enqueues_nothing(app: Flask, sender: Sender) -> N
 
 def test_an_api_deposit_enqueues_exactly_one_job(app: Flask, deposit: Any) -> None:
     letter_id = deposit().json["id"]
-    message = _message(app, letter_id)
+    message = only_message(app, letter_id)
     assert _queued(app) == [message_job_id(message.id)]
     assert len(_queued(app, PROOF_JOB)) == 1  # the deposit proof
     assert _queued(app, SEAL_JOB) == ["seal-evidence"]
@@ -236,7 +218,7 @@ def test_running_the_send_job_twice_sends_one_sms(
     app: Flask, deposit: Any, run_jobs: Any, outbox: Any, clock: FrozenClock
 ) -> None:
     letter_id = deposit().json["id"]
-    message = _message(app, letter_id)
+    message = only_message(app, letter_id)
     notified_at = clock.advance(42)
 
     run_jobs()
@@ -248,11 +230,11 @@ def test_running_the_send_job_twice_sends_one_sms(
 
     [sms] = outbox()
     assert sms["to"] == "+212612345678"
-    sent = _message(app, letter_id)
+    sent = only_message(app, letter_id)
     assert sent.status is MessageStatus.SENT
     assert sent.attempts == 1
     assert sent.sent_at == notified_at
-    letter = _letter(app, letter_id)
+    letter = letter_row(app, letter_id)
     assert letter.status is LetterStatus.NOTIFIED
     assert letter.notified_at == notified_at
     acceptance_period = _services(app).settings.acceptance_period
@@ -270,7 +252,7 @@ def test_the_deadline_follows_acceptance_period(app: Flask, deposit: Any, run_jo
     services.settings = services.settings.replace(acceptance_period=5)
     letter_id = deposit().json["id"]
     run_jobs()
-    letter = _letter(app, letter_id)
+    letter = letter_row(app, letter_id)
     assert letter.deadline_at == clock.now() + timedelta(seconds=5)
 
 
@@ -294,22 +276,22 @@ def test_crash_after_the_provider_call_is_finished_without_a_second_sms(
     run_jobs()
 
     assert len(outbox()) == 1
-    stuck = _message(app, letter_id)
+    stuck = only_message(app, letter_id)
     assert stuck.status is MessageStatus.SUBMITTING
-    assert _letter(app, letter_id).status is LetterStatus.DEPOSITED
+    assert letter_row(app, letter_id).status is LetterStatus.DEPOSITED
 
     # RQ retries the job after its delay; the retry asks the provider instead of resending.
     assert _release_scheduled_retries(app) == 1
     run_jobs()
 
     assert len(outbox()) == 1
-    done = _message(app, letter_id)
+    done = only_message(app, letter_id)
     assert done.status is MessageStatus.SENT
     assert done.provider == "console"
     assert done.provider_message_id == done.id  # found in the outbox by its client reference
     assert done.attempts == 1
     assert done.secret_ciphertext is None
-    letter = _letter(app, letter_id)
+    letter = letter_row(app, letter_id)
     assert letter.status is LetterStatus.NOTIFIED
     assert _events(app, letter_id).count(Event.CONSIGNMENT_NOTIFICATION.value) == 1
 
@@ -322,7 +304,7 @@ def test_crash_after_the_provider_call_with_a_provider_that_cannot_tell(
     letter_id = deposit().json["id"]
     run_jobs()
     assert len(outbox()) == 1
-    message = _message(app, letter_id)
+    message = only_message(app, letter_id)
     assert message.status is MessageStatus.SUBMITTING
 
     assert _run_job_again(app, message.id) == MessageStatus.UNCERTAIN.value
@@ -330,10 +312,10 @@ def test_crash_after_the_provider_call_with_a_provider_that_cannot_tell(
 
     assert provider.sends == 1
     assert len(outbox()) == 1
-    message = _message(app, letter_id)
+    message = only_message(app, letter_id)
     assert message.status is MessageStatus.UNCERTAIN
     assert message.last_error
-    assert _letter(app, letter_id).status is LetterStatus.DEPOSITED
+    assert letter_row(app, letter_id).status is LetterStatus.DEPOSITED
     assert _events(app, letter_id) == [Event.SUBMISSION_ACCEPTANCE.value]
     # The sweeper leaves an uncertain message alone.
     with app.app_context():
@@ -348,7 +330,7 @@ def test_crash_before_the_provider_call_sends_exactly_once_on_retry(
     letter_id = deposit().json["id"]
     run_jobs()
     assert outbox() == []
-    message = _message(app, letter_id)
+    message = only_message(app, letter_id)
     assert message.status is MessageStatus.SUBMITTING
 
     assert _release_scheduled_retries(app) == 1
@@ -358,8 +340,8 @@ def test_crash_before_the_provider_call_sends_exactly_once_on_retry(
     [sms] = outbox()
     assert sms["id"] == message.id
     assert provider.sends == 2
-    assert _message(app, letter_id).status is MessageStatus.SENT
-    assert _letter(app, letter_id).status is LetterStatus.NOTIFIED
+    assert only_message(app, letter_id).status is MessageStatus.SENT
+    assert letter_row(app, letter_id).status is LetterStatus.NOTIFIED
 
 
 # --- (6) Redis down at deposit -------------------------------------------------------------------
@@ -379,7 +361,7 @@ def test_redis_down_at_deposit_still_stores_and_sends_later(
     assert response.status_code == 201, response.json
     letter_id = response.json["id"]
     assert response.json["status"] == "deposited"
-    assert _message(app, letter_id).status is MessageStatus.PENDING
+    assert only_message(app, letter_id).status is MessageStatus.PENDING
     assert _queued(app, None) == []
     run_jobs()
     assert outbox() == []
@@ -396,7 +378,7 @@ def test_redis_down_at_deposit_still_stores_and_sends_later(
 
     [sms] = outbox()
     assert sms["to"] == "+212612345678"
-    assert _letter(app, letter_id).status is LetterStatus.NOTIFIED
+    assert letter_row(app, letter_id).status is LetterStatus.NOTIFIED
     with app.app_context():
         assert requeue_stalled_messages(db.session, current_services(), older_than=0) == 0
     run_jobs()
@@ -438,14 +420,14 @@ def test_transient_errors_back_off_then_give_up(
     delays = []
     for attempt in range(1, max_attempts):
         run_jobs()
-        message = _message(app, letter_id)
+        message = only_message(app, letter_id)
         assert message.status is MessageStatus.PENDING
         assert message.attempts == attempt
         assert message.last_error == "vonage status 1"
         assert message.next_attempt_at is not None
         delays.append((message.next_attempt_at - clock.now()).total_seconds())
         assert message.secret_ciphertext is not None  # kept for the next attempt
-        assert _letter(app, letter_id).status is LetterStatus.DEPOSITED
+        assert letter_row(app, letter_id).status is LetterStatus.DEPOSITED
         clock.advance(delays[-1])
         # RQ retries the job a few times; after that the sweeper re-enqueues the pending message.
         if not _release_scheduled_retries(app):
@@ -458,13 +440,13 @@ def test_transient_errors_back_off_then_give_up(
     assert max(delays) <= 15 * 60
 
     run_jobs()  # the last attempt
-    message = _message(app, letter_id)
+    message = only_message(app, letter_id)
     assert message.status is MessageStatus.FAILED
     assert message.attempts == max_attempts
     assert message.next_attempt_at is None
     assert message.secret_ciphertext is None
     assert f"gave up after {max_attempts} attempts" in (message.last_error or "")
-    letter = _letter(app, letter_id)
+    letter = letter_row(app, letter_id)
     assert letter.status is LetterStatus.UNDELIVERABLE
     assert letter.deadline_at is None
     assert _events(app, letter_id) == [
@@ -480,7 +462,7 @@ def test_transient_errors_back_off_then_give_up(
     # Whatever retries RQ still holds change nothing.
     _release_scheduled_retries(app)
     run_jobs()
-    assert _message(app, letter_id).attempts == max_attempts
+    assert only_message(app, letter_id).attempts == max_attempts
     assert provider.sent == []
     assert outbox() == []
 
@@ -491,17 +473,17 @@ def test_a_transient_error_then_success_sends_once(app: Flask, deposit: Any, run
     letter_id = deposit().json["id"]
     for _ in range(2):
         run_jobs()
-        assert _message(app, letter_id).status is MessageStatus.PENDING
+        assert only_message(app, letter_id).status is MessageStatus.PENDING
         clock.advance(600)
         assert _release_scheduled_retries(app) == 1
     run_jobs()
-    message = _message(app, letter_id)
+    message = only_message(app, letter_id)
     assert message.status is MessageStatus.SENT
     assert message.attempts == 3
     assert message.provider == "fake"
     assert message.provider_message_id == "fake-1"
     assert len(provider.sent) == 1
-    letter = _letter(app, letter_id)
+    letter = letter_row(app, letter_id)
     assert letter.status is LetterStatus.NOTIFIED
     assert letter.notified_at == clock.now()
 
@@ -514,12 +496,12 @@ def test_a_permanent_error_makes_the_letter_undeliverable_at_once(
     letter_id = deposit().json["id"]
     run_jobs()
 
-    message = _message(app, letter_id)
+    message = only_message(app, letter_id)
     assert message.status is MessageStatus.FAILED
     assert message.attempts == 1
     assert message.last_error == "vonage status 6"
     assert message.secret_ciphertext is None
-    assert _letter(app, letter_id).status is LetterStatus.UNDELIVERABLE
+    assert letter_row(app, letter_id).status is LetterStatus.UNDELIVERABLE
     assert _events(app, letter_id) == [
         Event.SUBMISSION_ACCEPTANCE.value,
         Event.CONSIGNMENT_NOTIFICATION_FAILURE.value,
@@ -540,11 +522,11 @@ def test_the_secret_is_erased_once_sent_and_only_in_the_link(
     app: Flask, deposit: Any, run_jobs: Any, outbox: Any, settings: Any
 ) -> None:
     letter_id = deposit().json["id"]
-    pending = _message(app, letter_id)
+    pending = only_message(app, letter_id)
     assert pending.secret_ciphertext is not None
     run_jobs()
 
-    sent = _message(app, letter_id)
+    sent = only_message(app, letter_id)
     assert sent.status is MessageStatus.SENT
     assert (sent.secret_key_id, sent.secret_wrapped_key, sent.secret_nonce, sent.secret_ciphertext) == (
         None,
@@ -596,7 +578,7 @@ def test_code_messages_do_not_change_the_letter(
             lifecycle.transition(db.session, letter, status, at=clock.now(), issuer="test")
             db.session.commit()
             db.session.remove()
-    before = _letter(app, letter_id)
+    before = letter_row(app, letter_id)
     events = _events(app, letter_id)
     clock.advance(120)
 
@@ -605,10 +587,10 @@ def test_code_messages_do_not_change_the_letter(
 
     assert len(outbox()) == 2
     assert re.search(r"\b\d{6}\b", outbox()[-1]["text"])
-    code = _message(app, letter_id, MessagePurpose.CODE)
+    code = only_message(app, letter_id, MessagePurpose.CODE)
     assert code.status is MessageStatus.SENT
     assert code.secret_ciphertext is None
-    after = _letter(app, letter_id)
+    after = letter_row(app, letter_id)
     assert after.status is status
     assert (after.version, after.notified_at, after.deadline_at, after.decided_at) == (
         before.version,
@@ -625,8 +607,8 @@ def test_a_failed_code_message_does_not_change_the_letter(app: Flask, deposit: A
     _install(app, FakeProvider(always=PermanentSmsError("vonage status 7")))
     _request_code(app, letter_id)
     run_jobs()
-    assert _message(app, letter_id, MessagePurpose.CODE).status is MessageStatus.FAILED
-    assert _letter(app, letter_id).status is LetterStatus.NOTIFIED
+    assert only_message(app, letter_id, MessagePurpose.CODE).status is MessageStatus.FAILED
+    assert letter_row(app, letter_id).status is LetterStatus.NOTIFIED
     assert Event.CONSIGNMENT_NOTIFICATION_FAILURE.value not in _events(app, letter_id)
 
 
