@@ -8,19 +8,27 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from webapp.accounts import AccountError, create_api_token, create_sender
+from webapp.accounts import (
+    AccountError,
+    create_api_token,
+    create_sender,
+    find_organisation,
+    unverified_organisations,
+    verify_organisation,
+)
 from webapp.extensions import db
 from webapp.services import current_services
 
 sender_cli = AppGroup("sender", help="Sender organisations and users.")
 token_cli = AppGroup("token", help="API tokens.")
 letters_cli = AppGroup("letters", help="Letter maintenance.")
+org_cli = AppGroup("org", help="Sender organisations: identity verification by an operator.")
 
 
 @sender_cli.command("create")
 @click.option("--org", "org_name", required=True, help="Organisation name (created if new).")
 @click.option("--email", required=True)
-@click.option("--password", required=True, help="At least 10 characters.")
+@click.option("--password", required=True, help="At least 12 characters, not the email.")
 def sender_create(org_name: str, email: str, password: str) -> None:
     """Create a (verified) organisation if needed and a sender user in it."""
     try:
@@ -30,6 +38,41 @@ def sender_create(org_name: str, email: str, password: str) -> None:
         raise click.ClickException(str(exc)) from exc
     db.session.commit()
     click.echo(f"Created sender {user.email} in organisation {user.organisation.name}.")
+
+
+@org_cli.command("verify")
+@click.option("--org", "org_ref", required=True, help="Organisation name or id.")
+@click.option("--by", "operator", required=True, help="Email of the operator who checked the identity.")
+@click.option("--document", required=True, help='What was checked, e.g. "CIN AB123456 + RC 12345".')
+def org_verify(org_ref: str, operator: str, document: str) -> None:
+    """Record that an operator verified an organisation's identity: it can send from now on."""
+    try:
+        org = find_organisation(db.session, org_ref)
+        verify_organisation(db.session, current_services().clock, org, by=operator, document=document)
+    except AccountError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from exc
+    db.session.commit()
+    click.echo(f"Verified {org.legal_name} ({org.id}) by {org.verified_by} on {org.verified_at:%Y-%m-%d %H:%M} UTC.")
+
+
+@org_cli.command("list")
+@click.option("--unverified", is_flag=True, help="Only organisations awaiting verification.")
+def org_list(unverified: bool) -> None:
+    """List organisations: id, ICE, verification, legal name."""
+    from sqlalchemy import select
+
+    from webapp.models import Organisation
+
+    if unverified:
+        orgs = unverified_organisations(db.session)
+    else:
+        orgs = list(db.session.execute(select(Organisation).order_by(Organisation.created_at)).scalars())
+    db.session.rollback()
+    for org in orgs:
+        status = f"verified {org.verified_at:%Y-%m-%d} by {org.verified_by}" if org.verified_at else "UNVERIFIED"
+        click.echo(f"{org.id}  {org.ice or '-':15}  {status}  {org.legal_name}")
+    click.echo(f"{len(orgs)} organisation(s).")
 
 
 @token_cli.command("create")
@@ -139,6 +182,7 @@ def evidence_checkpoint() -> None:
 def register_commands(app: Flask) -> None:
     app.cli.add_command(sender_cli)
     app.cli.add_command(token_cli)
+    app.cli.add_command(org_cli)
     app.cli.add_command(letters_cli)
     app.cli.add_command(proofs_cli)
     app.cli.add_command(evidence_cli)

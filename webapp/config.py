@@ -132,6 +132,9 @@ class Settings:
     service_legal_name: str = "Wassit SARL"
     proof_retention_years: int = 10
     checkpoint_interval: int = 3600
+    # Outgoing webhooks: private and loopback hosts are refused unless allowed (tests, development).
+    webhook_allow_private: bool = False
+    webhook_timeout: int = 10
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -188,6 +191,8 @@ class Settings:
             service_legal_name=_env_str("SERVICE_LEGAL_NAME", cls.service_legal_name),
             proof_retention_years=_env_int("PROOF_RETENTION_YEARS", cls.proof_retention_years),
             checkpoint_interval=_env_int("CHECKPOINT_INTERVAL", cls.checkpoint_interval),
+            webhook_allow_private=_env_bool("WEBHOOK_ALLOW_PRIVATE", cls.webhook_allow_private),
+            webhook_timeout=_env_int("WEBHOOK_TIMEOUT", cls.webhook_timeout),
             session_cookie_secure=_env_bool("SESSION_COOKIE_SECURE", public_url.startswith("https://")),
         )
         settings.validate()

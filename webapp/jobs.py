@@ -60,3 +60,16 @@ def checkpoint_chain() -> bool:
     from webapp.trust.audit import write_checkpoint
 
     return write_checkpoint(db.session, current_services()) is not None
+
+
+def deliver_webhook(delivery_id: str) -> str | None:
+    from webapp.outgoing_webhooks import deliver
+
+    status = deliver(db.session, current_services(), delivery_id)
+    return status.value if status else None
+
+
+def requeue_webhooks() -> int:
+    from webapp.outgoing_webhooks import requeue_due_deliveries
+
+    return requeue_due_deliveries(db.session, current_services())

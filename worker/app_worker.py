@@ -25,6 +25,7 @@ PERIODIC_JOBS = [
     ("webapp.jobs.seal_evidence", 10),
     ("webapp.jobs.requeue_proofs", 60),
     ("webapp.jobs.checkpoint_chain", 60),
+    ("webapp.jobs.requeue_webhooks", 60),
 ]
 
 

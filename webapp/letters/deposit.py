@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import re
 import secrets
 import unicodedata
@@ -18,6 +19,7 @@ from email_validator import EmailNotValidError, validate_email
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError, PyPdfError
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import DbSession
 from webapp.letters import lifecycle
@@ -54,6 +56,36 @@ class DepositRequest:
     recipient_email: str | None = None
     channel: str = "sms"
     language: str = "fr"
+    sender_reference: str | None = None
+    # The API's `Idempotency-Key`: the same key of the same organisation always means the same letter.
+    idempotency_key: str | None = None
+
+    def fingerprint(self) -> str:
+        """SHA-256 of what the request asks for (the document by its hash), to tell a retry of
+        a request from a different request reusing its idempotency key."""
+        canonical = {
+            "document_sha256": hashlib.sha256(self.document).hexdigest(),
+            "document_name": self.document_name,
+            "recipient_phone": self.recipient_phone,
+            "recipient_name": self.recipient_name,
+            "recipient_email": self.recipient_email,
+            "channel": self.channel,
+            "language": self.language,
+            "sender_reference": self.sender_reference,
+        }
+        return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+
+
+class IdempotencyKeyReused(InvalidInput):
+    """The idempotency key already created a letter from a different request."""
+
+    code = "idempotency_key_reused"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This Idempotency-Key was already used for a different letter; use a new key for a new letter.",
+            field="Idempotency-Key",
+        )
 
 
 def parse_mobile_number(raw: str, region: str = "MA") -> str:
@@ -127,6 +159,21 @@ def clean_email(raw: str | None) -> str | None:
         raise InvalidInput("The recipient's email address is not valid.", field="recipient_email") from exc
 
 
+SENDER_REFERENCE_MAX = 100
+
+
+def clean_sender_reference(raw: str | None) -> str | None:
+    """The sender's own reference, on one line, at most 100 characters; None when blank."""
+    reference = re.sub(r"\s+", " ", unicodedata.normalize("NFC", raw or "")).strip()
+    if not reference:
+        return None
+    if len(reference) > SENDER_REFERENCE_MAX or any(unicodedata.category(ch)[0] == "C" for ch in reference):
+        raise InvalidInput(
+            f"Your reference must be at most {SENDER_REFERENCE_MAX} characters, on one line.", field="sender_reference"
+        )
+    return reference
+
+
 def new_reference(session: DbSession) -> str:
     while True:
         raw = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
@@ -161,6 +208,7 @@ def deposit_letter(session: DbSession, services: Services, sender: User, request
     language = (request.language or settings.default_language).strip().lower()
     if language not in LANGUAGES:
         raise InvalidInput("The language must be one of fr, ar, en.", field="language")
+    sender_reference = clean_sender_reference(request.sender_reference)
 
     now = services.clock.now()
     letter = Letter(
@@ -174,6 +222,9 @@ def deposit_letter(session: DbSession, services: Services, sender: User, request
         recipient_name=recipient_name,
         recipient_phone=phone,
         recipient_email=email,
+        sender_reference=sender_reference,
+        idempotency_key=request.idempotency_key,
+        idempotency_fingerprint=request.fingerprint() if request.idempotency_key else None,
         document_name=clean_document_name(request.document_name),
         document_size=len(request.document),
         document_sha256=hashlib.sha256(request.document).hexdigest(),
@@ -207,3 +258,39 @@ def deposit_letter(session: DbSession, services: Services, sender: User, request
         queue_message(session, services, letter, MessagePurpose.NOTIFICATION, secret=token, channel="email")
     queue_message(session, services, letter, MessagePurpose.NOTIFICATION, secret=token, channel="sms")
     return letter
+
+
+def letter_for_idempotency_key(session: DbSession, organisation_id: str, key: str) -> Letter | None:
+    return session.execute(
+        select(Letter).where(Letter.organisation_id == organisation_id, Letter.idempotency_key == key)
+    ).scalar_one_or_none()
+
+
+def _replay(letter: Letter, request: DepositRequest) -> Letter:
+    if letter.idempotency_fingerprint != request.fingerprint():
+        raise IdempotencyKeyReused()
+    return letter
+
+
+def deposit_letter_once(
+    session: DbSession, services: Services, sender: User, request: DepositRequest
+) -> tuple[Letter, bool]:
+    """`deposit_letter`, or the letter its idempotency key already created; True if it is new.
+
+    Two requests with the same key at once both miss the first look-up; the unique
+    (organisation, key) makes the second insert fail, and it then answers with the first's letter.
+    """
+    if request.idempotency_key is None:
+        return deposit_letter(session, services, sender, request), True
+    organisation_id = sender.organisation_id
+    existing = letter_for_idempotency_key(session, organisation_id, request.idempotency_key)
+    if existing is not None:
+        return _replay(existing, request), False
+    try:
+        return deposit_letter(session, services, sender, request), True
+    except IntegrityError:
+        session.rollback()  # forgets the jobs it queued too (`enqueue_after_commit`)
+        existing = letter_for_idempotency_key(session, organisation_id, request.idempotency_key)
+        if existing is None:
+            raise
+        return _replay(existing, request), False

@@ -16,6 +16,7 @@ from webapp.extensions import DbSession
 from webapp.letters.errors import IllegalTransition
 from webapp.letters.states import TRANSITIONS, Event, LetterStatus
 from webapp.models import Evidence, Letter, ProofKind
+from webapp.outgoing_webhooks import letter_status_changed
 from webapp.trust.evidence import append_evidence
 from webapp.trust.proofs import request_proof
 
@@ -59,6 +60,8 @@ def record(
     facts = letter_facts(letter)
     if details:
         facts["details"] = dict(details)
+    if event is Event.SUBMISSION_ACCEPTANCE:  # the deposit: the letter's first status
+        letter_status_changed(session, letter, None, at=at)
     return append_evidence(session, letter_id=letter.id, event=event.value, occurred_at=at, issuer=issuer, facts=facts)
 
 
@@ -83,6 +86,7 @@ def transition(
         letter.decided_at = at
     full_details = {"from_status": previous.value, "to_status": target.value, **(details or {})}
     evidence = record(session, letter, event, at=at, issuer=issuer, details=full_details)
+    letter_status_changed(session, letter, previous.value, at=at)
     if target in PROOF_FOR_OUTCOME:
         request_proof(session, letter, PROOF_FOR_OUTCOME[target], evidence, at)
     return evidence

@@ -28,7 +28,7 @@ from sqlalchemy import exists, select
 from webapp.extensions import DbSession
 from webapp.letters import lifecycle
 from webapp.letters.states import Event, LetterStatus
-from webapp.models import Evidence, Letter, MessagePurpose, MessageStatus, OutboundMessage
+from webapp.models import Evidence, Letter, MessagePurpose, MessageStatus, Organisation, OutboundMessage
 from webapp.notify.email import EmailProvider, EmailReceipt, OutgoingEmail, PermanentEmailError, TransientEmailError
 from webapp.notify.emails import LetterEmail, letter_email
 from webapp.notify.sms import PermanentSmsError, SmsProvider, SmsReceipt, TransientSmsError
@@ -94,6 +94,24 @@ def recipient_link(services: Services, token: str) -> str:
 
 def _deadline(services: Services, letter: Letter, now: datetime) -> datetime:
     return letter.deadline_at or now + timedelta(seconds=services.settings.acceptance_period)
+
+
+# A reference and a link token of the real lengths: the preview costs exactly what the SMS will.
+PREVIEW_REFERENCE = "ABCD-EFGH"
+PREVIEW_TOKEN = "x" * 22
+
+
+def preview_notification(services: Services, organisation: Organisation, language: str) -> str:
+    """The notification SMS a recipient would get for a letter deposited now, before it exists."""
+    settings = services.settings
+    return notification_sms(
+        language=language,
+        service_name=settings.service_name,
+        reference=PREVIEW_REFERENCE,
+        link=recipient_link(services, PREVIEW_TOKEN),
+        deadline=services.clock.now() + timedelta(seconds=settings.acceptance_period),
+        sender_name=organisation.name if settings.show_sender_in_sms else None,
+    )
 
 
 def render_text(services: Services, message: OutboundMessage, letter: Letter, secret: str, now: datetime) -> str:
@@ -304,6 +322,9 @@ def notification_facts(message: OutboundMessage) -> dict[str, Any]:
     }
     if message.reminder_number is not None:
         facts["reminder"] = message.reminder_number
+    if message.requested_by_user_id is not None:
+        facts["reason"] = "resend"
+        facts["requested_by"] = message.requested_by_user_id
     return facts
 
 

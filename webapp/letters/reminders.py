@@ -97,8 +97,9 @@ def claim_reminder(session: DbSession, services: Services, due: DueReminder) -> 
     ).scalar_one()
 
 
-def queue_reminder(session: DbSession, services: Services, letter: Letter, number: int) -> None:
-    """Adds reminder `number` of `letter`: a fresh link, by SMS and (email channel) by email."""
+def queue_reminder(session: DbSession, services: Services, letter: Letter, number: int | None) -> list[OutboundMessage]:
+    """Adds reminder `number` of `letter` (None: one asked for by hand, outside the schedule):
+    a fresh link, by SMS and (email channel) by email."""
     # A channel whose notification failed for good (address refused, number dead) is not tried again.
     dead = set(
         session.execute(
@@ -111,13 +112,15 @@ def queue_reminder(session: DbSession, services: Services, letter: Letter, numbe
     )
     channels = [c for c in (("email", "sms") if letter.channel == "email" else ("sms",)) if c not in dead]
     if not channels:
-        return
+        return []
     token = new_link_token()
     session.add(AccessLink(letter_id=letter.id, token_hash=hash_token(token), created_at=services.clock.now()))
-    for channel in channels:
+    return [
         queue_message(
             session, services, letter, MessagePurpose.REMINDER, secret=token, channel=channel, reminder_number=number
         )
+        for channel in channels
+    ]
 
 
 def queue_due_reminders(session: DbSession, services: Services, *, batch: int = 200) -> int:

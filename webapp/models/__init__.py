@@ -5,6 +5,7 @@ from webapp.models.letter import AccessLink, Letter, OneTimeCode, StoredDocument
 from webapp.models.message import DeliveryReceipt, MessagePurpose, MessageStatus, OutboundMessage
 from webapp.models.organisation import ApiToken, Organisation, Role, User
 from webapp.models.proof import Proof, ProofKind, ProofStatus
+from webapp.models.webhook import WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint
 
 __all__ = [
     "AccessLink",
@@ -25,4 +26,8 @@ __all__ = [
     "Role",
     "StoredDocument",
     "User",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookDeliveryStatus",
+    "WebhookEndpoint",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
@@ -22,6 +22,8 @@ class Letter(db.Model):  # type: ignore[name-defined,misc]
     """
 
     __tablename__ = "letters"
+    # One letter per idempotency key and organisation, even for two requests at the same instant.
+    __table_args__ = (UniqueConstraint("organisation_id", "idempotency_key"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     reference: Mapped[str] = mapped_column(String(16), unique=True)
@@ -41,6 +43,11 @@ class Letter(db.Model):  # type: ignore[name-defined,misc]
     recipient_name: Mapped[str] = mapped_column(String(200))
     recipient_phone: Mapped[str] = mapped_column(String(20), index=True)
     recipient_email: Mapped[str | None] = mapped_column(String(254))
+    # The sender's own reference (a file number, an invoice), searchable; never shown to the recipient.
+    sender_reference: Mapped[str | None] = mapped_column(String(100), index=True)
+    # `Idempotency-Key` of the API request that created the letter, and the SHA-256 of what it asked.
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    idempotency_fingerprint: Mapped[str | None] = mapped_column(String(64))
 
     document_name: Mapped[str] = mapped_column(String(255))
     document_size: Mapped[int] = mapped_column(Integer)
@@ -50,6 +57,8 @@ class Letter(db.Model):  # type: ignore[name-defined,misc]
     # Reminders claimed so far; moved only by a conditional UPDATE (see `letters.reminders`).
     reminders_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Last "send the notification again" claimed; moved only by a conditional UPDATE (`letters.resend`).
+    last_resend_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     deposited_at: Mapped[datetime] = mapped_column(UTCDateTime)
     notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

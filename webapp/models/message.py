@@ -74,6 +74,8 @@ class OutboundMessage(db.Model):  # type: ignore[name-defined,misc]
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     reminder_number: Mapped[int | None] = mapped_column(Integer)  # 1, 2, … for reminders only
+    # Who asked for a reminder by hand ("send the notification again"); None for scheduled ones.
+    requested_by_user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
     # The operator's last word (SMS delivery receipt): "delivered" or "failed", and when it delivered.
     delivery_status: Mapped[str | None] = mapped_column(String(20))
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -32,6 +32,7 @@ from sqlalchemy import select
 from webapp.extensions import DbSession
 from webapp.models import Evidence, Letter, Proof, ProofKind, ProofStatus
 from webapp.models.types import new_id
+from webapp.outgoing_webhooks import letter_proof_ready
 from webapp.queue import enqueue_after_commit
 from webapp.services import Services
 from webapp.trust.aio import run_sync
@@ -193,6 +194,7 @@ def issue_proof(session: DbSession, services: Services, proof_id: str) -> ProofS
     proof.retain_until = add_years(now, services.settings.proof_retention_years)
     proof.status = ProofStatus.READY
     proof.last_error = None
+    letter_proof_ready(session, letter, proof.kind, at=now, public_url=services.settings.public_url)
     session.commit()
     return proof.status
 

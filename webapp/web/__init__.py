@@ -6,10 +6,13 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
+    from webapp.web.account import bp as account_bp
     from webapp.web.api import bp as api_bp
     from webapp.web.errors import register_error_handlers
     from webapp.web.health import bp as health_bp
     from webapp.web.portal import bp as portal_bp
+    from webapp.web.portal_compose import bp as compose_bp
+    from webapp.web.portal_webhooks import bp as portal_webhooks_bp
     from webapp.web.public import bp as public_bp
     from webapp.web.pwa import bp as pwa_bp
     from webapp.web.recipient import bp as recipient_bp
@@ -22,8 +25,11 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(api_bp)
     app.register_blueprint(recipient_bp)
     app.register_blueprint(portal_bp)
+    app.register_blueprint(account_bp)
+    app.register_blueprint(compose_bp)
     app.register_blueprint(trust_bp)
     app.register_blueprint(webhooks_bp)
+    app.register_blueprint(portal_webhooks_bp)
     app.register_blueprint(public_bp)
     app.register_blueprint(pwa_bp)
     register_error_handlers(app)

@@ -2,29 +2,53 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 import json
+import re
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request, url_for
+from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
+from sqlalchemy.sql.elements import ColumnElement
+from werkzeug.exceptions import HTTPException
 
 from webapp.accounts import user_for_api_token
 from webapp.extensions import csrf, db, limiter
-from webapp.letters.deposit import DepositRequest, deposit_letter, format_limit
+from webapp.letters.deposit import DepositRequest, deposit_letter_once, format_limit, parse_mobile_number
 from webapp.letters.errors import (
     DocumentTooLarge,
     InvalidInput,
+    InvalidPhoneNumber,
     LetterError,
     OrganisationNotVerified,
 )
+from webapp.letters.resend import ResendLimited, resend_notification
+from webapp.letters.states import LetterStatus
 from webapp.models import Evidence, Letter, MessagePurpose, MessageStatus, OutboundMessage, Proof, ProofKind, User
 from webapp.services import current_services
 from webapp.trust.evidence import isoformat_utc
 from webapp.trust.proofs import ProofNotReady, read_proof
+from webapp.web.api_docs import bp as docs_bp
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
+
+# The contract and the docs page are public (no token): anyone may read how to integrate.
+PUBLIC_ENDPOINTS = frozenset({"api.openapi_json"})
+# 1 to 255 printable ASCII characters (a UUID is the usual choice).
+IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,255}")
+LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX = 20, 100
+
+
+@bp.record_once
+def _register_docs(state: BlueprintSetupState) -> None:
+    # The docs page lives at /api/docs, outside this blueprint's prefix: registered with it.
+    state.app.register_blueprint(docs_bp)
 
 
 class ApiError(Exception):
@@ -41,8 +65,34 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
         body["field"] = field
     response = jsonify(error=body)
     response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response
+
+
+HTTP_ERROR_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "document_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    429: "too_many_requests",
+}
+
+
+def http_error_response(exc: HTTPException) -> Response:
+    """A werkzeug error (unknown route, wrong method, body too large, rate limit) under /api/, as JSON."""
+    status = exc.code or 500
+    code = HTTP_ERROR_CODES.get(status, "server_error" if status >= 500 else "http_error")
+    response = error_response(status, code, exc.description or exc.name, "document" if status == 413 else None)
+    for name, value in exc.get_headers():
+        if name.lower() in {"allow", "retry-after"}:
+            response.headers[name] = value
     return response
 
 
@@ -54,6 +104,10 @@ def _api_error(exc: ApiError) -> ResponseReturnValue:
 @bp.errorhandler(LetterError)
 def _letter_error(exc: LetterError) -> ResponseReturnValue:
     db.session.rollback()
+    if isinstance(exc, ResendLimited):
+        response = error_response(429, exc.code, exc.message, exc.field)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     if isinstance(exc, DocumentTooLarge):
         status = 413
     elif isinstance(exc, InvalidInput):
@@ -67,6 +121,8 @@ def _letter_error(exc: LetterError) -> ResponseReturnValue:
 
 @bp.before_request
 def _authenticate() -> None:
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     user = None
@@ -93,11 +149,28 @@ def _field(name: str, *, required: bool = False, max_length: int = 500) -> str |
     return value
 
 
+def _idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not IDEMPOTENCY_KEY.fullmatch(key):
+        raise ApiError(
+            422,
+            "invalid_idempotency_key",
+            "Idempotency-Key must be 1 to 255 printable ASCII characters.",
+            "Idempotency-Key",
+        )
+    return key
+
+
 @bp.post("/letters")
 @limiter.limit("120/minute")
 def create_letter() -> ResponseReturnValue:
+    """Deposits a letter.  With an `Idempotency-Key`, a retry answers 201 again with the letter
+    the key created (as it is now) and `Idempotent-Replayed: true`, and never deposits twice."""
     if not request.mimetype.startswith("multipart/form-data"):
         raise ApiError(415, "unsupported_media_type", "Send the letter as multipart/form-data.")
+    key = _idempotency_key()
     services = current_services()
     upload = request.files.get("document")
     if upload is None or not upload.filename:
@@ -114,12 +187,17 @@ def create_letter() -> ResponseReturnValue:
         recipient_email=_field("recipient_email", max_length=254),
         channel=_field("channel", max_length=10) or "sms",
         language=_field("language", max_length=5) or services.settings.default_language,
+        sender_reference=_field("sender_reference", max_length=100),
+        idempotency_key=key,
     )
-    letter = deposit_letter(db.session, services, current_api_user(), deposit)
+    letter, created = deposit_letter_once(db.session, services, current_api_user(), deposit)
     db.session.commit()
     response = jsonify(letter_json(letter))
     response.status_code = 201
     response.headers["Location"] = url_for("api.get_letter", letter_id=letter.id)
+    response.headers["Cache-Control"] = "no-store"
+    if key is not None:
+        response.headers["Idempotent-Replayed"] = "false" if created else "true"
     return response
 
 
@@ -143,6 +221,8 @@ def _event_json(evidence_id: str, event: str, at: Any, canonical: str) -> dict[s
         entry["channel"] = notification.get("channel")
         if notification.get("reminder") is not None:
             entry["reminder"] = notification["reminder"]
+        if notification.get("reason") == "resend":
+            entry["reason"] = "resend"
     if details.get("reason"):
         entry["reason"] = details["reason"]
     return entry
@@ -174,15 +254,12 @@ def _notifications_json(letter: Letter) -> list[dict[str, Any]]:
     ]
 
 
-def letter_json(letter: Letter) -> dict[str, Any]:
-    events = db.session.execute(
-        select(Evidence.id, Evidence.event, Evidence.occurred_at, Evidence.canonical)
-        .where(Evidence.letter_id == letter.id)
-        .order_by(Evidence.seq)
-    ).all()
+def letter_summary_json(letter: Letter) -> dict[str, Any]:
+    """A letter as lists show it: its facts and dates, without its timeline."""
     return {
         "id": letter.id,
         "reference": letter.reference,
+        "sender_reference": letter.sender_reference,
         "status": letter.status.value,
         "channel": letter.channel,
         "language": letter.language,
@@ -192,20 +269,35 @@ def letter_json(letter: Letter) -> dict[str, Any]:
         "notified_at": _iso(letter.notified_at),
         "deadline_at": _iso(letter.deadline_at),
         "decided_at": _iso(letter.decided_at),
+        "url": url_for("api.get_letter", letter_id=letter.id, _external=True),
+    }
+
+
+def proofs_json(letter: Letter) -> list[dict[str, Any]]:
+    return [
+        {
+            "kind": proof.kind.value,
+            "status": proof.status.value,
+            "url": url_for("api.get_proof", letter_id=letter.id, kind=proof.kind.value, _external=True),
+            "issued_at": _iso(proof.issued_at),
+            "sha256": proof.sha256,
+        }
+        for proof in db.session.execute(
+            select(Proof).where(Proof.letter_id == letter.id).order_by(Proof.created_at)
+        ).scalars()
+    ]
+
+
+def letter_json(letter: Letter) -> dict[str, Any]:
+    events = db.session.execute(
+        select(Evidence.id, Evidence.event, Evidence.occurred_at, Evidence.canonical)
+        .where(Evidence.letter_id == letter.id)
+        .order_by(Evidence.seq)
+    ).all()
+    return letter_summary_json(letter) | {
         "events": [_event_json(*row) for row in events],
         "notifications": _notifications_json(letter),
-        "proofs": [
-            {
-                "kind": proof.kind.value,
-                "status": proof.status.value,
-                "url": url_for("api.get_proof", letter_id=letter.id, kind=proof.kind.value, _external=True),
-                "issued_at": _iso(proof.issued_at),
-                "sha256": proof.sha256,
-            }
-            for proof in db.session.execute(
-                select(Proof).where(Proof.letter_id == letter.id).order_by(Proof.created_at)
-            ).scalars()
-        ],
+        "proofs": proofs_json(letter),
     }
 
 
@@ -219,6 +311,143 @@ def get_letter(letter_id: str) -> ResponseReturnValue:
     response = jsonify(letter_json(letter))
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _datetime_arg(name: str) -> datetime | None:
+    raw = request.args.get(name)
+    if raw is None or not raw.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise ApiError(422, "invalid_input", f"'{name}' must be an ISO 8601 date or time.", name) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _limit_arg() -> int:
+    raw = request.args.get("limit")
+    if raw is None or raw == "":
+        return LIST_LIMIT_DEFAULT
+    if not raw.isdigit() or not 1 <= int(raw) <= LIST_LIMIT_MAX:
+        raise ApiError(422, "invalid_input", f"'limit' must be a whole number from 1 to {LIST_LIMIT_MAX}.", "limit")
+    return int(raw)
+
+
+def _encode_cursor(letter: Letter) -> str:
+    raw = json.dumps([letter.deposited_at.astimezone(UTC).isoformat(), letter.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The position after which the next page starts: the last letter's deposit time and id."""
+    try:
+        at, letter_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        moment = datetime.fromisoformat(at)
+        if moment.tzinfo is None or not isinstance(letter_id, str):
+            raise ValueError(cursor)
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise ApiError(
+            422, "invalid_cursor", "This cursor is not one we gave; start from the first page.", "cursor"
+        ) from None
+    return moment, letter_id
+
+
+def _statuses_arg() -> list[LetterStatus]:
+    raw = request.args.get("status")
+    if raw is None or not raw.strip():
+        return []
+    try:
+        return [LetterStatus(part.strip()) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        allowed = ", ".join(s.value for s in LetterStatus)
+        raise ApiError(422, "invalid_input", f"'status' must be one or more of {allowed}.", "status") from None
+
+
+def _search_condition(q: str) -> ColumnElement[bool]:
+    """Our reference (with or without its dash), the sender's own reference, the recipient's
+    number written any usual way, or part of the recipient's name."""
+    conditions: list[ColumnElement[bool]] = [Letter.sender_reference == q]
+    compact = re.sub(r"[\s-]", "", q).upper()
+    if len(compact) == 8 and compact.isalnum():
+        conditions.append(Letter.reference == f"{compact[:4]}-{compact[4:]}")
+    with contextlib.suppress(InvalidPhoneNumber):
+        conditions.append(Letter.recipient_phone == parse_mobile_number(q))
+    escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    conditions.append(Letter.recipient_name.ilike(f"%{escaped}%", escape="\\"))
+    return or_(*conditions)
+
+
+@bp.get("/letters")
+def list_letters() -> ResponseReturnValue:
+    """The organisation's letters, newest first, a page at a time (`next_cursor` until null)."""
+    user = current_api_user()
+    limit = _limit_arg()
+    query = select(Letter).where(Letter.organisation_id == user.organisation_id)
+    statuses = _statuses_arg()
+    if statuses:
+        query = query.where(Letter.status.in_(statuses))
+    after, before = _datetime_arg("deposited_after"), _datetime_arg("deposited_before")
+    if after is not None:
+        query = query.where(Letter.deposited_at >= after)
+    if before is not None:
+        query = query.where(Letter.deposited_at < before)
+    q = (request.args.get("q") or "").strip()
+    if len(q) > 200:
+        raise ApiError(422, "invalid_input", "'q' is at most 200 characters.", "q")
+    if q:
+        query = query.where(_search_condition(q))
+    cursor = request.args.get("cursor")
+    if cursor:
+        at, last_id = _decode_cursor(cursor)
+        query = query.where(or_(Letter.deposited_at < at, and_(Letter.deposited_at == at, Letter.id < last_id)))
+    letters = list(
+        db.session.execute(query.order_by(Letter.deposited_at.desc(), Letter.id.desc()).limit(limit + 1)).scalars()
+    )
+    more = len(letters) > limit
+    letters = letters[:limit]
+    response = jsonify(
+        items=[letter_summary_json(letter) for letter in letters],
+        next_cursor=_encode_cursor(letters[-1]) if more else None,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/letters/<letter_id>/proofs")
+def list_proofs(letter_id: str) -> ResponseReturnValue:
+    letter = letter_for_user(current_api_user(), letter_id)
+    response = jsonify(items=proofs_json(letter))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# No Flask-Limiter limit here: its headers would overwrite the per-letter Retry-After.
+@bp.post("/letters/<letter_id>/resend")
+def resend_letter(letter_id: str) -> ResponseReturnValue:
+    """Sends the notification again with a fresh link (202: the job sends it and records the evidence)."""
+    user = current_api_user()
+    letter = letter_for_user(user, letter_id)
+    messages = resend_notification(db.session, current_services(), letter, user)
+    db.session.commit()
+    response = jsonify(
+        letter_id=letter.id,
+        status="queued",
+        channels=[message.channel for message in messages],
+        requested_at=isoformat_utc(messages[0].created_at),
+    )
+    response.status_code = 202
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/openapi.json")
+def openapi_json() -> ResponseReturnValue:
+    from webapp.web.openapi import openapi_document
+
+    response = jsonify(openapi_document(current_services().settings.public_url))
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    response.add_etag()
+    return response.make_conditional(request)
 
 
 @bp.get("/letters/<letter_id>/proofs/<kind>")

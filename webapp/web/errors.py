@@ -48,19 +48,12 @@ def _error_page(status: int, exc: HTTPException | None) -> ResponseReturnValue:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> ResponseReturnValue:
-        from webapp.web.api import error_response
+        from webapp.web.api import http_error_response
 
         db.session.rollback()
         status = exc.code or 500
         if _wants_json():
-            code = {
-                413: "document_too_large",
-                404: "not_found",
-                405: "method_not_allowed",
-                429: "too_many_requests",
-            }.get(status, "http_error")
-            field = "document" if status == 413 else None
-            return error_response(status, code, exc.description or exc.name, field)
+            return http_error_response(exc)
         return _error_page(status, exc)
 
     @app.errorhandler(Exception)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import EmailField, PasswordField, SelectChoice, SelectField, StringField
-from wtforms.validators import DataRequired, Email, Length, Optional
+from wtforms import EmailField, PasswordField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, Regexp
 
 
 class LoginForm(FlaskForm):  # type: ignore[misc]
@@ -20,6 +20,7 @@ class ComposeForm(FlaskForm):  # type: ignore[misc]
     recipient_phone = StringField(_l("Recipient's mobile number"), validators=[DataRequired(), Length(max=40)])
     # Given, the letter goes by email as well as by SMS (the code still goes to the mobile).
     recipient_email = EmailField(_l("Recipient's email (optional)"), validators=[Optional(), Length(max=254)])
+    sender_reference = StringField(_l("Your own reference (optional)"), validators=[Optional(), Length(max=100)])
     language = SelectField(
         _l("Language of the notification"),
         choices=[
@@ -28,3 +29,69 @@ class ComposeForm(FlaskForm):  # type: ignore[misc]
         ],
         default="fr",
     )
+
+
+ROLE_CHOICES = [
+    SelectChoice("sender", _l("Sender: sends letters")),
+    SelectChoice("admin", _l("Admin: also manages users")),
+]
+
+
+class SecondFactorForm(FlaskForm):  # type: ignore[misc]
+    code = StringField(
+        _l("Code from your authenticator app, or a recovery code"),
+        validators=[DataRequired(), Length(max=20)],
+    )
+
+
+class SignupForm(FlaskForm):  # type: ignore[misc]
+    legal_name = StringField(_l("Legal name of the organisation"), validators=[DataRequired(), Length(max=200)])
+    ice = StringField(
+        _l("ICE (Identifiant Commun de l'Entreprise, 15 digits)"),
+        validators=[
+            DataRequired(),
+            Regexp(r"^\s*(?:[0-9]\s*){15}$", message=_l("The ICE is exactly 15 digits.")),
+        ],
+    )
+    address = TextAreaField(_l("Registered address"), validators=[DataRequired(), Length(max=400)])
+    email = EmailField(_l("Your email"), validators=[DataRequired(), Email(), Length(max=254)])
+    password = PasswordField(
+        _l("Password (at least 12 characters)"),
+        validators=[DataRequired(), Length(min=12, max=200, message=_l("At least 12 characters."))],
+    )
+    confirm = PasswordField(
+        _l("Password again"),
+        validators=[DataRequired(), EqualTo("password", message=_l("The passwords differ."))],
+    )
+
+
+class SetPasswordForm(FlaskForm):  # type: ignore[misc]
+    password = PasswordField(
+        _l("Password (at least 12 characters)"),
+        validators=[DataRequired(), Length(min=12, max=200, message=_l("At least 12 characters."))],
+    )
+    confirm = PasswordField(
+        _l("Password again"),
+        validators=[DataRequired(), EqualTo("password", message=_l("The passwords differ."))],
+    )
+
+
+class ChangePasswordForm(SetPasswordForm):
+    current = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=200)])
+
+
+class InviteForm(FlaskForm):  # type: ignore[misc]
+    email = EmailField(_l("Email"), validators=[DataRequired(), Email(), Length(max=254)])
+    role = SelectField(_l("Role"), choices=ROLE_CHOICES, default="sender")
+
+
+class RoleForm(FlaskForm):  # type: ignore[misc]
+    role = SelectField(_l("Role"), choices=ROLE_CHOICES)
+
+
+class TokenForm(FlaskForm):  # type: ignore[misc]
+    name = StringField(_l("Token name"), validators=[DataRequired(), Length(max=100)])
+
+
+class ConfirmForm(FlaskForm):  # type: ignore[misc]
+    """A button that only needs the CSRF token."""

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -15,15 +15,16 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 
-from webapp.accounts import authenticate
+from webapp.accounts import CodeRejected, authenticate, check_second_factor, user_for_session
 from webapp.extensions import db, limiter, login_manager
 from webapp.letters.deposit import DepositRequest, deposit_letter
 from webapp.letters.errors import DocumentTooLarge, LetterError
+from webapp.letters.resend import ResendLimited, resend_notification
 from webapp.models import Evidence, Letter, MessagePurpose, OutboundMessage, Proof, ProofKind, User
 from webapp.services import current_services
 from webapp.trust.proofs import ProofNotReady, read_proof
 from webapp.web.api import proof_response
-from webapp.web.forms import ComposeForm, LoginForm
+from webapp.web.forms import ComposeForm, LoginForm, SecondFactorForm
 from webapp.web.templating import EVENT_LABELS
 
 bp = Blueprint("portal", __name__)
@@ -77,9 +78,26 @@ def deposit_error_message(exc: LetterError) -> str:
 
 
 @login_manager.user_loader
-def _load_user(user_id: str) -> User | None:
-    user = db.session.get(User, user_id)
-    return user if user is not None and user.is_active else None
+def _load_user(session_id: str) -> User | None:
+    return user_for_session(db.session, session_id)
+
+
+# Between the password and the second factor: who, with which session epoch, since when.
+PENDING_2FA = "pending_2fa"
+PENDING_2FA_TTL = 300  # seconds to type the code
+
+
+def _pending_user() -> User | None:
+    """The user half logged in (right password, code still to give), if that state is still fresh."""
+    pending = session.get(PENDING_2FA)
+    if not isinstance(pending, dict):
+        return None
+    now = current_services().clock.now().timestamp()
+    if not isinstance(pending.get("at"), (int, float)) or now - pending["at"] > PENDING_2FA_TTL:
+        session.pop(PENDING_2FA, None)
+        return None
+    user = user_for_session(db.session, str(pending.get("id", "")))
+    return user if user is not None and user.has_two_factor else None
 
 
 @bp.after_request
@@ -103,17 +121,49 @@ def home() -> ResponseReturnValue:
 def login() -> ResponseReturnValue:
     form = LoginForm()
     if form.validate_on_submit():
-        user = authenticate(db.session, form.email.data, form.password.data)
+        services = current_services()
+        user = authenticate(db.session, services.clock, form.email.data, form.password.data)
+        db.session.commit()  # failures count, even when the answer is no
+        if user is not None and user.has_two_factor:
+            logout_user()
+            session[PENDING_2FA] = {"id": user.get_id(), "at": services.clock.now().timestamp()}
+            return redirect(url_for(".login_code"), code=303)
         if user is not None:
+            session.pop(PENDING_2FA, None)
             login_user(user)
             return redirect(url_for(".letters"), code=303)
-        flash(_("Wrong email or password."), "error")
+        # The same words for an unknown email, a wrong password and a locked account.
+        flash(_("Wrong email or password. After 10 failed attempts, logging in is blocked for 15 minutes."), "error")
     return render_template("portal/login.html", form=form)
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+@limiter.limit("10/minute", methods=["POST"])
+def login_code() -> ResponseReturnValue:
+    """The second step of logging in: a code of the authenticator app, or a recovery code."""
+    user = _pending_user()
+    if user is None:
+        return redirect(url_for(".login"), code=303)
+    form = SecondFactorForm()
+    if form.validate_on_submit():
+        services = current_services()
+        try:
+            check_second_factor(db.session, services.clock, services.vault, user, form.code.data)
+        except CodeRejected:
+            db.session.commit()
+            flash(_("Wrong or already used code. After 10 failed codes, this step is blocked for 15 minutes."), "error")
+        else:
+            db.session.commit()
+            session.pop(PENDING_2FA, None)
+            login_user(user)
+            return redirect(url_for(".letters"), code=303)
+    return render_template("portal/login_code.html", form=form)
 
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
     logout_user()
+    session.pop(PENDING_2FA, None)
     return redirect(url_for(".login"), code=303)
 
 
@@ -150,6 +200,7 @@ def compose() -> ResponseReturnValue:
             recipient_email=form.recipient_email.data or None,
             channel="email" if form.recipient_email.data else "sms",
             language=form.language.data,
+            sender_reference=form.sender_reference.data or None,
         )
         try:
             letter = deposit_letter(db.session, services, current_user, request_)
@@ -200,8 +251,12 @@ class TimelineEntry:
     detail: str | None = None
 
 
-def _timeline_label(event: str, channel: str | None, reminder: int | None) -> str:
+def _timeline_label(event: str, channel: str | None, reminder: int | None, reason: str | None = None) -> str:
     """What happened, naming the channel when a letter has more than one."""
+    if event == "ConsignmentReminder" and reason == "resend":
+        if channel == "email":
+            return str(_("Notification sent again by email, at the sender's request"))
+        return str(_("Notification sent again by SMS, at the sender's request"))
     if event == "ConsignmentNotification" and channel == "email":
         return str(_("Recipient notified by email"))
     if event == "ConsignmentReminder":
@@ -222,7 +277,9 @@ def timeline(events: Sequence[Evidence]) -> list[TimelineEntry]:
         notification = details.get("notification")
         if not isinstance(notification, dict):
             notification = {}
-        label = _timeline_label(event.event, notification.get("channel"), notification.get("reminder"))
+        label = _timeline_label(
+            event.event, notification.get("channel"), notification.get("reminder"), notification.get("reason")
+        )
         reason = details.get("reason") if event.event == "ConsignmentNotificationFailure" else None
         entries.append(TimelineEntry(event.id, event.occurred_at, label, reason))
     return entries
@@ -252,6 +309,32 @@ def letter_detail(letter_id: str) -> ResponseReturnValue:
         channel_names=CHANNEL_NAMES,
         message_status_labels=MESSAGE_STATUS_LABELS,
     )
+
+
+@bp.post("/letters/<letter_id>/resend")
+@login_required
+@limiter.limit("30/hour")
+def resend(letter_id: str) -> ResponseReturnValue:
+    """ "Send the notification again" (relance): a fresh link, recorded as evidence, limited per letter."""
+    letter = _own_letter(letter_id)
+    try:
+        resend_notification(db.session, current_services(), letter, current_user)
+    except ResendLimited as exc:
+        db.session.rollback()
+        minutes = max(1, -(-exc.retry_after // 60))
+        flash(
+            _("The notification was sent again recently. You can send it again in %(num)d min.", num=minutes), "error"
+        )
+    except LetterError:
+        db.session.rollback()
+        flash(
+            _("This letter cannot be sent again: the recipient has answered, identified, or the deadline passed."),
+            "error",
+        )
+    else:
+        db.session.commit()
+        flash(_("The notification is being sent again, with a new link."), "success")
+    return redirect(url_for(".letter_detail", letter_id=letter.id), code=303)
 
 
 @bp.get("/letters/<letter_id>/proofs/<kind>")

@@ -1,0 +1,166 @@
+"""The OpenAPI 3.1 document (contract): public, cacheable, valid, complete for the routes, the
+docs page rendered from it, and the API fuzzed against it with schemathesis: no server error,
+every answer as documented."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import schemathesis
+from flask import Flask
+from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis.checks import not_a_server_error
+from schemathesis.generation import GenerationMode
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from tests.conftest import Sender
+
+OPENAPI = "/api/v1/openapi.json"
+FUZZ_EXAMPLES = 25  # per operation and mode: about 300 requests, well under a minute
+
+
+def test_the_document_is_public_cacheable_and_openapi_3_1(client: FlaskClient) -> None:
+    response = client.get(OPENAPI)
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    assert "public" in response.headers["Cache-Control"]
+    document = response.json
+    assert document["openapi"] == "3.1.0"
+    assert document["servers"] == [{"url": "https://wassit.ma"}]
+    assert document["components"]["securitySchemes"]["bearerToken"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API token from the portal.",
+    }
+    assert set(document["components"]["schemas"]) >= {"Letter", "Event", "Proof", "Error"}
+    again = client.get(OPENAPI, headers={"If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304
+
+
+def test_the_document_validates_as_openapi_3_1(client: FlaskClient) -> None:
+    document = client.get(OPENAPI).json
+    try:
+        from openapi_spec_validator import validate  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        pass
+    else:
+        validate(document)
+    # schemathesis refuses an invalid document when it loads it, and resolves every $ref here.
+    schema = schemathesis.openapi.from_dict(document)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert {(op.method.upper(), op.path) for op in operations} == {
+        ("POST", "/api/v1/letters"),
+        ("GET", "/api/v1/letters"),
+        ("GET", "/api/v1/letters/{letter_id}"),
+        ("GET", "/api/v1/letters/{letter_id}/proofs"),
+        ("GET", "/api/v1/letters/{letter_id}/proofs/{kind}"),
+        ("POST", "/api/v1/letters/{letter_id}/resend"),
+        ("GET", "/api/v1/openapi.json"),
+    }
+
+
+def test_every_api_route_is_documented_and_every_documented_path_exists(app: Flask, client: FlaskClient) -> None:
+    documented = {
+        (method.upper(), path) for path, methods in client.get(OPENAPI).json["paths"].items() for method in methods
+    }
+    routes = {
+        (method, re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule))
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/api/v1/")
+        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
+    }
+    assert routes == documented
+
+
+def test_every_error_is_documented_with_the_error_schema(client: FlaskClient) -> None:
+    document = client.get(OPENAPI).json
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            if path.endswith("openapi.json"):
+                continue
+            assert {"401", "404", "500", "default"} <= set(operation["responses"]), (method, path)
+            for status, response in operation["responses"].items():
+                if status[0] in "45" or status == "default":
+                    schema = response["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/Error"}, (method, path, status)
+
+
+def test_the_docs_page_lists_every_endpoint_with_a_curl_example(client: FlaskClient) -> None:
+    response = client.get("/api/docs")
+    assert response.status_code == 200
+    assert response.mimetype == "text/html"
+    page = response.text
+    for path, methods in client.get(OPENAPI).json["paths"].items():
+        for method in methods:
+            assert f"{method.upper()} {path}" in page
+    assert "curl -X POST" in page
+    assert "-F document=@letter.pdf" in page
+    assert "Authorization: Bearer $WASSIT_TOKEN" in page
+    assert "Idempotency-Key" in page
+    assert "<script" not in page.split("<main", 1)[1]  # nothing to download, nothing to run
+    assert "unpkg" not in page
+    assert "cdn" not in page.lower()
+
+
+def _fuzz(app: Flask, sender: Sender, letter_id: str) -> int:
+    """Runs every operation of the document with generated requests, valid and invalid; returns
+    how many requests were made.  Path ids are mostly a real letter of the organisation, so that
+    the fuzzer gets past the 404."""
+    schema = schemathesis.openapi.from_wsgi(OPENAPI, app)
+    checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+    calls = 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            strategy = operation.as_strategy(generation_mode=mode)
+
+            @settings(
+                max_examples=FUZZ_EXAMPLES,
+                deadline=None,
+                database=None,
+                derandomize=True,
+                suppress_health_check=list(HealthCheck),
+            )
+            @given(case=strategy, real_id=st.booleans())
+            def run(case: Any, real_id: bool) -> None:
+                nonlocal calls
+                if real_id and isinstance(case.path_parameters, dict) and "letter_id" in case.path_parameters:
+                    case.path_parameters["letter_id"] = letter_id
+                calls += 1
+                # The WSGI transport does not decompress: ask for the body as is.
+                case.call_and_validate(headers={**sender.auth, "Accept-Encoding": "identity"}, checks=checks)
+
+            run()
+    return calls
+
+
+def test_the_api_fuzzed_against_its_document_has_no_server_error(
+    app: Flask, sender: Sender, deposit: Any, run_jobs: Callable[[], None]
+) -> None:
+    app.config.update(PROPAGATE_EXCEPTIONS=False)  # a 500 is an answer to check, not a crash of the test
+    letter_id = deposit(sender_reference="FUZZ-1").json["id"]
+    run_jobs()
+    started = time.monotonic()
+    calls = _fuzz(app, sender, letter_id)
+    elapsed = time.monotonic() - started
+    print(f"schemathesis: {calls} requests in {elapsed:.1f} s")
+    assert calls > 100
+    assert elapsed < 90
+
+
+@pytest.mark.parametrize("path", ["/api/v1/letters", "/api/v1/letters/x/proofs", "/api/v1/letters/x/resend"])
+def test_documented_operations_need_a_token(client: FlaskClient, path: str) -> None:
+    method = client.post if path.endswith(("resend", "letters")) else client.get
+    response = method(path)
+    assert response.status_code == 401
+    assert response.json["error"]["code"] == "unauthorized"

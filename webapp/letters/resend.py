@@ -1,0 +1,137 @@
+"""Send the notification again (relance), at a sender's request.
+
+A resend is a reminder asked for by hand: a fresh link by SMS, and by email too
+for letters on the email channel, handed over by the same job and recorded as
+the same `ConsignmentReminder` evidence, with `reason: resend` and the user who
+asked.  It has no number in the reminder schedule, so it neither replaces nor
+delays the scheduled reminders.
+
+Resends are limited per letter (one per `RESEND_INTERVAL`, `RESEND_DAILY_LIMIT`
+a day): the interval is claimed with one conditional UPDATE of `last_resend_at`,
+so two requests at the same instant cannot both pass.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, func, or_, select, update
+
+from webapp.extensions import DbSession
+from webapp.letters.errors import AlreadyDecided, LetterError, NotYetNotified, RecipientLocked
+from webapp.letters.notifications import is_identified
+from webapp.letters.reminders import queue_reminder
+from webapp.letters.states import LetterStatus
+from webapp.models import Letter, MessagePurpose, OutboundMessage, User
+from webapp.services import Services
+
+RESEND_INTERVAL = timedelta(minutes=10)
+RESEND_DAILY_LIMIT = 3
+
+
+class ResendLimited(LetterError):
+    """The letter's notification was sent again too recently; retry after `retry_after` seconds."""
+
+    code = "resend_rate_limited"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)
+
+
+class AlreadyIdentified(LetterError):
+    """The recipient has already identified: they have the letter, a new link would not help."""
+
+    code = "already_identified"
+
+
+class NothingToResend(LetterError):
+    """Every channel of the letter failed for good: there is no address left to send to."""
+
+    code = "no_channel_left"
+
+
+def _check_resendable(session: DbSession, services: Services, letter: Letter, now: datetime) -> None:
+    if letter.status is LetterStatus.DEPOSITED:
+        raise NotYetNotified("The first notification has not gone out yet.")
+    if letter.status is not LetterStatus.NOTIFIED or (letter.deadline_at is not None and now >= letter.deadline_at):
+        raise AlreadyDecided(f"The letter is {letter.status.value}: there is nothing to send again.")
+    if letter.locked_at is not None:
+        raise RecipientLocked("The letter is locked after too many wrong codes.")
+    if is_identified(session, letter):
+        raise AlreadyIdentified("The recipient has already identified for this letter.")
+
+
+def _resends_since(session: DbSession, letter: Letter, since: datetime) -> list[datetime]:
+    """When each resend of the letter since `since` was queued (one per resend, whatever its channels)."""
+    rows = session.execute(
+        select(OutboundMessage.channel, func.count(), func.min(OutboundMessage.created_at))
+        .where(
+            OutboundMessage.letter_id == letter.id,
+            OutboundMessage.purpose == MessagePurpose.REMINDER,
+            OutboundMessage.requested_by_user_id.is_not(None),
+            OutboundMessage.created_at > since,
+        )
+        .group_by(OutboundMessage.channel)
+    ).all()
+    if not rows:
+        return []
+    channel = max(rows, key=lambda row: row[1])[0]
+    return list(
+        session.execute(
+            select(OutboundMessage.created_at)
+            .where(
+                OutboundMessage.letter_id == letter.id,
+                OutboundMessage.channel == channel,
+                OutboundMessage.purpose == MessagePurpose.REMINDER,
+                OutboundMessage.requested_by_user_id.is_not(None),
+                OutboundMessage.created_at > since,
+            )
+            .order_by(OutboundMessage.created_at)
+        ).scalars()
+    )
+
+
+def resend_notification(
+    session: DbSession, services: Services, letter: Letter, requested_by: User
+) -> list[OutboundMessage]:
+    """Queues the notification again with a fresh link; the caller commits, the job sends and records it."""
+    now = services.clock.now()
+    _check_resendable(session, services, letter, now)
+    earlier = _resends_since(session, letter, now - timedelta(days=1))
+    if len(earlier) >= RESEND_DAILY_LIMIT:
+        wait = earlier[0] + timedelta(days=1) - now
+        raise ResendLimited(
+            f"The notification was already sent again {RESEND_DAILY_LIMIT} times in 24 hours.",
+            math.ceil(wait.total_seconds()),
+        )
+    result = cast(
+        CursorResult[Any],
+        session.execute(
+            update(Letter)
+            .where(
+                Letter.id == letter.id,
+                Letter.status == LetterStatus.NOTIFIED,
+                or_(Letter.last_resend_at.is_(None), Letter.last_resend_at <= now - RESEND_INTERVAL),
+            )
+            # The version is left alone: a resend does not change the letter's state.
+            .values(last_resend_at=now)
+            .execution_options(synchronize_session=False)
+        ),
+    )
+    if result.rowcount != 1:
+        session.refresh(letter)
+        last = letter.last_resend_at or now
+        raise ResendLimited(
+            f"The notification was sent again less than {RESEND_INTERVAL.seconds // 60} minutes ago.",
+            math.ceil((last + RESEND_INTERVAL - now).total_seconds()),
+        )
+    session.refresh(letter)
+    messages = queue_reminder(session, services, letter, None)
+    if not messages:
+        raise NothingToResend("Every notification of this letter failed for good: there is nowhere to send it.")
+    for message in messages:
+        message.requested_by_user_id = requested_by.id
+    return messages

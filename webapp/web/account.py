@@ -1,0 +1,393 @@
+"""Accounts in the sender portal: sign-up, own account and two-factor, users and invitations, API tokens."""
+
+from __future__ import annotations
+
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+
+from webapp.accounts import (
+    CodeRejected,
+    EmailTaken,
+    InvalidIce,
+    InvitationInvalid,
+    LastAdmin,
+    OrganisationExists,
+    TwoFactorError,
+    WeakPassword,
+    accept_invitation,
+    change_password,
+    create_api_token,
+    disable_two_factor,
+    enable_two_factor,
+    invite_user,
+    log_out_everywhere,
+    new_totp_secret,
+    open_enrolment_secret,
+    organisation_user,
+    organisation_users,
+    pending_invitation,
+    revoke_api_token,
+    seal_enrolment_secret,
+    send_invitation_email,
+    set_active,
+    set_role,
+    sign_up,
+    totp_qr_svg,
+    totp_uri,
+    unused_recovery_codes,
+    visible_api_token,
+    visible_api_tokens,
+)
+from webapp.extensions import db, limiter
+from webapp.models import Role, User
+from webapp.models.organisation import Invitation
+from webapp.services import current_services
+from webapp.web.forms import (
+    ChangePasswordForm,
+    ConfirmForm,
+    InviteForm,
+    RoleForm,
+    SecondFactorForm,
+    SetPasswordForm,
+    SignupForm,
+    TokenForm,
+)
+
+bp = Blueprint("account", __name__)
+
+# The secret being enrolled, until the user confirms it with a code.
+ENROLLING_SECRET = "enrolling_totp"  # noqa: S105 - a session key's name
+
+View = TypeVar("View")
+
+
+def admin_required(view: View) -> View:
+    """Only an organisation's admins manage its users: a sender gets 403."""
+
+    @wraps(view)  # type: ignore[arg-type]
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_admin:
+            abort(403)
+        return view(*args, **kwargs)  # type: ignore[operator]
+
+    return cast(View, login_required(wrapped))
+
+
+def _me() -> User:
+    """The logged-in user itself (not the proxy), for what keeps a reference to it."""
+    user: User = current_user._get_current_object()
+    return user
+
+
+@bp.after_request
+def _private(response: Any) -> Any:
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+@limiter.limit("10/hour", methods=["POST"])
+def signup() -> ResponseReturnValue:
+    form = SignupForm()
+    if form.validate_on_submit():
+        try:
+            user = sign_up(
+                db.session,
+                current_services().clock,
+                legal_name=form.legal_name.data,
+                ice=form.ice.data,
+                address=form.address.data,
+                email=form.email.data,
+                password=form.password.data,
+            )
+        except InvalidIce:
+            form.ice.errors.append(_("The ICE is exactly 15 digits."))
+        except WeakPassword:
+            form.password.errors.append(_("Choose a password of at least 12 characters that is not your email."))
+        except OrganisationExists:
+            form.legal_name.errors.append(_("An organisation with this name already has an account."))
+        except EmailTaken:
+            form.email.errors.append(_("This email already has an account: log in instead."))
+        else:
+            db.session.commit()
+            login_user(user)
+            flash(_("Your organisation is registered. We will verify its identity before it can send."), "success")
+            return redirect(url_for(".overview"), code=303)
+        db.session.rollback()
+    status = 422 if request.method == "POST" else 200
+    return render_template("portal/account/signup.html", form=form), status
+
+
+@bp.get("/account")
+@login_required
+def overview() -> ResponseReturnValue:
+    return render_template(
+        "portal/account/overview.html",
+        password_form=ChangePasswordForm(),
+        confirm_form=ConfirmForm(),
+        recovery_left=unused_recovery_codes(db.session, current_user),
+    )
+
+
+@bp.post("/account/password")
+@login_required
+def password() -> ResponseReturnValue:
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            change_password(current_user, current=form.current.data, new=form.password.data)
+        except WeakPassword:
+            db.session.rollback()
+            flash(_("The current password is wrong, or the new one is too weak."), "error")
+        else:
+            db.session.commit()
+            login_user(_me())  # this session carries the new epoch; every other one is logged out
+            flash(_("Password changed. Your other sessions are logged out."), "success")
+            return redirect(url_for(".overview"), code=303)
+    else:
+        flash(_("Check the form: the new password needs 12 characters, typed twice."), "error")
+    return redirect(url_for(".overview"), code=303)
+
+
+@bp.post("/account/logout-everywhere")
+@login_required
+def logout_everywhere() -> ResponseReturnValue:
+    if ConfirmForm().validate_on_submit():
+        log_out_everywhere(current_user)
+        db.session.commit()
+        logout_user()
+        session.clear()
+    return redirect(url_for("portal.login"), code=303)
+
+
+@bp.route("/account/two-factor", methods=["GET", "POST"])
+@login_required
+def two_factor() -> ResponseReturnValue:
+    """Enrolment: a QR code and the secret in text; a code confirms; the recovery codes are shown once."""
+    if current_user.has_two_factor:
+        return render_template("portal/account/two_factor_on.html", form=SecondFactorForm())
+    services = current_services()
+    secret = open_enrolment_secret(services.vault, _me(), session.get(ENROLLING_SECRET))
+    if secret is None or request.method == "GET":
+        secret = new_totp_secret()
+        session[ENROLLING_SECRET] = seal_enrolment_secret(services.vault, _me(), secret)
+    form = SecondFactorForm()
+    if form.validate_on_submit():
+        try:
+            codes = enable_two_factor(db.session, services.clock, services.vault, current_user, secret, form.code.data)
+        except CodeRejected:
+            db.session.rollback()
+            form.code.errors.append(_("This code does not match: check your phone's time and try again."))
+        else:
+            db.session.commit()
+            session.pop(ENROLLING_SECRET, None)
+            login_user(_me())
+            return render_template("portal/account/recovery_codes.html", codes=codes)
+    uri = totp_uri(current_user, secret)
+    return render_template(
+        "portal/account/two_factor_enrol.html",
+        form=form,
+        secret=secret,
+        qr_svg=totp_qr_svg(uri),
+    )
+
+
+@bp.post("/account/two-factor/disable")
+@login_required
+def two_factor_disable() -> ResponseReturnValue:
+    form = SecondFactorForm()
+    if form.validate_on_submit():
+        services = current_services()
+        try:
+            disable_two_factor(db.session, services.clock, services.vault, current_user, form.code.data)
+        except TwoFactorError:
+            db.session.commit()  # the failure counts
+            flash(_("Wrong or already used code: two-factor stays on."), "error")
+        else:
+            db.session.commit()
+            login_user(_me())
+            flash(_("Two-factor authentication is off."), "success")
+    return redirect(url_for(".overview"), code=303)
+
+
+# --- users and invitations ---------------------------------------------------------------------
+
+
+@bp.get("/account/users")
+@admin_required
+def users() -> ResponseReturnValue:
+    return _users_page(InviteForm())
+
+
+def _users_page(invite_form: InviteForm, invitation_link: str | None = None, status: int = 200) -> ResponseReturnValue:
+    from sqlalchemy import select
+
+    invitations = db.session.execute(
+        select(Invitation)
+        .where(Invitation.organisation_id == current_user.organisation_id, Invitation.accepted_at.is_(None))
+        .order_by(Invitation.created_at.desc())
+    ).scalars()
+    return render_template(
+        "portal/account/users.html",
+        users=organisation_users(db.session, current_user.organisation_id),
+        invitations=list(invitations),
+        invite_form=invite_form,
+        role_form=RoleForm(),
+        confirm_form=ConfirmForm(),
+        invitation_link=invitation_link,
+        now=current_services().clock.now(),
+    ), status
+
+
+@bp.post("/account/users/invite")
+@admin_required
+def invite() -> ResponseReturnValue:
+    form = InviteForm()
+    if not form.validate_on_submit():
+        return _users_page(form, status=422)
+    services = current_services()
+    try:
+        new = invite_user(
+            db.session, services.clock, admin=current_user, email=form.email.data, role=Role(form.role.data)
+        )
+    except EmailTaken:
+        db.session.rollback()
+        form.email.errors.append(_("This email already has an account."))
+        return _users_page(form, status=422)
+    db.session.commit()
+    link = services.settings.public_url + url_for(".accept", token=new.token)
+    org_name = new.invitation.organisation.legal_name
+    text = "\n\n".join(
+        (
+            _(
+                "You are invited to send registered letters on behalf of %(name)s with %(service)s.",
+                name=org_name,
+                service=services.settings.service_name,
+            ),
+            _("Choose your password here (the link works once, for 7 days):") + "\n" + link,
+        )
+    )
+    subject = _("Invitation to join %(name)s", name=org_name)
+    if send_invitation_email(services, new.invitation, subject=subject, text=text):
+        flash(_("Invitation sent by email. You can also pass the link on yourself."), "success")
+    else:
+        flash(_("The email could not be sent: pass the link on yourself."), "error")
+    return _users_page(InviteForm(formdata=None), invitation_link=link)
+
+
+def _member(user_id: str) -> Any:
+    user = organisation_user(db.session, current_user.organisation_id, user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+@bp.post("/account/users/<user_id>/role")
+@admin_required
+def change_role(user_id: str) -> ResponseReturnValue:
+    user = _member(user_id)
+    form = RoleForm()
+    if form.validate_on_submit():
+        try:
+            set_role(db.session, user, Role(form.role.data))
+        except LastAdmin:
+            db.session.rollback()
+            flash(_("The organisation needs at least one active admin."), "error")
+        else:
+            db.session.commit()
+            flash(_("Role changed."), "success")
+    return redirect(url_for(".users"), code=303)
+
+
+@bp.post("/account/users/<user_id>/active")
+@admin_required
+def change_active(user_id: str) -> ResponseReturnValue:
+    user = _member(user_id)
+    if ConfirmForm().validate_on_submit():
+        try:
+            set_active(db.session, user, request.form.get("active") == "1")
+        except LastAdmin:
+            db.session.rollback()
+            flash(_("The organisation needs at least one active admin."), "error")
+        else:
+            db.session.commit()
+            flash(_("User updated."), "success")
+    return redirect(url_for(".users"), code=303)
+
+
+@bp.route("/invitations/<token>", methods=["GET", "POST"])
+@limiter.limit("20/hour", methods=["POST"])
+def accept(token: str) -> ResponseReturnValue:
+    """The invitee chooses a password and joins; the link works once, for 7 days."""
+    services = current_services()
+    try:
+        invitation = pending_invitation(db.session, services.clock, token)
+    except InvitationInvalid:
+        return render_template("portal/account/invitation_invalid.html"), 404
+    form = SetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            user = accept_invitation(db.session, services.clock, token, form.password.data)
+        except WeakPassword:
+            db.session.rollback()
+            form.password.errors.append(_("Choose a password of at least 12 characters that is not your email."))
+        except (InvitationInvalid, EmailTaken):
+            db.session.rollback()
+            return render_template("portal/account/invitation_invalid.html"), 404
+        else:
+            db.session.commit()
+            logout_user()
+            login_user(user)
+            flash(_("Welcome! You have joined %(name)s.", name=invitation.organisation.legal_name), "success")
+            return redirect(url_for("portal.letters"), code=303)
+    status = 422 if request.method == "POST" else 200
+    return render_template("portal/account/accept.html", form=form, invitation=invitation), status
+
+
+# --- API tokens --------------------------------------------------------------------------------
+
+
+@bp.get("/account/tokens")
+@login_required
+def tokens() -> ResponseReturnValue:
+    return _tokens_page(TokenForm())
+
+
+def _tokens_page(form: TokenForm, new_token: str | None = None, status: int = 200) -> ResponseReturnValue:
+    return render_template(
+        "portal/account/tokens.html",
+        tokens=visible_api_tokens(db.session, current_user),
+        form=form,
+        confirm_form=ConfirmForm(),
+        new_token=new_token,
+    ), status
+
+
+@bp.post("/account/tokens")
+@login_required
+def create_token() -> ResponseReturnValue:
+    form = TokenForm()
+    if not form.validate_on_submit():
+        return _tokens_page(form, status=422)
+    token = create_api_token(db.session, current_services().clock, email=current_user.email, name=form.name.data)
+    db.session.commit()
+    # Shown on this response only: the page is not cached and only the hash is stored.
+    return _tokens_page(TokenForm(formdata=None), new_token=token)
+
+
+@bp.post("/account/tokens/<token_id>/revoke")
+@login_required
+def revoke_token(token_id: str) -> ResponseReturnValue:
+    token = visible_api_token(db.session, current_user, token_id)
+    if token is None:
+        abort(404)
+    if ConfirmForm().validate_on_submit():
+        revoke_api_token(current_services().clock, token)
+        db.session.commit()
+        flash(_("Token “%(name)s” revoked.", name=token.name), "success")
+    return redirect(url_for(".tokens"), code=303)
