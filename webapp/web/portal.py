@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
+from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, abort, flash, make_response, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import get_locale
+from flask_babel import format_date, format_decimal, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
@@ -17,15 +19,31 @@ from sqlalchemy import select
 
 from webapp.accounts import CodeRejected, authenticate, check_second_factor, user_for_session
 from webapp.extensions import db, limiter, login_manager
+from webapp.i18n import text_direction
 from webapp.letters.deposit import DepositRequest, deposit_letter
 from webapp.letters.errors import DocumentTooLarge, LetterError
+from webapp.letters.queries import SEARCH_MAX_LENGTH, LetterFilter, count_letters, organisation_letters
 from webapp.letters.resend import ResendLimited, resend_notification
-from webapp.models import Evidence, Letter, MessagePurpose, OutboundMessage, Proof, ProofKind, User
+from webapp.letters.states import FINAL_STATES, LetterStatus
+from webapp.letters.stats import OUTCOMES, delivery_funnel, monthly_volume
+from webapp.models import (
+    Agent,
+    Evidence,
+    Letter,
+    MessagePurpose,
+    OutboundMessage,
+    Proof,
+    ProofKind,
+    ProofStatus,
+    User,
+)
+from webapp.notify.texts import MOROCCO
 from webapp.services import current_services
 from webapp.trust.proofs import ProofNotReady, read_proof
 from webapp.web.api import proof_response
+from webapp.web.charts import Bar, Column, funnel_svg, stacked_columns_svg
 from webapp.web.forms import ComposeForm, LoginForm, SecondFactorForm
-from webapp.web.templating import EVENT_LABELS
+from webapp.web.templating import EVENT_LABELS, STATUS_LABELS
 
 bp = Blueprint("portal", __name__)
 
@@ -56,6 +74,7 @@ DEPOSIT_MESSAGES = (
     N_("The recipient's name is not valid."),
     N_("The recipient's email address is not valid."),
     N_("The sender's organisation has not been verified yet and cannot send."),
+    N_("The sender has not confirmed their email address yet and cannot send."),
 )
 
 # When the deposit says something the catalogs do not know yet: a message per error code.
@@ -63,6 +82,7 @@ DEPOSIT_ERRORS = {
     "invalid_phone": _l("This is not a valid mobile phone number."),
     "invalid_document": _l("The document must be a readable PDF that is not password-protected."),
     "organisation_not_verified": _l("Your organisation has not been verified yet: it cannot send letters."),
+    "email_not_confirmed": _l("Confirm your email address first: until then you cannot send letters."),
 }
 
 
@@ -78,7 +98,13 @@ def deposit_error_message(exc: LetterError) -> str:
 
 
 @login_manager.user_loader
-def _load_user(session_id: str) -> User | None:
+def _load_user(session_id: str) -> User | Agent | None:
+    """Senders outside the support console, agents inside it, never the other way round."""
+    from webapp.support.agents import agent_for_session
+    from webapp.web.support import SUPPORT_BLUEPRINTS
+
+    if request.blueprint in SUPPORT_BLUEPRINTS:
+        return agent_for_session(db.session, session_id)
     return user_for_session(db.session, session_id)
 
 
@@ -167,20 +193,188 @@ def logout() -> ResponseReturnValue:
     return redirect(url_for(".login"), code=303)
 
 
+def _htmx_refresh() -> bool:
+    """An htmx request polling a page's live part (not a history restore, which needs the page)."""
+    return request.headers.get("HX-Request") == "true" and request.headers.get("HX-History-Restore-Request") != "true"
+
+
+def _answer(html: str, status: int = 200) -> Response:
+    """A page or its live part: the same URL answers both, so caches must tell them apart."""
+    response = make_response(html, status)
+    response.vary.add("HX-Request")
+    return response
+
+
+PAGE_SIZE = 50
+DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y")
+
+
+@dataclass(frozen=True)
+class DashboardQuery:
+    """The dashboard's GET form, read and checked: the filters, the page, and what was wrong."""
+
+    filters: LetterFilter
+    page: int
+    args: dict[str, str]  # the form's values, as typed (for links and the form itself)
+    errors: dict[str, str]
+
+
+def _local_date(raw: str) -> date:
+    for fmt in DATE_FORMATS:
+        with contextlib.suppress(ValueError):
+            return datetime.strptime(raw, fmt).date()  # noqa: DTZ007 - a calendar date, no time
+    raise ValueError(raw)
+
+
+def _local_midnight(day: date) -> datetime:
+    """The start of a day in Morocco, where our senders are, as an aware time."""
+    return datetime.combine(day, time(), tzinfo=MOROCCO)
+
+
+def _dashboard_query() -> DashboardQuery:
+    args = {name: (request.args.get(name) or "").strip() for name in ("status", "from", "to", "q")}
+    errors: dict[str, str] = {}
+    statuses: tuple[LetterStatus, ...] = ()
+    if args["status"]:
+        try:
+            statuses = (LetterStatus(args["status"]),)
+        except ValueError:
+            errors["status"] = str(_("Choose a status from the list."))
+    days: dict[str, date | None] = {"from": None, "to": None}
+    for name in days:
+        if args[name]:
+            try:
+                days[name] = _local_date(args[name])
+            except ValueError:
+                errors[name] = str(_("Enter a date as YYYY-MM-DD, for example 2026-03-31."))
+    start, end = days["from"], days["to"]
+    if start is not None and end is not None and start > end:
+        errors["to"] = str(_("The end date is before the start date."))
+    if len(args["q"]) > SEARCH_MAX_LENGTH:
+        errors["q"] = str(_("Search for at most %(num)d characters.", num=SEARCH_MAX_LENGTH))
+    page = request.args.get("page", "")
+    try:
+        filters = LetterFilter(
+            statuses=statuses,
+            deposited_from=_local_midnight(start) if start else None,
+            deposited_before=_local_midnight(end + timedelta(days=1)) if end else None,
+            search=args["q"],
+        )
+    except OverflowError:  # the last day of year 9999
+        errors["to"] = str(_("Enter a date as YYYY-MM-DD, for example 2026-03-31."))
+        filters = LetterFilter()
+    return DashboardQuery(
+        filters=filters,
+        page=int(page) if page.isdigit() and 0 < int(page) < 100_000 else 1,
+        args={name: value for name, value in args.items() if value},
+        errors=errors,
+    )
+
+
+FUNNEL_LABELS = {
+    "deposited": _l("Deposited"),
+    "delivered": _l("Delivered to the phone"),
+    "opened": _l("Opened (recipient identified)"),
+    "accepted": STATUS_LABELS["accepted"],
+    "refused": STATUS_LABELS["refused"],
+    "neglected": STATUS_LABELS["neglected"],
+    "undeliverable": STATUS_LABELS["undeliverable"],
+}
+OUTCOME_LABELS = {
+    "in_progress": _l("In progress"),
+    "accepted": STATUS_LABELS["accepted"],
+    "refused": STATUS_LABELS["refused"],
+    "neglected": STATUS_LABELS["neglected"],
+    "undeliverable": STATUS_LABELS["undeliverable"],
+}
+
+
+def _number(value: int) -> str:
+    return str(format_decimal(value))
+
+
+def _dashboard_charts(filters: LetterFilter) -> dict[str, Any]:
+    """The funnel and the monthly volume of the period the sender chose (status and search aside)."""
+    organisation_id = current_user.organisation_id
+    period = filters.dates_only()
+    rtl = text_direction(str(get_locale())) == "rtl"
+    funnel = delivery_funnel(db.session, organisation_id, period)
+    months = monthly_volume(db.session, organisation_id, period, now=current_services().clock.now(), zone=MOROCCO)
+    funnel_rows = [(str(FUNNEL_LABELS[stage]), value) for stage, value in funnel.stages()]
+    month_names = [str(format_date(volume.month, "MMMM yyyy")) for volume in months]
+    outcome_labels = {key: str(label) for key, label in OUTCOME_LABELS.items()}
+    return {
+        "funnel_svg": funnel_svg(
+            [Bar(stage, label, value) for (stage, _), (label, value) in zip(funnel.stages(), funnel_rows, strict=True)],
+            title=str(_("Delivery funnel")),
+            chart_id="chart-funnel",
+            rtl=rtl,
+            number=_number,
+        ),
+        "funnel_rows": funnel_rows,
+        "monthly_svg": stacked_columns_svg(
+            [
+                Column(str(format_date(volume.month, "LLL")), [(key, volume.counts[key]) for key in OUTCOMES])
+                for volume in months
+            ],
+            outcome_labels,
+            title=str(
+                _("Letters deposited per month, %(first)s to %(last)s", first=month_names[0], last=month_names[-1])
+            ),
+            chart_id="chart-monthly",
+            rtl=rtl,
+            number=_number,
+        ),
+        "monthly_rows": list(zip(month_names, months, strict=True)),
+        "outcomes": OUTCOMES,
+        "outcome_labels": outcome_labels,
+    }
+
+
+def _dashboard_url(query: DashboardQuery, page: int) -> str:
+    """The dashboard with the same filters, at `page`."""
+    values: dict[str, Any] = {**query.args, "page": page}
+    return url_for(".letters", **values)
+
+
 @bp.get("/letters")
 @login_required
 def letters() -> ResponseReturnValue:
-    rows = (
+    """The dashboard: the organisation's letters, filtered and searched, a page at a time, with
+    the charts of the period.  To htmx, only the table's rows (their statuses change live)."""
+    query = _dashboard_query()
+    if query.errors:
+        return _answer(render_template("portal/letters.html", query=query, statuses=LetterStatus), 422)
+    organisation_id = current_user.organisation_id
+    total = count_letters(db.session, organisation_id, query.filters)
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(query.page, pages)
+    rows = list(
         db.session.execute(
-            select(Letter)
-            .where(Letter.organisation_id == current_user.organisation_id)
-            .order_by(Letter.deposited_at.desc())
-            .limit(100)
-        )
-        .scalars()
-        .all()
+            organisation_letters(organisation_id, query.filters).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
+        ).scalars()
     )
-    return render_template("portal/letters.html", letters=rows)
+    context: dict[str, Any] = {
+        "letters": rows,
+        # Poll while a letter shown may still change; the rows answered without it stop the polling.
+        "live": any(letter.status not in FINAL_STATES for letter in rows),
+        "rows_url": _dashboard_url(query, page),
+    }
+    if _htmx_refresh():
+        return _answer(render_template("portal/_dash_rows.html", **context))
+    return _answer(
+        render_template(
+            "portal/letters.html",
+            query=query,
+            statuses=LetterStatus,
+            total=total,
+            page=page,
+            pages=pages,
+            page_url=lambda number: _dashboard_url(query, number),
+            **context,
+            **_dashboard_charts(query.filters),
+        )
+    )
 
 
 @bp.route("/letters/new", methods=["GET", "POST"])
@@ -201,6 +395,7 @@ def compose() -> ResponseReturnValue:
             channel="email" if form.recipient_email.data else "sms",
             language=form.language.data,
             sender_reference=form.sender_reference.data or None,
+            document_confidential=bool(form.document_confidential.data),
         )
         try:
             letter = deposit_letter(db.session, services, current_user, request_)
@@ -257,6 +452,10 @@ def _timeline_label(event: str, channel: str | None, reminder: int | None, reaso
         if channel == "email":
             return str(_("Notification sent again by email, at the sender's request"))
         return str(_("Notification sent again by SMS, at the sender's request"))
+    if event == "ConsignmentReminder" and reason == "support":
+        if channel == "email":
+            return str(_("Notification sent again by email by our support team"))
+        return str(_("Notification sent again by SMS by our support team"))
     if event == "ConsignmentNotification" and channel == "email":
         return str(_("Recipient notified by email"))
     if event == "ConsignmentReminder":
@@ -285,30 +484,52 @@ def timeline(events: Sequence[Evidence]) -> list[TimelineEntry]:
     return entries
 
 
-@bp.get("/letters/<letter_id>")
-@login_required
-def letter_detail(letter_id: str) -> ResponseReturnValue:
-    letter = _own_letter(letter_id)
+def _letter_context(letter: Letter) -> dict[str, Any]:
+    """What the letter's page shows of it: its notifications, proofs and timeline."""
     events = (
         db.session.execute(select(Evidence).where(Evidence.letter_id == letter.id).order_by(Evidence.seq))
         .scalars()
         .all()
     )
-    proofs = db.session.execute(select(Proof).where(Proof.letter_id == letter.id).order_by(Proof.created_at)).scalars()
+    proofs = list(
+        db.session.execute(select(Proof).where(Proof.letter_id == letter.id).order_by(Proof.created_at)).scalars()
+    )
     notifications = db.session.execute(
         select(OutboundMessage)
         .where(OutboundMessage.letter_id == letter.id, OutboundMessage.purpose != MessagePurpose.CODE)
         .order_by(OutboundMessage.created_at, OutboundMessage.channel)
     ).scalars()
-    return render_template(
-        "portal/letter.html",
-        letter=letter,
-        events=timeline(events),
-        proofs=list(proofs),
-        notifications=list(notifications),
-        channel_names=CHANNEL_NAMES,
-        message_status_labels=MESSAGE_STATUS_LABELS,
-    )
+    return {
+        "letter": letter,
+        "events": timeline(events),
+        "proofs": proofs,
+        "notifications": [(message, _notification_label(message)) for message in notifications],
+        "channel_names": CHANNEL_NAMES,
+        "message_status_labels": MESSAGE_STATUS_LABELS,
+        # Poll while the letter may still change or a proof is still being produced.
+        "live": letter.status not in FINAL_STATES or any(proof.status is not ProofStatus.READY for proof in proofs),
+    }
+
+
+def _notification_label(message: OutboundMessage) -> str:
+    """Which notification this was: the first, a scheduled reminder, or one sent again by hand."""
+    # `requested_by_agent_id` comes with the support console; read it only where it exists.
+    if getattr(message, "requested_by_agent_id", None):
+        return str(_("Sent again by our support team"))
+    if message.requested_by_user_id:
+        return str(_("Sent again at your request"))
+    if message.reminder_number:
+        return str(_("Reminder %(number)s", number=message.reminder_number))
+    return str(_("Notification"))
+
+
+@bp.get("/letters/<letter_id>")
+@login_required
+def letter_detail(letter_id: str) -> ResponseReturnValue:
+    """The letter's page; to htmx, only its live part (status, notifications, proofs, timeline)."""
+    letter = _own_letter(letter_id)
+    template = "portal/_letter_live.html" if _htmx_refresh() else "portal/letter.html"
+    return _answer(render_template(template, **_letter_context(letter)))
 
 
 @bp.post("/letters/<letter_id>/resend")

@@ -1,0 +1,83 @@
+"""Which of an organisation's letters a list shows: the filters and the search shared by the
+portal's dashboard, the JSON API's list and the dashboard's statistics."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from webapp.extensions import DbSession
+from webapp.letters.deposit import parse_mobile_number
+from webapp.letters.errors import InvalidPhoneNumber
+from webapp.letters.states import LetterStatus
+from webapp.models import Letter
+
+SEARCH_MAX_LENGTH = 200
+# Newest first; the id breaks ties between letters deposited at the same instant.
+NEWEST_FIRST = (Letter.deposited_at.desc(), Letter.id.desc())
+
+
+@dataclass(frozen=True)
+class LetterFilter:
+    """What the sender asked to see; empty fields select everything."""
+
+    statuses: tuple[LetterStatus, ...] = ()
+    deposited_from: datetime | None = None  # inclusive
+    deposited_before: datetime | None = None  # exclusive
+    search: str = ""
+
+    def dates_only(self) -> LetterFilter:
+        """The same deposit period, without the status and the search (what the charts count)."""
+        return LetterFilter(deposited_from=self.deposited_from, deposited_before=self.deposited_before)
+
+
+def search_condition(q: str) -> ColumnElement[bool]:
+    """Our reference (with or without its dash, any case), the sender's own reference, the
+    recipient's number written any usual way, or part of the recipient's name (any case)."""
+    conditions: list[ColumnElement[bool]] = [Letter.sender_reference == q]
+    compact = re.sub(r"[\s-]", "", q).upper()
+    if len(compact) == 8 and compact.isalnum():
+        conditions.append(Letter.reference == f"{compact[:4]}-{compact[4:]}")
+    with contextlib.suppress(InvalidPhoneNumber):
+        conditions.append(Letter.recipient_phone == parse_mobile_number(q))
+    escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    conditions.append(Letter.recipient_name.ilike(f"%{escaped}%", escape="\\"))
+    return or_(*conditions)
+
+
+def filter_conditions(organisation_id: str, filters: LetterFilter) -> list[ColumnElement[bool]]:
+    """The WHERE clauses selecting the organisation's letters that `filters` asks for."""
+    conditions: list[ColumnElement[bool]] = [Letter.organisation_id == organisation_id]
+    if filters.statuses:
+        conditions.append(Letter.status.in_(filters.statuses))
+    if filters.deposited_from is not None:
+        conditions.append(Letter.deposited_at >= filters.deposited_from)
+    if filters.deposited_before is not None:
+        conditions.append(Letter.deposited_at < filters.deposited_before)
+    search = filters.search.strip()
+    if search:
+        conditions.append(search_condition(search))
+    return conditions
+
+
+def organisation_letters(organisation_id: str, filters: LetterFilter) -> Select[Letter]:
+    """The organisation's letters that `filters` selects, newest first."""
+    return select(Letter).where(*filter_conditions(organisation_id, filters)).order_by(*NEWEST_FIRST)
+
+
+def after_position(deposited_at: datetime, letter_id: str) -> ColumnElement[bool]:
+    """Letters after this one in newest-first order (keyset pagination)."""
+    return or_(Letter.deposited_at < deposited_at, and_(Letter.deposited_at == deposited_at, Letter.id < letter_id))
+
+
+def count_letters(session: DbSession, organisation_id: str, filters: LetterFilter) -> int:
+    """How many letters `filters` selects, counted by the database."""
+    total = session.execute(
+        select(func.count()).select_from(Letter).where(*filter_conditions(organisation_id, filters))
+    ).scalar_one()
+    return int(total)
