@@ -73,3 +73,24 @@ def requeue_webhooks() -> int:
     from webapp.outgoing_webhooks import requeue_due_deliveries
 
     return requeue_due_deliveries(db.session, current_services())
+
+
+def deposit_batch(batch_id: str) -> str | None:
+    from webapp.letters.bulk import deposit_batch as deposit
+
+    status = deposit(db.session, current_services(), batch_id)
+    return status.value if status else None
+
+
+def email_invitation(invitation_id: str) -> str | None:
+    from webapp.accounts import deliver_invitation_email
+
+    status = deliver_invitation_email(db.session, current_services(), invitation_id)
+    return status.value if status else None
+
+
+def email_confirmation_link(confirmation_id: str) -> str | None:
+    from webapp.accounts import deliver_confirmation_email
+
+    status = deliver_confirmation_email(db.session, current_services(), confirmation_id)
+    return status.value if status else None

@@ -13,6 +13,7 @@ import re
 import secrets
 import unicodedata
 from dataclasses import dataclass
+from typing import Any
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -25,6 +26,7 @@ from webapp.extensions import DbSession
 from webapp.letters import lifecycle
 from webapp.letters.errors import (
     DocumentTooLarge,
+    EmailNotConfirmed,
     InvalidDocument,
     InvalidInput,
     InvalidPhoneNumber,
@@ -59,11 +61,14 @@ class DepositRequest:
     sender_reference: str | None = None
     # The API's `Idempotency-Key`: the same key of the same organisation always means the same letter.
     idempotency_key: str | None = None
+    batch_id: str | None = None  # the bulk upload the letter comes from (`webapp.letters.bulk`)
+    # The sender asks that the document's name be hidden from our support agents (never its content: no one sees it).
+    document_confidential: bool = False
 
     def fingerprint(self) -> str:
         """SHA-256 of what the request asks for (the document by its hash), to tell a retry of
         a request from a different request reusing its idempotency key."""
-        canonical = {
+        canonical: dict[str, Any] = {
             "document_sha256": hashlib.sha256(self.document).hexdigest(),
             "document_name": self.document_name,
             "recipient_phone": self.recipient_phone,
@@ -73,6 +78,8 @@ class DepositRequest:
             "language": self.language,
             "sender_reference": self.sender_reference,
         }
+        if self.document_confidential:  # only when set: fingerprints of earlier requests stay the same
+            canonical["document_confidential"] = True
         return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 
@@ -196,6 +203,8 @@ def deposit_letter(session: DbSession, services: Services, sender: User, request
     settings = services.settings
     if sender.organisation.verified_at is None:
         raise OrganisationNotVerified()
+    if sender.email_confirmed_at is None:
+        raise EmailNotConfirmed()
     check_pdf(request.document, settings.max_document_bytes)
     recipient_name = clean_name(request.recipient_name)
     phone = parse_mobile_number(request.recipient_phone)
@@ -225,7 +234,9 @@ def deposit_letter(session: DbSession, services: Services, sender: User, request
         sender_reference=sender_reference,
         idempotency_key=request.idempotency_key,
         idempotency_fingerprint=request.fingerprint() if request.idempotency_key else None,
+        batch_id=request.batch_id,
         document_name=clean_document_name(request.document_name),
+        document_confidential=request.document_confidential,
         document_size=len(request.document),
         document_sha256=hashlib.sha256(request.document).hexdigest(),
         deposited_at=now,

@@ -1,5 +1,7 @@
 """SQLAlchemy 2.0 typed models, one module per aggregate."""
 
+from webapp.models.agent import Agent, AgentAuditEntry
+from webapp.models.batch import Batch, BatchDocument, BatchRow, BatchStatus
 from webapp.models.evidence import ChainCheckpoint, ChainHead, Evidence
 from webapp.models.letter import AccessLink, Letter, OneTimeCode, StoredDocument
 from webapp.models.message import DeliveryReceipt, MessagePurpose, MessageStatus, OutboundMessage
@@ -9,7 +11,13 @@ from webapp.models.webhook import WebhookAttempt, WebhookDelivery, WebhookDelive
 
 __all__ = [
     "AccessLink",
+    "Agent",
+    "AgentAuditEntry",
     "ApiToken",
+    "Batch",
+    "BatchDocument",
+    "BatchRow",
+    "BatchStatus",
     "ChainCheckpoint",
     "ChainHead",
     "DeliveryReceipt",

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint, false
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from webapp.extensions import db
 from webapp.letters.states import LetterStatus
 from webapp.models.organisation import Organisation, User
 from webapp.models.types import UTCDateTime, new_id
+
+
+def normalised_email(email: str | None) -> str | None:
+    """How an address is compared: `Jane.Doe@Example.ma` and `jane.doe@example.ma` are one recipient."""
+    return email.lower() if email else None
 
 
 class Letter(db.Model):  # type: ignore[name-defined,misc]
@@ -23,7 +28,13 @@ class Letter(db.Model):  # type: ignore[name-defined,misc]
 
     __tablename__ = "letters"
     # One letter per idempotency key and organisation, even for two requests at the same instant.
-    __table_args__ = (UniqueConstraint("organisation_id", "idempotency_key"),)
+    # (organisation, deposited_at): an organisation's newest letters without sorting them all (support search).
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "idempotency_key"),
+        Index("ix_letters_organisation_id_deposited_at", "organisation_id", "deposited_at"),
+        # (status, deposited_at): the support console's recent undeliverable letters, without a sort.
+        Index("ix_letters_status_deposited_at", "status", "deposited_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     reference: Mapped[str] = mapped_column(String(16), unique=True)
@@ -43,20 +54,25 @@ class Letter(db.Model):  # type: ignore[name-defined,misc]
     recipient_name: Mapped[str] = mapped_column(String(200))
     recipient_phone: Mapped[str] = mapped_column(String(20), index=True)
     recipient_email: Mapped[str | None] = mapped_column(String(254))
+    # `recipient_email` lower-cased, set with it: support finds a letter by any writing of the address.
+    recipient_email_normalised: Mapped[str | None] = mapped_column(String(254), index=True)
     # The sender's own reference (a file number, an invoice), searchable; never shown to the recipient.
     sender_reference: Mapped[str | None] = mapped_column(String(100), index=True)
     # `Idempotency-Key` of the API request that created the letter, and the SHA-256 of what it asked.
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     idempotency_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    batch_id: Mapped[str | None] = mapped_column(ForeignKey("batches.id"), index=True)  # sent in bulk (`Batch`)
 
     document_name: Mapped[str] = mapped_column(String(255))
     document_size: Mapped[int] = mapped_column(Integer)
     document_sha256: Mapped[str] = mapped_column(String(64))
+    # Set by the sender: support agents see the letter without its document name.
+    document_confidential: Mapped[bool] = mapped_column(default=False, server_default=false())
 
-    code_failures: Mapped[int] = mapped_column(Integer, default=0)
+    code_failures: Mapped[int] = mapped_column(Integer, default=0, index=True)
     # Reminders claimed so far; moved only by a conditional UPDATE (see `letters.reminders`).
     reminders_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     # Last "send the notification again" claimed; moved only by a conditional UPDATE (`letters.resend`).
     last_resend_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -70,6 +86,11 @@ class Letter(db.Model):  # type: ignore[name-defined,misc]
     sender: Mapped[User] = relationship()
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+    @validates("recipient_email")
+    def _keep_email_normalised(self, _key: str, email: str | None) -> str | None:
+        self.recipient_email_normalised = normalised_email(email)
+        return email
 
     def recipient_facts(self) -> dict[str, str | None]:
         """Who the letter is for, as evidence records and the API state it."""

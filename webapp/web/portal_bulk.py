@@ -1,0 +1,206 @@
+"""Bulk sending from the portal: a CSV of recipients with a ZIP of PDFs (or one PDF for all).
+
+The upload is checked whole before anything is stored: a file with errors comes back
+as a table of them (422) and leaves nothing behind.  A valid one becomes a batch,
+deposited by a job while its page shows a progress bar (polled by htmx, refreshed
+by the browser without JavaScript).
+"""
+
+from __future__ import annotations
+
+from typing import IO
+
+from flask import Blueprint, Response, abort, flash, make_response, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from sqlalchemy import func, select
+from werkzeug.datastructures import FileStorage
+
+from webapp.extensions import csrf, db, limiter
+from webapp.letters.bulk import (
+    LIMITS,
+    BatchRejected,
+    RowError,
+    SinglePdf,
+    batch_for_organisation,
+    create_batch,
+    csv_template,
+)
+from webapp.letters.errors import LetterError
+from webapp.models import Batch, BatchRow, BatchStatus, Letter
+from webapp.services import current_services
+from webapp.web.forms import ComposeForm
+from webapp.web.portal import deposit_error_message
+
+bp = Blueprint("portal_bulk", __name__, url_prefix="/bulk")
+
+PAGE_SIZE = 100
+POLL_SECONDS = 2
+
+COLUMN_LABELS = {
+    "name": _l("Name"),
+    "mobile": _l("Mobile"),
+    "email": _l("Email"),
+    "reference": _l("Reference"),
+    "file": _l("File"),
+    "language": _l("Language"),
+    "csv": _l("CSV file"),
+    "zip": _l("ZIP file"),
+    "document": _l("PDF for every row"),
+}
+STATUS_LABELS = {
+    BatchStatus.READY: _l("Waiting to start"),
+    BatchStatus.DEPOSITING: _l("Depositing"),
+    BatchStatus.DONE: _l("Done"),
+    BatchStatus.FAILED: _l("Stopped"),
+}
+FAILURE_LABELS = {
+    "organisation_not_verified": _l("Your organisation is no longer verified: the remaining rows were not sent."),
+}
+
+
+class BulkForm(FlaskForm):  # type: ignore[misc]
+    recipients = FileField(_l("Recipients (CSV file)"), validators=[FileRequired()])
+    archive = FileField(_l("The letters (ZIP file of PDFs, named in the file column)"))
+    document = FileField(_l("Or one PDF for every row"))
+    language = ComposeForm.language
+
+
+def row_error_message(error: RowError) -> str:
+    """The error in the page's language; the deposit's own refusals as the single deposit words them."""
+    if error.error is not None:
+        return deposit_error_message(error.error)
+    return str(_(error.message, **error.params))
+
+
+@bp.app_context_processor
+def _helpers() -> dict[str, object]:
+    return {
+        "bulk_error_message": row_error_message,
+        "bulk_column_labels": COLUMN_LABELS,
+        "batch_status_labels": STATUS_LABELS,
+        "batch_failure_labels": FAILURE_LABELS,
+    }
+
+
+@bp.after_request
+def _private(response: Response) -> Response:
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _own_batch(batch_id: str) -> Batch:
+    """A batch of the user's organisation; 404 for anyone else's."""
+    batch = batch_for_organisation(db.session, current_user.organisation_id, batch_id)
+    if batch is None:
+        abort(404)
+    return batch
+
+
+@bp.get("")
+@login_required
+def index() -> ResponseReturnValue:
+    batches = db.session.execute(
+        select(Batch)
+        .where(Batch.organisation_id == current_user.organisation_id)
+        .order_by(Batch.created_at.desc())
+        .limit(PAGE_SIZE)
+    ).scalars()
+    return render_template("portal/bulk/index.html", batches=list(batches))
+
+
+@bp.get("/template.csv")
+@login_required
+def template() -> ResponseReturnValue:
+    response = make_response(csv_template().encode("utf-8-sig"))  # the BOM tells Excel it is UTF-8
+    response.mimetype = "text/csv"
+    response.headers.set("Content-Disposition", "attachment", filename="wassit-bulk.csv")
+    return response
+
+
+def _upload(storage: FileStorage | None) -> FileStorage | None:
+    return storage if storage is not None and storage.filename else None
+
+
+# CSRF is checked by the form itself: the app-wide check would parse the body before the view
+# raises the size limit for bulk uploads (413 for any ZIP above a single letter's limit).
+@bp.route("/new", methods=["GET", "POST"])
+@csrf.exempt
+@login_required
+@limiter.limit("20/hour", methods=["POST"])
+def new() -> ResponseReturnValue:
+    request.max_content_length = LIMITS.max_upload_bytes
+    form = BulkForm()
+    errors: list[RowError] = []
+    if form.validate_on_submit():
+        services = current_services()
+        recipients: FileStorage = form.recipients.data
+        archive, document = _upload(form.archive.data), _upload(form.document.data)
+        single = None
+        if document is not None:
+            data = document.read(services.settings.max_document_bytes + 1)
+            single = SinglePdf(data, document.filename or "document.pdf")
+        stream: IO[bytes] | None = archive.stream if archive is not None else None
+        try:
+            batch = create_batch(
+                db.session,
+                services,
+                current_user,
+                recipients.read(LIMITS.max_csv_bytes + 1),
+                csv_name=recipients.filename or "recipients.csv",
+                archive=stream,
+                single=single,
+                language=form.language.data,
+            )
+        except BatchRejected as exc:
+            db.session.rollback()
+            errors = exc.errors
+        except LetterError as exc:
+            db.session.rollback()
+            flash(deposit_error_message(exc), "error")
+        else:
+            db.session.commit()
+            flash(_("%(num)d letters are being deposited.", num=batch.total_rows), "success")
+            return redirect(url_for(".batch", batch_id=batch.id), code=303)
+    status = 422 if request.method == "POST" else 200
+    return render_template("portal/bulk/new.html", form=form, errors=errors, limits=LIMITS), status
+
+
+@bp.get("/<batch_id>")
+@login_required
+def batch(batch_id: str) -> ResponseReturnValue:
+    """The batch and its progress; to htmx, the progress alone (it polls itself until the end)."""
+    found = _own_batch(batch_id)
+    live = found.status in {BatchStatus.READY, BatchStatus.DEPOSITING}
+    # A history restore needs the whole page; only the poll gets the partial.
+    polling = request.headers.get("HX-Request") == "true" and "HX-History-Restore-Request" not in request.headers
+    template = "portal/bulk/_progress.html" if polling else "portal/bulk/batch.html"
+    response = make_response(render_template(template, batch=found, live=live, poll_seconds=POLL_SECONDS))
+    response.vary.add("HX-Request")
+    return response
+
+
+@bp.get("/<batch_id>/letters")
+@login_required
+def letters(batch_id: str) -> ResponseReturnValue:
+    found = _own_batch(batch_id)
+    page = request.args.get("page", "1")
+    number = int(page) if page.isdigit() and 0 < int(page) < 10_000 else 1
+    condition = (Letter.batch_id == found.id, Letter.organisation_id == current_user.organisation_id)
+    total = db.session.execute(select(func.count()).select_from(Letter).where(*condition)).scalar_one()
+    rows = db.session.execute(
+        select(BatchRow.row_number, Letter)
+        .join(BatchRow, BatchRow.letter_id == Letter.id)
+        .where(*condition)
+        .order_by(BatchRow.row_number)
+        .limit(PAGE_SIZE)
+        .offset((number - 1) * PAGE_SIZE)
+    ).all()
+    pages = max(1, -(-total // PAGE_SIZE))
+    return render_template(
+        "portal/bulk/letters.html", batch=found, rows=[tuple(row) for row in rows], page=number, pages=pages
+    )
