@@ -58,6 +58,21 @@ def _user(app: Flask, email: str) -> User:
         return user
 
 
+def last_email(settings: Settings, to: str) -> dict[str, Any]:
+    """The newest email to `to` in the console provider's outbox."""
+    lines = settings.email_outbox_path.read_text().splitlines() if settings.email_outbox_path.exists() else []
+    mails = [mail for mail in map(json.loads, lines) if mail["to"] == to]
+    assert mails, f"no email to {to}"
+    return mails[-1]
+
+
+def link_path(mail: dict[str, Any], prefix: str) -> str:
+    """The path of the link starting with `prefix` in the email's text (on our public URL)."""
+    match = re.search(rf"https://wassit\.ma({re.escape(prefix)}[A-Za-z0-9_-]+)", mail["text"])
+    assert match, mail["text"]
+    return match.group(1)
+
+
 def _secret_on_page(html: str) -> str:
     match = re.search(r'class="secret">([A-Z2-7]+)<', html)
     assert match, html[:3000]
@@ -97,10 +112,13 @@ def test_signup_refuses_a_bad_ice(client: FlaskClient, app: Flask) -> None:
 
 
 def test_signup_creates_an_unverified_organisation_that_cannot_send_until_an_operator_verifies_it(
-    client: FlaskClient, app: Flask, pdf: Callable[..., bytes]
+    client: FlaskClient, app: Flask, pdf: Callable[..., bytes], run_jobs: Callable[[], None], settings: Settings
 ) -> None:
     response = post_form(client, "/signup", SIGNUP)
     assert response.status_code == 303
+    run_jobs()  # the email confirmation (tests/test_email_confirmation.py)
+    confirmed = post_form(client, link_path(last_email(settings, "gerant@anfa.ma"), "/confirm-email/"), {})
+    assert confirmed.status_code == 303
     page = client.get("/account", headers=ENGLISH)
     assert "Awaiting verification" in page.text
     assert "awaiting verification" in client.get("/letters", headers=ENGLISH).text
@@ -385,13 +403,12 @@ def _invite(client: FlaskClient, email: str, role: str = "sender") -> str:
 
 
 def test_invitation_is_emailed_and_accepted_once(
-    client: FlaskClient, app: Flask, sender: Sender, settings: Any
+    client: FlaskClient, app: Flask, sender: Sender, settings: Settings, run_jobs: Callable[[], None]
 ) -> None:
     log_in(client, sender)
     path = _invite(client, "Assistant@Atlas.ma")
-    mails = [json.loads(line) for line in settings.email_outbox_path.read_text().splitlines()]
-    assert mails[-1]["to"] == "assistant@atlas.ma"
-    assert path in mails[-1]["text"]
+    run_jobs()
+    assert link_path(last_email(settings, "assistant@atlas.ma"), "/invitations/") == path
 
     invitee = app.test_client()
     accepted = post_form(invitee, path, {"password": "my own long password", "confirm": "my own long password"})

@@ -408,3 +408,19 @@ def test_each_document_has_its_own_data_key(app: Flask, deposit: Any, pdf: Calla
     assert len(rows) == 2
     assert bytes(rows[0].wrapped_key) != bytes(rows[1].wrapped_key)
     assert bytes(rows[0].ciphertext) != bytes(rows[1].ciphertext)
+
+
+def test_a_letter_can_be_marked_confidential_for_our_support_team(deposit: Any) -> None:
+    marked = deposit(document_confidential="true")
+    assert marked.status_code == 201, marked.json
+    assert marked.json["document"]["confidential"] is True
+    assert marked.json["document"]["name"] == "mise-en-demeure.pdf"  # the sender's own view keeps the name
+    plain = deposit()
+    assert plain.json["document"]["confidential"] is False
+    wrong = deposit(document_confidential="maybe")
+    assert wrong.status_code == 422
+    assert wrong.json["error"] == {
+        "code": "invalid_input",
+        "message": "The field 'document_confidential' must be true or false.",
+        "field": "document_confidential",
+    }

@@ -66,6 +66,17 @@ def test_the_document_validates_as_openapi_3_1(client: FlaskClient) -> None:
         ("GET", "/api/v1/letters/{letter_id}/proofs/{kind}"),
         ("POST", "/api/v1/letters/{letter_id}/resend"),
         ("GET", "/api/v1/openapi.json"),
+        ("POST", "/api/v1/batches"),
+        ("GET", "/api/v1/batches/{batch_id}"),
+        ("GET", "/api/v1/batches/{batch_id}/letters"),
+        ("GET", "/api/v1/webhooks"),
+        ("POST", "/api/v1/webhooks"),
+        ("GET", "/api/v1/webhooks/{endpoint_id}"),
+        ("PATCH", "/api/v1/webhooks/{endpoint_id}"),
+        ("DELETE", "/api/v1/webhooks/{endpoint_id}"),
+        ("POST", "/api/v1/webhooks/{endpoint_id}/rotate-secret"),
+        ("GET", "/api/v1/webhooks/{endpoint_id}/deliveries"),
+        ("POST", "/api/v1/webhooks/{endpoint_id}/deliveries/{delivery_id}/retry"),
     }
 
 
@@ -107,6 +118,16 @@ def test_the_docs_page_lists_every_endpoint_with_a_curl_example(client: FlaskCli
     assert "-F document=@letter.pdf" in page
     assert "Authorization: Bearer $WASSIT_TOKEN" in page
     assert "Idempotency-Key" in page
+    # Bulk and JSON bodies are documented with their fields and a runnable example.
+    assert "-F csv=@letters.csv" in page
+    assert "-F zip=@letters.zip" in page
+    assert "<td><code>url</code></td><td>JSON body</td>" in page
+    assert "-d &#39;{&#34;active&#34;: false}&#39;" in page
+    assert "/webhooks/$ENDPOINT_ID/deliveries/$DELIVERY_ID/retry" in page  # every path parameter filled
+    # The events we POST, with the signature header the integrator must check.
+    assert 'id="event-letter.status_changed"' in page
+    assert 'id="event-letter.proof_ready"' in page
+    assert "<code>Wassit-Signature</code>" in page
     assert "<script" not in page.split("<main", 1)[1]  # nothing to download, nothing to run
     assert "unpkg" not in page
     assert "cdn" not in page.lower()

@@ -13,6 +13,7 @@ from webapp.accounts import (
     create_api_token,
     create_sender,
     find_organisation,
+    organisation_admin_contacts,
     unverified_organisations,
     verify_organisation,
 )
@@ -23,6 +24,7 @@ sender_cli = AppGroup("sender", help="Sender organisations and users.")
 token_cli = AppGroup("token", help="API tokens.")
 letters_cli = AppGroup("letters", help="Letter maintenance.")
 org_cli = AppGroup("org", help="Sender organisations: identity verification by an operator.")
+agent_cli = AppGroup("agent", help="The service's support agents (the /support console).")
 
 
 @sender_cli.command("create")
@@ -38,6 +40,27 @@ def sender_create(org_name: str, email: str, password: str) -> None:
         raise click.ClickException(str(exc)) from exc
     db.session.commit()
     click.echo(f"Created sender {user.email} in organisation {user.organisation.name}.")
+
+
+@agent_cli.command("create")
+@click.option("--email", required=True)
+@click.option("--password", required=True, help="At least 12 characters, not the email.")
+@click.option("--operator-admin", is_flag=True, help="Also manages agents from the console.")
+def agent_create(email: str, password: str, operator_admin: bool) -> None:
+    """Create a support agent; two-factor authentication is set up at their first log-in."""
+    from webapp.support.agents import create_agent
+
+    try:
+        agent = create_agent(
+            db.session, current_services().clock, email=email, password=password, operator_admin=operator_admin
+        )
+    except AccountError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from exc
+    db.session.commit()
+    role = "operator admin" if agent.is_operator_admin else "agent"
+    click.echo(f"Created {role} {agent.email}.")
+    click.echo("At the first log-in on /support/login, they set up two-factor authentication (an authenticator app).")
 
 
 @org_cli.command("verify")
@@ -59,7 +82,7 @@ def org_verify(org_ref: str, operator: str, document: str) -> None:
 @org_cli.command("list")
 @click.option("--unverified", is_flag=True, help="Only organisations awaiting verification.")
 def org_list(unverified: bool) -> None:
-    """List organisations: id, ICE, verification, legal name."""
+    """List organisations: id, ICE, verification, legal name, first admin and whether their email is confirmed."""
     from sqlalchemy import select
 
     from webapp.models import Organisation
@@ -68,10 +91,15 @@ def org_list(unverified: bool) -> None:
         orgs = unverified_organisations(db.session)
     else:
         orgs = list(db.session.execute(select(Organisation).order_by(Organisation.created_at)).scalars())
+    admins = organisation_admin_contacts(db.session, [org.id for org in orgs])
     db.session.rollback()
     for org in orgs:
         status = f"verified {org.verified_at:%Y-%m-%d} by {org.verified_by}" if org.verified_at else "UNVERIFIED"
-        click.echo(f"{org.id}  {org.ice or '-':15}  {status}  {org.legal_name}")
+        # The admin who signed up: the operator checks the identity of a confirmed address.
+        admin = admins.get(org.id)
+        confirmed = "confirmed" if admin is not None and admin.email_confirmed else "EMAIL UNCONFIRMED"
+        contact = "-" if admin is None else f"{admin.email} ({confirmed})"
+        click.echo(f"{org.id}  {org.ice or '-':15}  {status}  {org.legal_name}  {contact}")
     click.echo(f"{len(orgs)} organisation(s).")
 
 
@@ -183,6 +211,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(sender_cli)
     app.cli.add_command(token_cli)
     app.cli.add_command(org_cli)
+    app.cli.add_command(agent_cli)
     app.cli.add_command(letters_cli)
     app.cli.add_command(proofs_cli)
     app.cli.add_command(evidence_cli)

@@ -58,6 +58,12 @@ class OrganisationNotVerified(LetterError):
     code = "organisation_not_verified"
 
 
+class EmailNotConfirmed(LetterError):
+    """The sender has not confirmed their email address yet and cannot send."""
+
+    code = "email_not_confirmed"
+
+
 class LinkNotFound(LetterError):
     """No letter matches this link."""
 

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import enum
+import unicodedata
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Integer, LargeBinary, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from webapp.extensions import db
+from webapp.models.login import LoginAccount
 from webapp.models.types import UTCDateTime, new_id
 
 
 class Role(enum.StrEnum):
     ADMIN = "admin"
     SENDER = "sender"
+
+
+def organisation_name_key(name: str | None) -> str | None:
+    """How organisation names are compared: Unicode NFC, spaces collapsed, case folded."""
+    folded = " ".join(unicodedata.normalize("NFC", name or "").split()).casefold()
+    return folded or None
 
 
 class Organisation(db.Model):  # type: ignore[name-defined,misc]
@@ -25,7 +33,7 @@ class Organisation(db.Model):  # type: ignore[name-defined,misc]
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     legal_name: Mapped[str] = mapped_column(String(200))
-    ice: Mapped[str | None] = mapped_column(String(15))
+    ice: Mapped[str | None] = mapped_column(String(15), index=True)
     address: Mapped[str | None] = mapped_column(String(400))
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Who of the service's operators verified the sender's identity, and on what document.
@@ -33,10 +41,19 @@ class Organisation(db.Model):  # type: ignore[name-defined,misc]
     verification_document: Mapped[str | None] = mapped_column(String(400))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
+    # `name` and `legal_name` folded (`organisation_name_key`), set with them: support finds a sender in any case.
+    name_key: Mapped[str | None] = mapped_column(String(200), index=True)
+    legal_name_key: Mapped[str | None] = mapped_column(String(200), index=True)
+
     users: Mapped[list[User]] = relationship(back_populates="organisation")
 
+    @validates("name", "legal_name")
+    def _keep_name_keys(self, key: str, value: str) -> str:
+        setattr(self, f"{key}_key", organisation_name_key(value))
+        return value
 
-class User(db.Model):  # type: ignore[name-defined,misc]
+
+class User(LoginAccount, db.Model):  # type: ignore[name-defined,misc]
     """A person who sends letters on behalf of an organisation."""
 
     __tablename__ = "users"
@@ -66,6 +83,8 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     totp_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     totp_failures_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     totp_locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the user proved they read this address (a confirmation link, an invitation, or the operator's CLI).
+    email_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     organisation: Mapped[Organisation] = relationship(back_populates="users")
 
@@ -74,21 +93,8 @@ class User(db.Model):  # type: ignore[name-defined,misc]
         return self.role == Role.ADMIN
 
     @property
-    def has_two_factor(self) -> bool:
-        return self.totp_enabled_at is not None
-
-    # Flask-Login protocol
-    @property
-    def is_authenticated(self) -> bool:
-        return True
-
-    @property
-    def is_anonymous(self) -> bool:
-        return False
-
-    def get_id(self) -> str:
-        # The epoch travels in the session, so that "log out everywhere" invalidates old sessions.
-        return f"{self.id}:{self.session_epoch}"
+    def email_confirmed(self) -> bool:
+        return self.email_confirmed_at is not None
 
 
 class ApiToken(db.Model):  # type: ignore[name-defined,misc]
@@ -120,7 +126,36 @@ class RecoveryCode(db.Model):  # type: ignore[name-defined,misc]
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class Invitation(db.Model):  # type: ignore[name-defined,misc]
+class AccountEmailStatus(enum.StrEnum):
+    PENDING = "pending"  # queued: the job sends it
+    SENDING = "sending"  # handed to the provider; a job that finds it so asks the provider whether it went out
+    SENT = "sent"
+    FAILED = "failed"  # the provider refused it (the admin or user may ask for it again)
+
+
+class LinkEmail:
+    """Columns of a row whose link is emailed by a job.
+
+    Only the token's hash identifies the row; until the email is sent, the token itself
+    is kept sealed by the vault (context `<row kind>-token:<id>`) so that the job can
+    write the link, and erased once sent, used or expired.
+    """
+
+    token_key_id: Mapped[str | None] = mapped_column(String(16))
+    token_wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    token_nonce: Mapped[bytes | None] = mapped_column(LargeBinary(12))
+    token_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    language: Mapped[str] = mapped_column(String(5), default="fr", server_default="fr")
+    email_status: Mapped[AccountEmailStatus] = mapped_column(
+        db.Enum(AccountEmailStatus, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]),
+        default=AccountEmailStatus.PENDING,
+    )
+    email_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    email_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    email_error: Mapped[str | None] = mapped_column(String(200))
+
+
+class Invitation(LinkEmail, db.Model):  # type: ignore[name-defined,misc]
     """An admin's single-use invitation for someone to join the organisation; the token is stored hashed."""
 
     __tablename__ = "invitations"
@@ -138,3 +173,19 @@ class Invitation(db.Model):  # type: ignore[name-defined,misc]
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     organisation: Mapped[Organisation] = relationship()
+
+
+class EmailConfirmation(LinkEmail, db.Model):  # type: ignore[name-defined,misc]
+    """A link that proves a signed-up user reads their email address: single use, 48 hours, stored hashed."""
+
+    __tablename__ = "email_confirmations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    email: Mapped[str] = mapped_column(String(254))  # the address confirmed: a link for an older address is void
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()

@@ -7,11 +7,15 @@ from typing import Any, TypeVar, cast
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from webapp.accounts import (
     CodeRejected,
+    ConfirmationInvalid,
+    ConfirmationThrottled,
+    EmailAlreadyConfirmed,
     EmailTaken,
     InvalidIce,
     InvitationInvalid,
@@ -21,22 +25,28 @@ from webapp.accounts import (
     WeakPassword,
     accept_invitation,
     change_password,
+    confirm_email,
     create_api_token,
     disable_two_factor,
     enable_two_factor,
+    invitation_link,
     invite_user,
     log_out_everywhere,
     new_totp_secret,
     open_enrolment_secret,
+    organisation_invitation,
     organisation_user,
     organisation_users,
+    pending_email_confirmation,
     pending_invitation,
+    pending_invitations,
+    resend_invitation,
     revoke_api_token,
     seal_enrolment_secret,
-    send_invitation_email,
     set_active,
     set_role,
     sign_up,
+    start_email_confirmation,
     totp_qr_svg,
     totp_uri,
     unused_recovery_codes,
@@ -45,7 +55,6 @@ from webapp.accounts import (
 )
 from webapp.extensions import db, limiter
 from webapp.models import Role, User
-from webapp.models.organisation import Invitation
 from webapp.services import current_services
 from webapp.web.forms import (
     ChangePasswordForm,
@@ -114,13 +123,25 @@ def signup() -> ResponseReturnValue:
         except EmailTaken:
             form.email.errors.append(_("This email already has an account: log in instead."))
         else:
+            start_email_confirmation(db.session, current_services(), user, language=_language())
             db.session.commit()
             login_user(user)
-            flash(_("Your organisation is registered. We will verify its identity before it can send."), "success")
+            flash(
+                _(
+                    "Your organisation is registered. Confirm your email address with the link we have just sent "
+                    "you; we will verify the organisation's identity before it can send."
+                ),
+                "success",
+            )
             return redirect(url_for(".overview"), code=303)
         db.session.rollback()
     status = 422 if request.method == "POST" else 200
     return render_template("portal/account/signup.html", form=form), status
+
+
+def _language() -> str:
+    """The page's language, for the emails written later by a job."""
+    return str(get_locale() or current_services().settings.default_language)
 
 
 @bp.get("/account")
@@ -225,17 +246,10 @@ def users() -> ResponseReturnValue:
 
 
 def _users_page(invite_form: InviteForm, invitation_link: str | None = None, status: int = 200) -> ResponseReturnValue:
-    from sqlalchemy import select
-
-    invitations = db.session.execute(
-        select(Invitation)
-        .where(Invitation.organisation_id == current_user.organisation_id, Invitation.accepted_at.is_(None))
-        .order_by(Invitation.created_at.desc())
-    ).scalars()
     return render_template(
         "portal/account/users.html",
         users=organisation_users(db.session, current_user.organisation_id),
-        invitations=list(invitations),
+        invitations=pending_invitations(db.session, current_user.organisation_id),
         invite_form=invite_form,
         role_form=RoleForm(),
         confirm_form=ConfirmForm(),
@@ -253,31 +267,41 @@ def invite() -> ResponseReturnValue:
     services = current_services()
     try:
         new = invite_user(
-            db.session, services.clock, admin=current_user, email=form.email.data, role=Role(form.role.data)
+            db.session,
+            services,
+            admin=_me(),
+            email=form.email.data,
+            role=Role(form.role.data),
+            language=_language(),
         )
     except EmailTaken:
         db.session.rollback()
         form.email.errors.append(_("This email already has an account."))
         return _users_page(form, status=422)
     db.session.commit()
-    link = services.settings.public_url + url_for(".accept", token=new.token)
-    org_name = new.invitation.organisation.legal_name
-    text = "\n\n".join(
-        (
-            _(
-                "You are invited to send registered letters on behalf of %(name)s with %(service)s.",
-                name=org_name,
-                service=services.settings.service_name,
-            ),
-            _("Choose your password here (the link works once, for 7 days):") + "\n" + link,
-        )
-    )
-    subject = _("Invitation to join %(name)s", name=org_name)
-    if send_invitation_email(services, new.invitation, subject=subject, text=text):
-        flash(_("Invitation sent by email. You can also pass the link on yourself."), "success")
-    else:
-        flash(_("The email could not be sent: pass the link on yourself."), "error")
-    return _users_page(InviteForm(formdata=None), invitation_link=link)
+    flash(_("The invitation is being emailed. You can also pass the link on yourself."), "success")
+    return _users_page(InviteForm(formdata=None), invitation_link=invitation_link(services, new.token))
+
+
+@bp.post("/account/users/invitations/<invitation_id>/resend")
+@admin_required
+def resend_invitation_email(invitation_id: str) -> ResponseReturnValue:
+    """Emails the invitation again with a fresh link (7 days again); the previous link stops working."""
+    invitation = organisation_invitation(db.session, current_user.organisation_id, invitation_id)
+    if invitation is None:
+        abort(404)
+    if not ConfirmForm().validate_on_submit():
+        return redirect(url_for(".users"), code=303)
+    services = current_services()
+    try:
+        new = resend_invitation(db.session, services, invitation)
+    except InvitationInvalid:
+        db.session.rollback()
+        flash(_("This invitation was already accepted."), "error")
+        return redirect(url_for(".users"), code=303)
+    db.session.commit()
+    flash(_("A new invitation link is being emailed; the previous one no longer works."), "success")
+    return _users_page(InviteForm(formdata=None), invitation_link=invitation_link(services, new.token))
 
 
 def _member(user_id: str) -> Any:
@@ -359,6 +383,7 @@ def tokens() -> ResponseReturnValue:
 
 
 def _tokens_page(form: TokenForm, new_token: str | None = None, status: int = 200) -> ResponseReturnValue:
+    # An unconfirmed user sees the page (and may revoke) but not the form: see templates/portal/account/tokens.html.
     return render_template(
         "portal/account/tokens.html",
         tokens=visible_api_tokens(db.session, current_user),
@@ -372,6 +397,9 @@ def _tokens_page(form: TokenForm, new_token: str | None = None, status: int = 20
 @login_required
 def create_token() -> ResponseReturnValue:
     form = TokenForm()
+    if not current_user.email_confirmed:
+        flash(_("Confirm your email address first: until then you cannot create API tokens."), "error")
+        return _tokens_page(form, status=403)
     if not form.validate_on_submit():
         return _tokens_page(form, status=422)
     token = create_api_token(db.session, current_services().clock, email=current_user.email, name=form.name.data)
@@ -391,3 +419,48 @@ def revoke_token(token_id: str) -> ResponseReturnValue:
         db.session.commit()
         flash(_("Token “%(name)s” revoked.", name=token.name), "success")
     return redirect(url_for(".tokens"), code=303)
+
+
+# --- email confirmation ------------------------------------------------------------------------
+
+
+@bp.post("/account/confirm-email/resend")
+@login_required
+@limiter.limit("5/hour")
+def resend_confirmation() -> ResponseReturnValue:
+    """Sends a new confirmation link (the previous ones stop working), at most once a minute and 5 a day."""
+    if not ConfirmForm().validate_on_submit():
+        return redirect(url_for(".overview"), code=303)
+    try:
+        start_email_confirmation(db.session, current_services(), _me(), language=_language())
+    except EmailAlreadyConfirmed:
+        db.session.rollback()
+        flash(_("Your email address is already confirmed."), "info")
+    except ConfirmationThrottled as exc:
+        db.session.rollback()
+        minutes = max(1, (exc.retry_after + 59) // 60)
+        flash(_("A link was sent a moment ago: wait %(minutes)d min before asking again.", minutes=minutes), "error")
+    else:
+        db.session.commit()
+        flash(_("A new confirmation link is on its way to %(email)s.", email=current_user.email), "success")
+    return redirect(url_for(".overview"), code=303)
+
+
+@bp.route("/confirm-email/<token>", methods=["GET", "POST"])
+@limiter.limit("20/hour", methods=["POST"])
+def confirm_email_address(token: str) -> ResponseReturnValue:
+    """The link of the confirmation email: a GET only shows a button (mail scanners open links), a POST confirms."""
+    services = current_services()
+    try:
+        confirmation = pending_email_confirmation(db.session, services.clock, token)
+    except ConfirmationInvalid:
+        return render_template("portal/account/confirmation_invalid.html"), 404
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        user = confirm_email(db.session, services.clock, token)
+        db.session.commit()
+        flash(_("Your email address %(email)s is confirmed.", email=user.email), "success")
+        if current_user.is_authenticated and current_user.id == user.id:
+            return redirect(url_for("portal.letters"), code=303)
+        return redirect(url_for("portal.login"), code=303)
+    return render_template("portal/account/confirm_email.html", form=form, email=confirmation.email)

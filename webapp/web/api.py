@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import json
 import re
 from datetime import UTC, datetime
@@ -13,20 +12,20 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, request, url_for
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
-from sqlalchemy import and_, or_, select
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from webapp.accounts import user_for_api_token
 from webapp.extensions import csrf, db, limiter
-from webapp.letters.deposit import DepositRequest, deposit_letter_once, format_limit, parse_mobile_number
+from webapp.letters.deposit import DepositRequest, deposit_letter_once, format_limit
 from webapp.letters.errors import (
     DocumentTooLarge,
+    EmailNotConfirmed,
     InvalidInput,
-    InvalidPhoneNumber,
     LetterError,
     OrganisationNotVerified,
 )
+from webapp.letters.queries import SEARCH_MAX_LENGTH, LetterFilter, after_position, organisation_letters
 from webapp.letters.resend import ResendLimited, resend_notification
 from webapp.letters.states import LetterStatus
 from webapp.models import Evidence, Letter, MessagePurpose, MessageStatus, OutboundMessage, Proof, ProofKind, User
@@ -112,7 +111,7 @@ def _letter_error(exc: LetterError) -> ResponseReturnValue:
         status = 413
     elif isinstance(exc, InvalidInput):
         status = 422
-    elif isinstance(exc, OrganisationNotVerified):
+    elif isinstance(exc, OrganisationNotVerified | EmailNotConfirmed):
         status = 403
     else:
         status = 409
@@ -147,6 +146,13 @@ def _field(name: str, *, required: bool = False, max_length: int = 500) -> str |
     if len(value) > max_length:
         raise ApiError(422, "invalid_input", f"The field '{name}' is too long.", name)
     return value
+
+
+def _boolean_field(name: str) -> bool:
+    value = (_field(name, max_length=5) or "false").strip().lower()
+    if value not in ("true", "false"):
+        raise ApiError(422, "invalid_input", f"The field '{name}' must be true or false.", name)
+    return value == "true"
 
 
 def _idempotency_key() -> str | None:
@@ -188,6 +194,7 @@ def create_letter() -> ResponseReturnValue:
         channel=_field("channel", max_length=10) or "sms",
         language=_field("language", max_length=5) or services.settings.default_language,
         sender_reference=_field("sender_reference", max_length=100),
+        document_confidential=_boolean_field("document_confidential"),
         idempotency_key=key,
     )
     letter, created = deposit_letter_once(db.session, services, current_api_user(), deposit)
@@ -264,7 +271,7 @@ def letter_summary_json(letter: Letter) -> dict[str, Any]:
         "channel": letter.channel,
         "language": letter.language,
         "recipient": letter.recipient_facts(),
-        "document": letter.document_facts(),
+        "document": letter.document_facts() | {"confidential": letter.document_confidential},
         "deposited_at": isoformat_utc(letter.deposited_at),
         "notified_at": _iso(letter.notified_at),
         "deadline_at": _iso(letter.deadline_at),
@@ -363,46 +370,22 @@ def _statuses_arg() -> list[LetterStatus]:
         raise ApiError(422, "invalid_input", f"'status' must be one or more of {allowed}.", "status") from None
 
 
-def _search_condition(q: str) -> ColumnElement[bool]:
-    """Our reference (with or without its dash), the sender's own reference, the recipient's
-    number written any usual way, or part of the recipient's name."""
-    conditions: list[ColumnElement[bool]] = [Letter.sender_reference == q]
-    compact = re.sub(r"[\s-]", "", q).upper()
-    if len(compact) == 8 and compact.isalnum():
-        conditions.append(Letter.reference == f"{compact[:4]}-{compact[4:]}")
-    with contextlib.suppress(InvalidPhoneNumber):
-        conditions.append(Letter.recipient_phone == parse_mobile_number(q))
-    escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    conditions.append(Letter.recipient_name.ilike(f"%{escaped}%", escape="\\"))
-    return or_(*conditions)
-
-
 @bp.get("/letters")
 def list_letters() -> ResponseReturnValue:
     """The organisation's letters, newest first, a page at a time (`next_cursor` until null)."""
     user = current_api_user()
     limit = _limit_arg()
-    query = select(Letter).where(Letter.organisation_id == user.organisation_id)
-    statuses = _statuses_arg()
-    if statuses:
-        query = query.where(Letter.status.in_(statuses))
+    statuses = tuple(_statuses_arg())
     after, before = _datetime_arg("deposited_after"), _datetime_arg("deposited_before")
-    if after is not None:
-        query = query.where(Letter.deposited_at >= after)
-    if before is not None:
-        query = query.where(Letter.deposited_at < before)
     q = (request.args.get("q") or "").strip()
-    if len(q) > 200:
-        raise ApiError(422, "invalid_input", "'q' is at most 200 characters.", "q")
-    if q:
-        query = query.where(_search_condition(q))
+    if len(q) > SEARCH_MAX_LENGTH:
+        raise ApiError(422, "invalid_input", f"'q' is at most {SEARCH_MAX_LENGTH} characters.", "q")
+    filters = LetterFilter(statuses=statuses, deposited_from=after, deposited_before=before, search=q)
+    query = organisation_letters(user.organisation_id, filters)
     cursor = request.args.get("cursor")
     if cursor:
-        at, last_id = _decode_cursor(cursor)
-        query = query.where(or_(Letter.deposited_at < at, and_(Letter.deposited_at == at, Letter.id < last_id)))
-    letters = list(
-        db.session.execute(query.order_by(Letter.deposited_at.desc(), Letter.id.desc()).limit(limit + 1)).scalars()
-    )
+        query = query.where(after_position(*_decode_cursor(cursor)))
+    letters = list(db.session.execute(query.limit(limit + 1)).scalars())
     more = len(letters) > limit
     letters = letters[:limit]
     response = jsonify(
@@ -476,3 +459,6 @@ def proof_response(data: bytes, letter: Letter, kind: ProofKind) -> Response:
     response.headers.set("Content-Disposition", "attachment", filename=f"proof-{kind.value}-{letter.reference}.pdf")
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+from webapp.web import api_batches, api_webhooks  # noqa: E402,F401  (routes on this blueprint)

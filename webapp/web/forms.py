@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import EmailField, PasswordField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, EmailField, PasswordField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, Regexp
 
 
@@ -21,6 +21,7 @@ class ComposeForm(FlaskForm):  # type: ignore[misc]
     # Given, the letter goes by email as well as by SMS (the code still goes to the mobile).
     recipient_email = EmailField(_l("Recipient's email (optional)"), validators=[Optional(), Length(max=254)])
     sender_reference = StringField(_l("Your own reference (optional)"), validators=[Optional(), Length(max=100)])
+    document_confidential = BooleanField(_l("Confidential: hide the document's name from our support team"))
     language = SelectField(
         _l("Language of the notification"),
         choices=[

@@ -9,6 +9,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from webapp.config import Settings
+from webapp.outgoing_webhooks import EVENT_ID_HEADER, MAX_URL_LENGTH, RETRY_DELAYS, SIGNATURE_HEADER, USER_AGENT
+
 NULLABLE_TIME: dict[str, Any] = {"type": ["string", "null"], "format": "date-time"}
 LETTER_STATUSES = ["deposited", "notified", "accepted", "refused", "neglected", "undeliverable"]
 PROOF_KINDS = ["deposit", "reception", "refusal", "negligence", "non_delivery"]
@@ -78,7 +81,29 @@ CREATE_FIELDS: dict[str, Any] = {
         "description": "Your own reference (a file or invoice number): stored, returned, searchable with `q`.",
         "examples": ["DOSSIER-2026-0042"],
     },
+    "document_confidential": {
+        "type": "string",
+        "enum": ["true", "false"],
+        "default": "false",
+        "description": "`true` hides the document's name from our support agents (they never see its content).",
+    },
 }
+
+
+def _page_of(item_schema: str) -> dict[str, Any]:
+    """A page of a cursor-paginated list."""
+    return {
+        "type": "object",
+        "required": ["items", "next_cursor"],
+        "properties": {
+            "items": {"type": "array", "items": {"$ref": f"#/components/schemas/{item_schema}"}},
+            "next_cursor": {
+                "type": ["string", "null"],
+                "description": "Pass as `cursor` for the next page; null on the last page.",
+            },
+        },
+    }
+
 
 SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -113,6 +138,7 @@ SCHEMAS: dict[str, Any] = {
             "name": {"type": "string"},
             "size": {"type": "integer", "description": "Bytes."},
             "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "confidential": {"type": "boolean", "description": "Its name is hidden from our support agents."},
         },
     },
     "Event": {
@@ -198,17 +224,7 @@ SCHEMAS: dict[str, Any] = {
             },
         ]
     },
-    "LetterPage": {
-        "type": "object",
-        "required": ["items", "next_cursor"],
-        "properties": {
-            "items": {"type": "array", "items": {"$ref": "#/components/schemas/LetterSummary"}},
-            "next_cursor": {
-                "type": ["string", "null"],
-                "description": "Pass as `cursor` for the next page; null on the last page.",
-            },
-        },
-    },
+    "LetterPage": _page_of("LetterSummary"),
     "ProofList": {
         "type": "object",
         "required": ["items"],
@@ -270,7 +286,10 @@ PATHS: dict[str, Any] = {
                         },
                     },
                 ),
-                "403": _error("Your organisation is not verified yet (`organisation_not_verified`)."),
+                "403": _error(
+                    "Your organisation is not verified yet (`organisation_not_verified`), or your email address "
+                    "is not confirmed (`email_not_confirmed`)."
+                ),
                 "413": _error("The document is too large (`document_too_large`)."),
                 "415": _error("The body is not multipart/form-data."),
                 "422": _error("Bad input (`missing_field`, `invalid_phone`, `invalid_document`, …); nothing stored."),
@@ -427,4 +446,563 @@ def openapi_document(public_url: str) -> dict[str, Any]:
             },
             "schemas": copy.deepcopy(SCHEMAS),
         },
+        "webhooks": copy.deepcopy(WEBHOOK_EVENTS),
     }
+
+
+# --- Webhook endpoints and the events we POST to them (webapp/web/api_webhooks.py) -----------------
+
+
+WEBHOOK_TIMEOUT_DEFAULT: int = Settings.webhook_timeout
+
+
+def _webhook_retry_schedule() -> str:
+    def human(seconds: int) -> str:
+        return f"{seconds // 3600} h" if seconds >= 3600 else f"{seconds // 60} min"
+
+    return ", ".join(human(delay) for delay in RETRY_DELAYS)
+
+
+WEBHOOK_ERRORS: dict[str, Any] = {
+    **COMMON_ERRORS,
+    "403": _error("Your token's user is not an admin of the organisation (`admin_required`)."),
+    "404": _error("No such endpoint (or delivery) in your organisation."),
+}
+
+ENDPOINT_ID: dict[str, Any] = {
+    "name": "endpoint_id",
+    "in": "path",
+    "required": True,
+    "description": "The endpoint's id, as returned on creation.",
+    "schema": {"type": "string", "maxLength": 36},
+}
+
+WEBHOOK_SCHEMAS: dict[str, Any] = {
+    "WebhookEndpoint": {
+        "type": "object",
+        "required": ["id", "url", "description", "active", "secret_hint", "created_at"],
+        "properties": {
+            "id": {"type": "string"},
+            "url": {"type": "string", "format": "uri", "examples": ["https://erp.example.ma/hooks/wassit"]},
+            "description": {"type": "string"},
+            "active": {"type": "boolean", "description": "A disabled endpoint receives no events."},
+            "secret_hint": {
+                "type": "string",
+                "description": "The secret's first characters, to tell secrets apart.",
+                "examples": ["whsec_Ab3x"],
+            },
+            "created_at": {"type": "string", "format": "date-time"},
+            "secret_rotated_at": NULLABLE_TIME,
+            "disabled_at": NULLABLE_TIME,
+            "deliveries_url": {"type": "string", "format": "uri"},
+        },
+    },
+    "WebhookEndpointWithSecret": {
+        "allOf": [
+            {"$ref": "#/components/schemas/WebhookEndpoint"},
+            {
+                "type": "object",
+                "required": ["secret"],
+                "properties": {
+                    "secret": {
+                        "type": "string",
+                        "description": (
+                            "The signing secret, shown in this answer only (we keep it encrypted and never show it "
+                            "again): store it to check the `Wassit-Signature` header."
+                        ),
+                        "examples": ["whsec_Ab3xQm9…"],
+                    }
+                },
+            },
+        ]
+    },
+    "WebhookEndpointList": {
+        "type": "object",
+        "required": ["items"],
+        "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/WebhookEndpoint"}}},
+    },
+    "WebhookAttempt": {
+        "type": "object",
+        "required": ["number", "attempted_at", "duration_ms"],
+        "properties": {
+            "number": {"type": "integer", "minimum": 1},
+            "attempted_at": {"type": "string", "format": "date-time"},
+            "duration_ms": {"type": "integer"},
+            "status_code": {"type": ["integer", "null"], "description": "What your endpoint answered, if it did."},
+            "error": {"type": ["string", "null"], "examples": ["HTTP 500", "timed out"]},
+        },
+    },
+    "WebhookDelivery": {
+        "type": "object",
+        "description": "One event for one endpoint, with every attempt to POST it.",
+        "required": ["id", "event_id", "event_type", "letter_id", "status", "attempts", "created_at", "payload"],
+        "properties": {
+            "id": {"type": "string"},
+            "event_id": {"type": "string", "description": "The `Wassit-Event-Id` header, the same on every retry."},
+            "event_type": {"type": "string", "enum": ["letter.status_changed", "letter.proof_ready"]},
+            "letter_id": {"type": "string"},
+            "status": {
+                "type": "string",
+                "enum": ["pending", "delivered", "failed"],
+                "description": "`pending` until your endpoint answers 2xx (`delivered`) or every retry failed.",
+            },
+            "attempts": {"type": "integer"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "next_attempt_at": NULLABLE_TIME,
+            "last_attempt_at": NULLABLE_TIME,
+            "last_status_code": {"type": ["integer", "null"]},
+            "last_error": {"type": ["string", "null"]},
+            "delivered_at": NULLABLE_TIME,
+            "payload": {"$ref": "#/components/schemas/WebhookEvent"},
+            "attempt_log": {"type": "array", "items": {"$ref": "#/components/schemas/WebhookAttempt"}},
+        },
+    },
+    "WebhookDeliveryPage": _page_of("WebhookDelivery"),
+    "WebhookEvent": {
+        "type": "object",
+        "description": "The JSON body we POST (fixed when the event happens: every retry sends the same bytes).",
+        "required": ["id", "type", "created_at", "data"],
+        "properties": {
+            "id": {"type": "string", "description": "The event's id, also in `Wassit-Event-Id`: deduplicate on it."},
+            "type": {"type": "string", "enum": ["letter.status_changed", "letter.proof_ready"]},
+            "created_at": {"type": "string", "format": "date-time"},
+            "data": {
+                "type": "object",
+                "required": ["letter_id", "reference", "status"],
+                "properties": {
+                    "letter_id": {"type": "string"},
+                    "reference": {"type": "string", "examples": ["K7PM-4XQ2"]},
+                    "sender_reference": {"type": ["string", "null"]},
+                    "status": {"type": "string", "enum": LETTER_STATUSES},
+                    "previous_status": {
+                        "type": ["string", "null"],
+                        "enum": [*LETTER_STATUSES, None],
+                        "description": "`letter.status_changed` only; null for the deposit.",
+                    },
+                    "proof": {
+                        "type": "object",
+                        "description": "`letter.proof_ready` only: fetch the PDF with your token.",
+                        "required": ["kind", "url"],
+                        "properties": {
+                            "kind": {"type": "string", "enum": PROOF_KINDS},
+                            "url": {"type": "string", "format": "uri"},
+                        },
+                    },
+                },
+            },
+        },
+        "examples": [
+            {
+                "id": "6f1c2d0e-4b6a-4c1e-9a7d-2f0b5e8c3a11",
+                "type": "letter.status_changed",
+                "created_at": "2026-11-23T10:00:00+00:00",
+                "data": {
+                    "letter_id": "0b6e…",
+                    "reference": "K7PM-4XQ2",
+                    "sender_reference": "DOSSIER-2291",
+                    "status": "notified",
+                    "previous_status": "deposited",
+                },
+            }
+        ],
+    },
+}
+
+_WEBHOOK_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["url"],
+                "properties": {
+                    "url": {
+                        "type": "string",
+                        "maxLength": MAX_URL_LENGTH,
+                        "description": "https:// to a public host, without user name, password or fragment.",
+                        "examples": ["https://erp.example.ma/hooks/wassit"],
+                    },
+                    "description": {"type": "string", "maxLength": 100, "examples": ["ERP production"]},
+                },
+            },
+            "examples": {
+                "erp": {"value": {"url": "https://erp.example.ma/hooks/wassit", "description": "ERP production"}}
+            },
+        }
+    },
+}
+
+_JSON_BODY_ERRORS: dict[str, Any] = {
+    "415": _error("The body is not JSON (`unsupported_media_type`)."),
+    "422": _error("Bad input (`invalid_json`, `missing_field`, `invalid_url`, `invalid_input`), with `field`."),
+}
+
+WEBHOOK_PATHS: dict[str, Any] = {
+    "/api/v1/webhooks": {
+        "get": {
+            "operationId": "listWebhooks",
+            "summary": "List your organisation's webhook endpoints",
+            "description": "Admins only, as in the portal.",
+            "responses": {"200": _json("The endpoints, oldest first.", "WebhookEndpointList"), **WEBHOOK_ERRORS},
+        },
+        "post": {
+            "operationId": "createWebhook",
+            "summary": "Register a webhook endpoint",
+            "description": (
+                "Every status change of your letters and every proof once ready is then POSTed to the URL "
+                "(see `webhooks` in this document). The answer carries the signing secret: it is shown once."
+            ),
+            "requestBody": _WEBHOOK_BODY,
+            "responses": {
+                "201": _json(
+                    "The endpoint, with its signing secret (shown this once).",
+                    "WebhookEndpointWithSecret",
+                    {"Location": {"schema": {"type": "string"}, "description": "The endpoint's URL."}},
+                ),
+                **_JSON_BODY_ERRORS,
+                **WEBHOOK_ERRORS,
+            },
+        },
+    },
+    "/api/v1/webhooks/{endpoint_id}": {
+        "get": {
+            "operationId": "getWebhook",
+            "summary": "A webhook endpoint (without its secret)",
+            "parameters": [ENDPOINT_ID],
+            "responses": {"200": _json("The endpoint.", "WebhookEndpoint"), **WEBHOOK_ERRORS},
+        },
+        "patch": {
+            "operationId": "updateWebhook",
+            "summary": "Enable or disable an endpoint, or change its description",
+            "description": "A disabled endpoint receives no events; its pending deliveries fail.",
+            "parameters": [ENDPOINT_ID],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "active": {"type": "boolean"},
+                                "description": {"type": "string", "maxLength": 100},
+                            },
+                        },
+                        "examples": {"disable": {"value": {"active": False}}},
+                    }
+                },
+            },
+            "responses": {"200": _json("The endpoint.", "WebhookEndpoint"), **_JSON_BODY_ERRORS, **WEBHOOK_ERRORS},
+        },
+        "delete": {
+            "operationId": "deleteWebhook",
+            "summary": "Delete an endpoint and its delivery log",
+            "parameters": [ENDPOINT_ID],
+            "responses": {"204": {"description": "Deleted."}, **WEBHOOK_ERRORS},
+        },
+    },
+    "/api/v1/webhooks/{endpoint_id}/rotate-secret": {
+        "post": {
+            "operationId": "rotateWebhookSecret",
+            "summary": "Renew the signing secret",
+            "description": "The old secret stops working at once; the new one is in this answer only.",
+            "parameters": [ENDPOINT_ID],
+            "responses": {
+                "200": _json("The endpoint, with its new secret.", "WebhookEndpointWithSecret"),
+                **WEBHOOK_ERRORS,
+            },
+        }
+    },
+    "/api/v1/webhooks/{endpoint_id}/deliveries": {
+        "get": {
+            "operationId": "listWebhookDeliveries",
+            "summary": "The endpoint's delivery log",
+            "description": "Newest first, with every attempt and what your endpoint answered. Follow `next_cursor`.",
+            "parameters": [
+                ENDPOINT_ID,
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+                },
+                {
+                    "name": "cursor",
+                    "in": "query",
+                    "description": "`next_cursor` of the previous page.",
+                    "schema": {"type": "string"},
+                },
+                {
+                    "name": "status",
+                    "in": "query",
+                    "schema": {"type": "string", "enum": ["pending", "delivered", "failed"]},
+                },
+            ],
+            "responses": {
+                "200": _json("A page of deliveries.", "WebhookDeliveryPage"),
+                "422": _error("A bad filter or cursor."),
+                **WEBHOOK_ERRORS,
+            },
+        }
+    },
+    "/api/v1/webhooks/{endpoint_id}/deliveries/{delivery_id}/retry": {
+        "post": {
+            "operationId": "retryWebhookDelivery",
+            "summary": "Send a delivery again now",
+            "description": "The same body, freshly signed, as soon as a worker is free.",
+            "parameters": [
+                ENDPOINT_ID,
+                {"name": "delivery_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 36}},
+            ],
+            "responses": {
+                "202": _json("Queued.", "WebhookDelivery"),
+                "409": _error("The endpoint is disabled (`endpoint_disabled`): enable it first."),
+                **WEBHOOK_ERRORS,
+            },
+        }
+    },
+}
+
+
+def _webhook_event(operation_id: str, summary: str, example: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "post": {
+            "operationId": operation_id,
+            "summary": summary,
+            "description": (
+                "POSTed to each active endpoint of your organisation, at least once: deduplicate on "
+                f"`{EVENT_ID_HEADER}`. Check `{SIGNATURE_HEADER}` against the raw body before parsing it: "
+                '`t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`; the timestamp is inside the '
+                "signed content, so refuse one older than a few minutes (replays). Answer 2xx within "
+                f"{WEBHOOK_TIMEOUT_DEFAULT} s; redirects are not followed. Any other answer is retried after "
+                f"{_webhook_retry_schedule()}, then the delivery fails (see its log, and retry it, with "
+                "`GET /api/v1/webhooks/{endpoint_id}/deliveries`)."
+            ),
+            "security": [],
+            "parameters": [
+                {
+                    "name": SIGNATURE_HEADER,
+                    "in": "header",
+                    "required": True,
+                    "description": "HMAC-SHA256 of `<t>.<raw body>` with the endpoint's secret, and `t`.",
+                    "schema": {"type": "string", "pattern": "^t=[0-9]+,v1=[0-9a-f]{64}$"},
+                    "example": "t=1795420800,v1=5f2c…",
+                },
+                {
+                    "name": EVENT_ID_HEADER,
+                    "in": "header",
+                    "required": True,
+                    "description": "The event's id (the body's `id`), the same on every retry.",
+                    "schema": {"type": "string"},
+                },
+                {
+                    "name": "User-Agent",
+                    "in": "header",
+                    "required": True,
+                    "schema": {"type": "string", "const": USER_AGENT},
+                },
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": "#/components/schemas/WebhookEvent"},
+                        "example": example,
+                    }
+                },
+            },
+            "responses": {
+                "2XX": {"description": "Received. Any other answer, or none in time, is retried."},
+            },
+        }
+    }
+
+
+WEBHOOK_EVENTS: dict[str, Any] = {
+    "letter.status_changed": _webhook_event(
+        "letterStatusChanged",
+        "A letter changed status",
+        WEBHOOK_SCHEMAS["WebhookEvent"]["examples"][0],
+    ),
+    "letter.proof_ready": _webhook_event(
+        "letterProofReady",
+        "A proof of a letter is ready",
+        {
+            "id": "9a2e7c41-0d3b-4f7e-8c52-6b1d9e0a4f37",
+            "type": "letter.proof_ready",
+            "created_at": "2026-11-30T16:20:00+00:00",
+            "data": {
+                "letter_id": "0b6e…",
+                "reference": "K7PM-4XQ2",
+                "sender_reference": "DOSSIER-2291",
+                "status": "accepted",
+                "proof": {"kind": "reception", "url": "https://wassit.ma/api/v1/letters/0b6e…/proofs/reception"},
+            },
+        },
+    ),
+}
+
+PATHS.update(WEBHOOK_PATHS)
+SCHEMAS.update(WEBHOOK_SCHEMAS)
+
+
+# --- Bulk sending (webapp/web/api_batches.py) ---
+
+BATCH_ID: dict[str, Any] = {
+    "name": "batch_id",
+    "in": "path",
+    "required": True,
+    "description": "The batch's id, as returned on upload.",
+    "schema": {"type": "string", "maxLength": 36},
+}
+
+BATCH_SCHEMAS: dict[str, Any] = {
+    "Batch": {
+        "type": "object",
+        "required": ["id", "status", "total_rows", "deposited_rows", "progress", "created_at", "url", "letters_url"],
+        "properties": {
+            "id": {"type": "string"},
+            "status": {
+                "type": "string",
+                "enum": ["ready", "depositing", "done", "failed"],
+                "description": "`ready` (queued), `depositing`, `done` (every row is a letter), or `failed` "
+                "(stopped, e.g. the organisation lost its verification; `error` says why).",
+            },
+            "csv_name": {"type": "string"},
+            "language": {"type": "string", "enum": ["fr", "ar", "en"]},
+            "total_rows": {"type": "integer", "minimum": 0},
+            "deposited_rows": {"type": "integer", "minimum": 0},
+            "progress": {"type": "number", "minimum": 0, "maximum": 1},
+            "error": {"type": ["string", "null"], "examples": ["organisation_not_verified"]},
+            "created_at": {"type": "string", "format": "date-time"},
+            "started_at": NULLABLE_TIME,
+            "finished_at": NULLABLE_TIME,
+            "url": {"type": "string", "format": "uri"},
+            "letters_url": {"type": "string", "format": "uri"},
+        },
+    },
+    "BatchLetterPage": {
+        "type": "object",
+        "required": ["items", "next_cursor"],
+        "properties": {
+            "items": {
+                "type": "array",
+                "items": {
+                    "allOf": [
+                        {"$ref": "#/components/schemas/LetterSummary"},
+                        {
+                            "type": "object",
+                            "required": ["row"],
+                            "properties": {"row": {"type": "integer", "description": "The CSV line."}},
+                        },
+                    ]
+                },
+            },
+            "next_cursor": {"type": ["string", "null"], "description": "Pass as `cursor`; null on the last page."},
+        },
+    },
+}
+
+BATCH_PATHS: dict[str, Any] = {
+    "/api/v1/batches": {
+        "post": {
+            "operationId": "createBatch",
+            "summary": "Send letters in bulk",
+            "description": (
+                "A CSV file (UTF-8, `,` or `;` separated) with one row per letter and the columns `name`, `mobile`, "
+                "and optionally `email` (the letter then goes by email and SMS), `reference`, `file` and `language` "
+                "(French names work too: `nom`, `téléphone`, `référence`, `fichier`, `langue`); and either `zip`, a "
+                "ZIP of the PDFs named in the `file` column, or `document`, one PDF for every row. At most 10,000 "
+                "rows. Every row is checked first: one bad row and nothing is stored (422, every error listed in "
+                "`rows`). Otherwise the batch is stored and deposited by a job: follow it with `GET "
+                "/api/v1/batches/{batch_id}`. Two rows with the same mobile number and the same file are an error."
+            ),
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["csv"],
+                            "properties": {
+                                "csv": {"type": "string", "contentMediaType": "text/csv"},
+                                "zip": {"type": "string", "contentMediaType": "application/zip"},
+                                "document": {"type": "string", "contentMediaType": "application/pdf"},
+                                "language": {
+                                    "type": "string",
+                                    "enum": ["fr", "ar", "en"],
+                                    "default": "fr",
+                                    "description": "For the rows without a language.",
+                                },
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "201": _json(
+                    "The batch, stored; its letters are being deposited.",
+                    "Batch",
+                    {"Location": {"schema": {"type": "string"}, "description": "The batch's URL."}},
+                ),
+                "403": _error("Your organisation is not verified yet (`organisation_not_verified`)."),
+                "413": _error("The upload is too large."),
+                "415": _error("The body is not multipart/form-data."),
+                "422": _error(
+                    "The file has errors (`invalid_batch`); nothing stored. `rows` lists each one: "
+                    "`{row, field, code, message}` (`row` 1 is the header, null for the whole file)."
+                ),
+                **COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/v1/batches/{batch_id}": {
+        "get": {
+            "operationId": "getBatch",
+            "summary": "A batch and its progress",
+            "parameters": [BATCH_ID],
+            "responses": {"200": _json("The batch.", "Batch"), **COMMON_ERRORS},
+        }
+    },
+    "/api/v1/batches/{batch_id}/letters": {
+        "get": {
+            "operationId": "listBatchLetters",
+            "summary": "The letters of a batch, in the CSV's order",
+            "parameters": [
+                BATCH_ID,
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+                },
+                {
+                    "name": "cursor",
+                    "in": "query",
+                    "description": "`next_cursor` of the previous page.",
+                    "schema": {"type": "string", "pattern": "^[0-9]{1,6}$"},
+                },
+            ],
+            "responses": {
+                "200": _json("A page of the batch's letters.", "BatchLetterPage"),
+                "422": _error("A bad `limit` or `cursor`."),
+                **COMMON_ERRORS,
+            },
+        }
+    },
+}
+
+# A refused batch's error also lists every bad row.
+SCHEMAS["Error"]["properties"]["rows"] = {
+    "type": "array",
+    "description": "Bulk uploads only: every error of the file.",
+    "items": {
+        "type": "object",
+        "required": ["row", "field", "code", "message"],
+        "properties": {
+            "row": {"type": ["integer", "null"]},
+            "field": {"type": ["string", "null"]},
+            "code": {"type": "string"},
+            "message": {"type": "string"},
+        },
+    },
+}
+PATHS.update(BATCH_PATHS)
+SCHEMAS.update(BATCH_SCHEMAS)
