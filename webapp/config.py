@@ -114,6 +114,8 @@ class Settings:
     code_window: int = 900
     code_lockout_failures: int = 10
     recipient_session_ttl: int = 1800
+    # A support console session ends after this many minutes without a request.
+    support_idle_minutes: int = 15
     default_language: str = "fr"
     session_cookie_secure: bool = False
     queue_name: str = "default"
@@ -135,6 +137,8 @@ class Settings:
     # Outgoing webhooks: private and loopback hosts are refused unless allowed (tests, development).
     webhook_allow_private: bool = False
     webhook_timeout: int = 10
+    # Bearer token of `GET /metrics` (Prometheus); unset: /metrics answers 404.
+    metrics_token: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -177,6 +181,7 @@ class Settings:
             max_document_bytes=_env_int("MAX_DOCUMENT_BYTES", cls.max_document_bytes),
             code_ttl=_env_int("CODE_TTL", cls.code_ttl),
             code_lockout_failures=_env_int("CODE_LOCKOUT_FAILURES", cls.code_lockout_failures),
+            support_idle_minutes=_env_int("SUPPORT_IDLE_MINUTES", cls.support_idle_minutes),
             trust_dir=_env_path("TRUST_DIR"),
             seal_cert=_env_path("SEAL_CERT"),
             seal_key=_env_path("SEAL_KEY"),
@@ -193,6 +198,7 @@ class Settings:
             checkpoint_interval=_env_int("CHECKPOINT_INTERVAL", cls.checkpoint_interval),
             webhook_allow_private=_env_bool("WEBHOOK_ALLOW_PRIVATE", cls.webhook_allow_private),
             webhook_timeout=_env_int("WEBHOOK_TIMEOUT", cls.webhook_timeout),
+            metrics_token=_env_str("METRICS_TOKEN", ""),
             session_cookie_secure=_env_bool("SESSION_COOKIE_SECURE", public_url.startswith("https://")),
         )
         settings.validate()
@@ -227,6 +233,8 @@ class Settings:
             raise ConfigError("VONAGE_SIGNATURE_MAX_AGE must be positive")
         if self.email_provider == "smtp" and not self.smtp_url:
             raise ConfigError("EMAIL_PROVIDER=smtp needs SMTP_URL (smtp://user:password@host:587)")
+        if self.metrics_token and len(self.metrics_token) < 24:
+            raise ConfigError("METRICS_TOKEN must be at least 24 characters (e.g. `openssl rand -hex 24`)")
         if self.smtp_timeout <= 0:
             raise ConfigError("SMTP_TIMEOUT must be positive")
         if list(self.reminder_days) != sorted(set(self.reminder_days)) or any(d <= 0 for d in self.reminder_days):

@@ -325,6 +325,10 @@ def notification_facts(message: OutboundMessage) -> dict[str, Any]:
     if message.requested_by_user_id is not None:
         facts["reason"] = "resend"
         facts["requested_by"] = message.requested_by_user_id
+    if message.requested_by_agent_id is not None:
+        # The agent's own words stay in the agents' audit log: they may name people, evidence is kept 10 years.
+        facts["reason"] = "support"
+        facts["requested_by_agent"] = message.requested_by_agent_id
     return facts
 
 

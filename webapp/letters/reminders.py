@@ -17,6 +17,7 @@ identification or the deadline.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -97,9 +98,11 @@ def claim_reminder(session: DbSession, services: Services, due: DueReminder) -> 
     ).scalar_one()
 
 
-def queue_reminder(session: DbSession, services: Services, letter: Letter, number: int | None) -> list[OutboundMessage]:
+def queue_reminder(
+    session: DbSession, services: Services, letter: Letter, number: int | None, *, only: Collection[str] | None = None
+) -> list[OutboundMessage]:
     """Adds reminder `number` of `letter` (None: one asked for by hand, outside the schedule):
-    a fresh link, by SMS and (email channel) by email."""
+    a fresh link, by SMS and (email channel) by email; `only` narrows the channels (a support agent's choice)."""
     # A channel whose notification failed for good (address refused, number dead) is not tried again.
     dead = set(
         session.execute(
@@ -111,6 +114,8 @@ def queue_reminder(session: DbSession, services: Services, letter: Letter, numbe
         ).scalars()
     )
     channels = [c for c in (("email", "sms") if letter.channel == "email" else ("sms",)) if c not in dead]
+    if only is not None:
+        channels = [c for c in channels if c in only]
     if not channels:
         return []
     token = new_link_token()

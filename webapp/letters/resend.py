@@ -1,4 +1,4 @@
-"""Send the notification again (relance), at a sender's request.
+"""Send the notification again (relance), at a sender's or a support agent's request.
 
 A resend is a reminder asked for by hand: a fresh link by SMS, and by email too
 for letters on the email channel, handed over by the same job and recorded as
@@ -6,14 +6,20 @@ the same `ConsignmentReminder` evidence, with `reason: resend` and the user who
 asked.  It has no number in the reminder schedule, so it neither replaces nor
 delays the scheduled reminders.
 
-Resends are limited per letter (one per `RESEND_INTERVAL`, `RESEND_DAILY_LIMIT`
-a day): the interval is claimed with one conditional UPDATE of `last_resend_at`,
-so two requests at the same instant cannot both pass.
+A support agent may resend too, on the channels they choose, always to the number
+and address on record: the evidence then says `reason: support` and names the
+agent (their written reason goes to the agents' audit log, see `webapp.support`).
+
+Resends are limited per letter, the sender's and the agents' together (the limit
+protects the recipient): one per `RESEND_INTERVAL`, `RESEND_DAILY_LIMIT` a day.
+The interval is claimed with one conditional UPDATE of `last_resend_at`, so two
+requests at the same instant cannot both pass.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -24,11 +30,13 @@ from webapp.letters.errors import AlreadyDecided, LetterError, NotYetNotified, R
 from webapp.letters.notifications import is_identified
 from webapp.letters.reminders import queue_reminder
 from webapp.letters.states import LetterStatus
-from webapp.models import Letter, MessagePurpose, OutboundMessage, User
+from webapp.models import Agent, Letter, MessagePurpose, OutboundMessage, User
 from webapp.services import Services
 
 RESEND_INTERVAL = timedelta(minutes=10)
 RESEND_DAILY_LIMIT = 3
+# A resend asked for by someone (a sender or an agent), as opposed to a scheduled reminder.
+_ASKED_FOR = or_(OutboundMessage.requested_by_user_id.is_not(None), OutboundMessage.requested_by_agent_id.is_not(None))
 
 
 class ResendLimited(LetterError):
@@ -71,7 +79,7 @@ def _resends_since(session: DbSession, letter: Letter, since: datetime) -> list[
         .where(
             OutboundMessage.letter_id == letter.id,
             OutboundMessage.purpose == MessagePurpose.REMINDER,
-            OutboundMessage.requested_by_user_id.is_not(None),
+            _ASKED_FOR,
             OutboundMessage.created_at > since,
         )
         .group_by(OutboundMessage.channel)
@@ -86,7 +94,7 @@ def _resends_since(session: DbSession, letter: Letter, since: datetime) -> list[
                 OutboundMessage.letter_id == letter.id,
                 OutboundMessage.channel == channel,
                 OutboundMessage.purpose == MessagePurpose.REMINDER,
-                OutboundMessage.requested_by_user_id.is_not(None),
+                _ASKED_FOR,
                 OutboundMessage.created_at > since,
             )
             .order_by(OutboundMessage.created_at)
@@ -95,9 +103,17 @@ def _resends_since(session: DbSession, letter: Letter, since: datetime) -> list[
 
 
 def resend_notification(
-    session: DbSession, services: Services, letter: Letter, requested_by: User
+    session: DbSession,
+    services: Services,
+    letter: Letter,
+    requested_by: User | Agent,
+    *,
+    channels: Collection[str] | None = None,
 ) -> list[OutboundMessage]:
-    """Queues the notification again with a fresh link; the caller commits, the job sends and records it."""
+    """Queues the notification again with a fresh link; the caller commits, the job sends and records it.
+
+    `channels` ("sms", "email") narrows where it goes; the number and address are always the letter's own.
+    """
     now = services.clock.now()
     _check_resendable(session, services, letter, now)
     earlier = _resends_since(session, letter, now - timedelta(days=1))
@@ -129,9 +145,12 @@ def resend_notification(
             math.ceil((last + RESEND_INTERVAL - now).total_seconds()),
         )
     session.refresh(letter)
-    messages = queue_reminder(session, services, letter, None)
+    messages = queue_reminder(session, services, letter, None, only=channels)
     if not messages:
-        raise NothingToResend("Every notification of this letter failed for good: there is nowhere to send it.")
+        raise NothingToResend("No channel of this letter is left to send to: failed for good, or not chosen.")
     for message in messages:
-        message.requested_by_user_id = requested_by.id
+        if isinstance(requested_by, Agent):
+            message.requested_by_agent_id = requested_by.id
+        else:
+            message.requested_by_user_id = requested_by.id
     return messages

@@ -25,6 +25,8 @@ class Event(enum.StrEnum):
     CONSIGNMENT_REMINDER = "ConsignmentReminder"
     RECIPIENT_IDENTIFICATION = "RecipientIdentification"
     RECIPIENT_IDENTIFICATION_FAILURE = "RecipientIdentificationFailure"
+    # Not an ETSI event: a support agent lifted the lock that too many wrong codes put on the letter.
+    RECIPIENT_UNLOCK = "RecipientUnlock"
     CONSIGNMENT_ACCEPTANCE = "ConsignmentAcceptance"
     CONSIGNMENT_REJECTION = "ConsignmentRejection"
     CONTENT_HANDOVER = "ContentHandover"

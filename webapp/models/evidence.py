@@ -31,7 +31,7 @@ class Evidence(db.Model):  # type: ignore[name-defined,misc]
     # Detached CAdES signature of `canonical`, with its RFC 3161 timestamp (DER CMS).
     # Added by a job right after the commit that appended the record.
     seal: Mapped[bytes | None] = mapped_column(LargeBinary)
-    sealed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sealed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)  # indexed: metrics count unsealed
 
 
 class ChainCheckpoint(db.Model):  # type: ignore[name-defined,misc]

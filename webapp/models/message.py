@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.extensions import db
@@ -37,7 +37,11 @@ class OutboundMessage(db.Model):  # type: ignore[name-defined,misc]
 
     __tablename__ = "outbound_messages"
     # A reminder is claimed once per letter and channel, whatever the number of schedulers.
-    __table_args__ = (UniqueConstraint("letter_id", "channel", "reminder_number"),)
+    # (status, created_at): the support console's recent failed or stuck messages, without a scan.
+    __table_args__ = (
+        UniqueConstraint("letter_id", "channel", "reminder_number"),
+        Index("ix_outbound_messages_status_created_at", "status", "created_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     letter_id: Mapped[str] = mapped_column(ForeignKey("letters.id"), index=True)
@@ -69,13 +73,16 @@ class OutboundMessage(db.Model):  # type: ignore[name-defined,misc]
     provider_message_id: Mapped[str | None] = mapped_column(String(100))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Indexed: provider health looks at the last hour's messages (`webapp.support.operations`).
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     reminder_number: Mapped[int | None] = mapped_column(Integer)  # 1, 2, … for reminders only
     # Who asked for a reminder by hand ("send the notification again"); None for scheduled ones.
     requested_by_user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    # Or a support agent (shown to the sender as "sent again by our support team").
+    requested_by_agent_id: Mapped[str | None] = mapped_column(ForeignKey("agents.id"))
     # The operator's last word (SMS delivery receipt): "delivered" or "failed", and when it delivered.
     delivery_status: Mapped[str | None] = mapped_column(String(20))
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -41,6 +41,7 @@ EVENT_LABELS = {
     "ConsignmentReminder": _l("Reminder sent"),
     "RecipientIdentification": _l("Recipient identified with a one-time code"),
     "RecipientIdentificationFailure": _l("Wrong code typed"),
+    "RecipientUnlock": _l("Code entry unlocked by our support team"),
     "ConsignmentAcceptance": _l("Letter accepted"),
     "ConsignmentRejection": _l("Letter refused"),
     "ContentHandover": _l("Document downloaded by the recipient"),

@@ -1,0 +1,136 @@
+"""What an agent may do to a letter, each with a written reason, each recorded as evidence and in the audit log.
+
+Resend the notification (to the number and address on record), unlock a recipient locked out by wrong
+codes, retry a message whose sending is stuck.  Nothing here reads a document or a key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import timedelta
+
+from webapp.extensions import DbSession
+from webapp.letters import lifecycle
+from webapp.letters.errors import LetterError
+from webapp.letters.notifications import SEND_JOB, message_job_id
+from webapp.letters.resend import resend_notification
+from webapp.letters.states import Event, LetterStatus
+from webapp.models import Agent, Letter, MessagePurpose, MessageStatus, OutboundMessage
+from webapp.queue import enqueue_after_commit
+from webapp.services import Services
+from webapp.support.agents import AgentError
+from webapp.support.audit import AuditAction, record_action
+from webapp.trust.evidence import isoformat_utc
+
+MIN_REASON_LENGTH = 10
+MAX_REASON_LENGTH = 500
+CHANNELS = frozenset({"sms", "email"})
+OPEN_STATES = frozenset({LetterStatus.DEPOSITED, LetterStatus.NOTIFIED})
+
+
+class ReasonRequired(AgentError):
+    """Every agent action needs a written reason of at least MIN_REASON_LENGTH characters."""
+
+
+class NoChannelChosen(AgentError):
+    """A resend needs at least one channel: SMS, email, or both."""
+
+
+class NotLocked(LetterError):
+    """The recipient is not locked out: there is nothing to unlock."""
+
+    code = "not_locked"
+
+
+class NotRetryable(LetterError):
+    """The message cannot be retried: sent, failed for good, cancelled, or its letter is closed."""
+
+    code = "not_retryable"
+
+
+def checked_reason(reason: str) -> str:
+    reason = " ".join(reason.split())
+    if len(reason) < MIN_REASON_LENGTH:
+        raise ReasonRequired(f"a reason of at least {MIN_REASON_LENGTH} characters is required")
+    return reason[:MAX_REASON_LENGTH]
+
+
+def resend_for_agent(
+    session: DbSession, services: Services, agent: Agent, letter: Letter, *, channels: Collection[str], reason: str
+) -> list[OutboundMessage]:
+    """The notification again, on the chosen channels, to the number/address on record; limited like a
+    sender's resend (`RESEND_INTERVAL`, `RESEND_DAILY_LIMIT`).  The caller commits."""
+    reason = checked_reason(reason)
+    chosen = sorted(CHANNELS & set(channels))
+    if not chosen:
+        raise NoChannelChosen("choose SMS, email or both")
+    messages = resend_notification(session, services, letter, agent, channels=chosen)
+    record_action(
+        session,
+        services.clock,
+        agent,
+        AuditAction.RESEND,
+        letter_id=letter.id,
+        reason=reason,
+        details={"channels": [m.channel for m in messages], "message_ids": [m.id for m in messages]},
+    )
+    return messages
+
+
+def unlock_recipient(session: DbSession, services: Services, agent: Agent, letter: Letter, *, reason: str) -> None:
+    """Lifts the lock that too many wrong codes put on the letter, and clears its failure counter.
+
+    Recorded as `RecipientUnlock` evidence (naming the agent, not their words: evidence is kept for ten
+    years and shown to the sender; the reason goes to the audit log).  The caller commits.
+    """
+    reason = checked_reason(reason)
+    if letter.locked_at is None:
+        raise NotLocked("the recipient is not locked out")
+    if letter.status not in {LetterStatus.NOTIFIED, LetterStatus.ACCEPTED}:
+        raise NotLocked(f"the letter is {letter.status.value}: unlocking would not let anyone in")
+    now = services.clock.now()
+    facts = {
+        "unlocked_by_agent": agent.id,
+        "locked_at": isoformat_utc(letter.locked_at),
+        "failures": letter.code_failures,
+    }
+    letter.locked_at = None
+    letter.code_failures = 0
+    lifecycle.record(session, letter, Event.RECIPIENT_UNLOCK, at=now, issuer=services.issuer, details=facts)
+    record_action(session, services.clock, agent, AuditAction.UNLOCK, letter_id=letter.id, reason=reason, details=facts)
+
+
+def retryable(message: OutboundMessage, letter: Letter) -> bool:
+    """A notification or reminder whose sending is stuck, on a letter still open.
+
+    `uncertain`: the worker stopped while handing it over and the provider cannot say whether it left
+    (a retry may reach the recipient twice: the agent decides); `pending` with an error: waiting for
+    its next attempt after a temporary failure.  `failed` is final: its failure is already evidence.
+    """
+    if message.purpose is MessagePurpose.CODE or letter.status not in OPEN_STATES:
+        return False
+    if message.status is MessageStatus.UNCERTAIN:
+        return True
+    return message.status is MessageStatus.PENDING and message.last_error is not None
+
+
+def retry_message(
+    session: DbSession, services: Services, agent: Agent, letter: Letter, message: OutboundMessage, *, reason: str
+) -> None:
+    """Sends a stuck message now, through the usual job (which checks again that it is still needed)."""
+    reason = checked_reason(reason)
+    if message.letter_id != letter.id or not retryable(message, letter):
+        raise NotRetryable("this message cannot be retried")
+    previous = message.status
+    message.status = MessageStatus.PENDING
+    message.next_attempt_at = services.clock.now() - timedelta(seconds=1)
+    enqueue_after_commit(session, SEND_JOB, message.id, job_id=message_job_id(message.id))
+    record_action(
+        session,
+        services.clock,
+        agent,
+        AuditAction.RETRY,
+        letter_id=letter.id,
+        reason=reason,
+        details={"message_id": message.id, "channel": message.channel, "previous_status": previous.value},
+    )

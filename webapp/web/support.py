@@ -1,0 +1,506 @@
+"""The support console at /support, for the service's own agents: find a letter, follow it, act, never read it.
+
+Only agents reach it (the session loader gives an Agent only to the support blueprints, and a User only
+outside them); an agent logs in with a password and a mandatory TOTP code, enrolled at the first log-in,
+and the session ends after SUPPORT_IDLE_MINUTES without a request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_user, logout_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import BooleanField, EmailField, PasswordField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Email, Length
+
+from webapp.accounts import (
+    AccountError,
+    CodeRejected,
+    check_second_factor,
+    new_totp_secret,
+    open_enrolment_secret,
+    seal_enrolment_secret,
+    totp_qr_svg,
+    totp_uri,
+    turn_on_totp,
+)
+from webapp.extensions import db, limiter
+from webapp.letters.errors import LetterError
+from webapp.letters.resend import ResendLimited
+from webapp.models import Agent, Letter, OutboundMessage
+from webapp.services import current_services
+from webapp.support.actions import (
+    MIN_REASON_LENGTH,
+    NoChannelChosen,
+    ReasonRequired,
+    resend_for_agent,
+    retry_message,
+    unlock_recipient,
+)
+from webapp.support.agents import (
+    AgentError,
+    agent_for_session,
+    all_agents,
+    authenticate_agent,
+    create_agent,
+    reset_agent_two_factor,
+    set_agent_active,
+)
+from webapp.support.audit import AuditAction, audit_entries, record_action
+from webapp.support.casefile import attention_queue, letter_case
+from webapp.web.forms import LoginForm
+
+bp = Blueprint("support", __name__, url_prefix="/support")
+
+# The blueprints where a session names an agent (and never a sender): see `webapp.web.portal._load_user`.
+SUPPORT_BLUEPRINTS = frozenset({"support", "support_ops"})
+
+# Between the password and the code (or the enrolment): which agent, with which epoch, since when.
+PENDING_AGENT = "support_pending"
+PENDING_TTL = 300  # seconds to give the code
+# When the console session last served a request (epoch seconds): the inactivity clock.
+LAST_SEEN = "support_seen_at"
+ENROLLING_SECRET = "support_enrolling_totp"  # noqa: S105 - a session key's name
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+class AgentCodeForm(FlaskForm):  # type: ignore[misc]
+    code = StringField(_l("Code from your authenticator app"), validators=[DataRequired(), Length(max=20)])
+
+
+def _reason_field() -> TextAreaField:
+    return TextAreaField(
+        _l("Reason (who asked, what for): kept in the audit log"),
+        validators=[
+            DataRequired(),
+            Length(
+                min=MIN_REASON_LENGTH,
+                max=500,
+                message=_l("Write a reason of at least %(num)d characters.", num=MIN_REASON_LENGTH),
+            ),
+        ],
+    )
+
+
+class ReasonForm(FlaskForm):  # type: ignore[misc]
+    reason = _reason_field()
+
+
+class ResendForm(FlaskForm):  # type: ignore[misc]
+    sms = BooleanField(_l("By SMS, to the number on record"), default=True)
+    email = BooleanField(_l("By email, to the address on record"))
+    reason = _reason_field()
+
+
+class NewAgentForm(FlaskForm):  # type: ignore[misc]
+    email = EmailField(_l("Email"), validators=[DataRequired(), Email(), Length(max=254)])
+    password = PasswordField(
+        _l("Password (at least 12 characters)"),
+        validators=[DataRequired(), Length(min=12, max=200, message=_l("At least 12 characters."))],
+    )
+    operator_admin = BooleanField(_l("Operator admin: also manages agents"))
+
+
+def current_agent() -> Agent:
+    """The agent of this console request (only call it under `agent_required`)."""
+    agent = current_user._get_current_object()  # the proxied object, to check its type
+    if not isinstance(agent, Agent):
+        abort(404)
+    return agent
+
+
+def _wants_fragment() -> bool:
+    """htmx and JSON callers get a plain 404 instead of a redirect to the log-in page."""
+    if request.headers.get("HX-Request") or request.is_json:
+        return True
+    best = request.accept_mimetypes.best
+    return best is not None and best == "application/json"
+
+
+def _now() -> float:
+    return current_services().clock.now().timestamp()
+
+
+def _console_session_fresh() -> bool:
+    seen = session.get(LAST_SEEN)
+    idle_seconds = current_services().settings.support_idle_minutes * 60
+    return isinstance(seen, (int, float)) and _now() - seen <= idle_seconds
+
+
+def agent_required(view: View) -> View:
+    """A logged-in, two-factor-verified agent whose console session is not idle; otherwise the log-in page."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        user = current_user._get_current_object()
+        allowed = isinstance(user, Agent) and user.is_active and user.has_two_factor
+        if allowed and not _console_session_fresh():
+            logout_user()
+            session.pop(LAST_SEEN, None)
+            allowed = False
+            if not _wants_fragment():
+                flash(_("Your console session ended after a period of inactivity. Log in again."), "notice")
+        if not allowed:
+            if _wants_fragment():
+                abort(404)
+            return redirect(url_for("support.login"), code=303)
+        session[LAST_SEEN] = _now()
+        return view(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]
+
+
+@bp.app_context_processor
+def _console_links() -> dict[str, Any]:
+    """The operations view's address for the console's menu, once its blueprint exists."""
+
+    def operations_url() -> str | None:
+        return url_for("support_ops.index") if "support_ops.index" in current_app.view_functions else None
+
+    return {"support_operations_url": operations_url}
+
+
+@bp.after_request
+def _private(response: Any) -> Any:
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Vary"] = ", ".join(filter(None, [response.headers.get("Vary"), "HX-Request", "Cookie"]))
+    return response
+
+
+def _pending_agent() -> Agent | None:
+    """The agent half logged in (right password, code or enrolment still to come), if still fresh."""
+    pending = session.get(PENDING_AGENT)
+    if not isinstance(pending, dict):
+        return None
+    if not isinstance(pending.get("at"), (int, float)) or _now() - pending["at"] > PENDING_TTL:
+        session.pop(PENDING_AGENT, None)
+        return None
+    return agent_for_session(db.session, str(pending.get("id", "")))
+
+
+def _complete_login(agent: Agent) -> ResponseReturnValue:
+    session.pop(PENDING_AGENT, None)
+    session.pop(ENROLLING_SECRET, None)
+    agent.last_login_at = current_services().clock.now()
+    db.session.commit()
+    login_user(agent)
+    session[LAST_SEEN] = _now()
+    return redirect(url_for(".search"), code=303)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit("10/minute", methods=["POST"])
+def login() -> ResponseReturnValue:
+    form = LoginForm()
+    if form.validate_on_submit():
+        services = current_services()
+        agent = authenticate_agent(db.session, services.clock, form.email.data, form.password.data)
+        db.session.commit()  # failures count, even when the answer is no
+        if agent is not None:
+            logout_user()
+            session[PENDING_AGENT] = {"id": agent.get_id(), "at": _now()}
+            target = ".login_code" if agent.has_two_factor else ".enrol"
+            return redirect(url_for(target), code=303)
+        flash(_("Wrong email or password. After 10 failed attempts, logging in is blocked for 15 minutes."), "error")
+    return render_template("support/login.html", form=form)
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+@limiter.limit("10/minute", methods=["POST"])
+def login_code() -> ResponseReturnValue:
+    agent = _pending_agent()
+    if agent is None or not agent.has_two_factor:
+        return redirect(url_for(".login"), code=303)
+    form = AgentCodeForm()
+    if form.validate_on_submit():
+        services = current_services()
+        try:
+            check_second_factor(db.session, services.clock, services.vault, agent, form.code.data)
+        except CodeRejected:
+            db.session.commit()
+            flash(_("Wrong or already used code. After 10 failed codes, this step is blocked for 15 minutes."), "error")
+        else:
+            return _complete_login(agent)
+    return render_template("support/login_code.html", form=form)
+
+
+@bp.route("/login/enrol", methods=["GET", "POST"])
+@limiter.limit("10/minute", methods=["POST"])
+def enrol() -> ResponseReturnValue:
+    """First log-in: two-factor is mandatory, so the agent enrols an authenticator before seeing anything."""
+    agent = _pending_agent()
+    if agent is None or agent.has_two_factor:
+        return redirect(url_for(".login"), code=303)
+    services = current_services()
+    secret = open_enrolment_secret(services.vault, agent, session.get(ENROLLING_SECRET))
+    if secret is None:
+        secret = new_totp_secret()
+        session[ENROLLING_SECRET] = seal_enrolment_secret(services.vault, agent, secret)
+    form = AgentCodeForm()
+    if form.validate_on_submit():
+        try:
+            turn_on_totp(services.clock, services.vault, agent, secret, form.code.data)
+        except CodeRejected:
+            flash(_("This code does not match. Check the time of your phone and try again."), "error")
+        else:
+            flash(_("Two-factor authentication is on."), "success")
+            return _complete_login(agent)
+    uri = totp_uri(agent, secret)
+    return render_template("support/enrol.html", form=form, secret=secret, qr_svg=totp_qr_svg(uri))
+
+
+@bp.post("/logout")
+def logout() -> ResponseReturnValue:
+    logout_user()
+    for key in (PENDING_AGENT, LAST_SEEN, ENROLLING_SECRET):
+        session.pop(key, None)
+    return redirect(url_for(".login"), code=303)
+
+
+@bp.get("/")
+@agent_required
+def search() -> ResponseReturnValue:
+    from webapp.support.search import search_letters
+
+    query = request.args.get("q", "").strip()[:254]
+    results = search_letters(db.session, query) if query else []
+    return render_template("support/search.html", query=query, results=results)
+
+
+def _letter(letter_id: str) -> Letter:
+    letter = db.session.get(Letter, letter_id) if len(letter_id) <= 36 else None
+    if letter is None:
+        abort(404)
+    return letter
+
+
+def _letter_page(letter: Letter, *, resend_form: ResendForm | None = None, status: int = 200) -> ResponseReturnValue:
+    page = render_template(
+        "support/letter.html",
+        case=letter_case(db.session, letter),
+        audit=audit_entries(db.session, letter_id=letter.id, limit=50),
+        resend_form=resend_form or ResendForm(sms=True, email=letter.channel == "email"),
+        reason_form=ReasonForm(),
+    )
+    return page, status
+
+
+def _back_to(letter: Letter) -> ResponseReturnValue:
+    target = request.form.get("next")
+    if target == "attention":
+        return redirect(url_for(".attention"), code=303)
+    return redirect(url_for(".letter", letter_id=letter.id), code=303)
+
+
+@bp.get("/letters/<letter_id>")
+@agent_required
+def letter(letter_id: str) -> ResponseReturnValue:
+    """Metadata, timeline, messages, codes and proofs' status; never the document or a key."""
+    return _letter_page(_letter(letter_id))
+
+
+@bp.post("/letters/<letter_id>/resend")
+@agent_required
+@limiter.limit("30/hour")
+def resend(letter_id: str) -> ResponseReturnValue:
+    letter = _letter(letter_id)
+    form = ResendForm()
+    if not form.validate_on_submit():
+        flash(_("Write a reason of at least %(num)d characters.", num=MIN_REASON_LENGTH), "error")
+        return _back_to(letter)
+    channels = [name for name, chosen in (("sms", form.sms.data), ("email", form.email.data)) if chosen]
+    try:
+        resend_for_agent(
+            db.session, current_services(), current_agent(), letter, channels=channels, reason=form.reason.data
+        )
+    except ResendLimited as exc:
+        db.session.rollback()
+        minutes = max(1, -(-exc.retry_after // 60))
+        flash(
+            _("The notification was sent again recently. You can send it again in %(num)d min.", num=minutes), "error"
+        )
+    except NoChannelChosen:
+        db.session.rollback()
+        flash(_("Choose SMS, email or both."), "error")
+    except ReasonRequired:
+        db.session.rollback()
+        flash(_("Write a reason of at least %(num)d characters.", num=MIN_REASON_LENGTH), "error")
+    except LetterError:
+        db.session.rollback()
+        flash(
+            _(
+                "This letter cannot be sent again: it is not waiting for the recipient, the recipient has "
+                "identified or is locked out, the deadline passed, or no chosen channel is left."
+            ),
+            "error",
+        )
+    else:
+        db.session.commit()
+        flash(_("The notification is being sent again, with a new link. The sender sees it on the letter."), "success")
+    return _back_to(letter)
+
+
+@bp.post("/letters/<letter_id>/unlock")
+@agent_required
+@limiter.limit("30/hour")
+def unlock(letter_id: str) -> ResponseReturnValue:
+    letter = _letter(letter_id)
+    form = ReasonForm()
+    if not form.validate_on_submit():
+        flash(_("Write a reason of at least %(num)d characters.", num=MIN_REASON_LENGTH), "error")
+        return _back_to(letter)
+    try:
+        unlock_recipient(db.session, current_services(), current_agent(), letter, reason=form.reason.data)
+    except (LetterError, ReasonRequired):
+        db.session.rollback()
+        flash(_("This letter is not locked, or is closed: there is nothing to unlock."), "error")
+    else:
+        db.session.commit()
+        flash(_("The recipient can ask for a code again."), "success")
+    return _back_to(letter)
+
+
+@bp.post("/letters/<letter_id>/messages/<message_id>/retry")
+@agent_required
+@limiter.limit("30/hour")
+def retry(letter_id: str, message_id: str) -> ResponseReturnValue:
+    letter = _letter(letter_id)
+    message = db.session.get(OutboundMessage, message_id) if len(message_id) <= 36 else None
+    if message is None or message.letter_id != letter.id:
+        abort(404)
+    form = ReasonForm()
+    if not form.validate_on_submit():
+        flash(_("Write a reason of at least %(num)d characters.", num=MIN_REASON_LENGTH), "error")
+        return _back_to(letter)
+    try:
+        retry_message(db.session, current_services(), current_agent(), letter, message, reason=form.reason.data)
+    except (LetterError, ReasonRequired):
+        db.session.rollback()
+        flash(_("This message cannot be retried: it was sent, failed for good, or its letter is closed."), "error")
+    else:
+        db.session.commit()
+        flash(_("The message is being sent again."), "success")
+    return _back_to(letter)
+
+
+@bp.get("/attention")
+@agent_required
+def attention() -> ResponseReturnValue:
+    """Letters needing a person: locked out, repeated wrong codes, failed or stuck messages, undeliverable."""
+    rows = attention_queue(db.session, current_services().clock)
+    return render_template("support/attention.html", rows=rows, reason_form=ReasonForm())
+
+
+@bp.get("/audit")
+@agent_required
+def audit_log() -> ResponseReturnValue:
+    """Read-only: the log has no edit or delete path, and the database refuses both."""
+    agent_id = request.args.get("agent", "").strip()[:36] or None
+    letter_id = request.args.get("letter", "").strip()[:36] or None
+    agents = {agent.id: agent.email for agent in all_agents(db.session)}
+    entries = audit_entries(db.session, agent_id=agent_id, letter_id=letter_id)
+    letter_ids = sorted({entry.letter_id for entry in entries if entry.letter_id})
+    references = {
+        letter_id: reference
+        for letter_id, reference in db.session.execute(
+            select(Letter.id, Letter.reference).where(Letter.id.in_(letter_ids))
+        ).all()
+    }
+    return render_template(
+        "support/audit.html",
+        entries=entries,
+        agents=agents,
+        references=references,
+        agent_id=agent_id,
+        letter_id=letter_id,
+    )
+
+
+def _operator_admin() -> Agent:
+    agent = current_agent()
+    if not agent.is_operator_admin:
+        abort(404)
+    return agent
+
+
+def _agents_page(form: NewAgentForm, status: int = 200) -> ResponseReturnValue:
+    return render_template("support/agents.html", agents=all_agents(db.session), form=form), status
+
+
+@bp.get("/agents")
+@agent_required
+def agents() -> ResponseReturnValue:
+    _operator_admin()
+    return _agents_page(NewAgentForm())
+
+
+@bp.post("/agents")
+@agent_required
+def create_agent_view() -> ResponseReturnValue:
+    admin = _operator_admin()
+    form = NewAgentForm()
+    if not form.validate_on_submit():
+        return _agents_page(form, 422)
+    services = current_services()
+    try:
+        agent = create_agent(
+            db.session,
+            services.clock,
+            email=form.email.data,
+            password=form.password.data,
+            operator_admin=form.operator_admin.data,
+        )
+        db.session.flush()
+    except AccountError:
+        db.session.rollback()
+        flash(_("This agent cannot be created: the email is taken, or the password is too weak."), "error")
+        return _agents_page(form, 422)
+    record_action(
+        db.session,
+        services.clock,
+        admin,
+        AuditAction.CREATE_AGENT,
+        details={"agent_id": agent.id, "operator_admin": agent.is_operator_admin},
+    )
+    db.session.commit()
+    flash(_("Agent created. Two-factor authentication will be set up at their first log-in."), "success")
+    return redirect(url_for(".agents"), code=303)
+
+
+@bp.post("/agents/<agent_id>/<any(deactivate, reactivate, reset_two_factor):operation>")
+@agent_required
+def change_agent(agent_id: str, operation: str) -> ResponseReturnValue:
+    admin = _operator_admin()
+    agent = db.session.get(Agent, agent_id) if len(agent_id) <= 36 else None
+    if agent is None:
+        abort(404)
+    form = ReasonForm()
+    if not form.validate_on_submit():
+        flash(_("Write a reason of at least %(num)d characters.", num=MIN_REASON_LENGTH), "error")
+        return redirect(url_for(".agents"), code=303)
+    try:
+        if operation == "reset_two_factor":
+            reset_agent_two_factor(admin, agent)
+            action = AuditAction.RESET_AGENT_TWO_FACTOR
+        else:
+            set_agent_active(admin, agent, operation == "reactivate")
+            action = AuditAction.REACTIVATE_AGENT if operation == "reactivate" else AuditAction.DEACTIVATE_AGENT
+    except AgentError:
+        db.session.rollback()
+        flash(_("You cannot deactivate yourself."), "error")
+        return redirect(url_for(".agents"), code=303)
+    record_action(
+        db.session, current_services().clock, admin, action, reason=form.reason.data, details={"agent_id": agent.id}
+    )
+    db.session.commit()
+    flash(_("Done."), "success")
+    return redirect(url_for(".agents"), code=303)
