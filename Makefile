@@ -56,7 +56,7 @@ check: lint typecheck test
 
 ## Benchmarks (bench/): print their figures.  `make bench` runs them all; one with options:
 ## `make bench BENCH=proofs BENCH_ARGS="--count 20"`, `make bench BENCH=recipient BENCH_ARGS=--quick`.
-BENCH ?= proofs recipient
+BENCH ?= proofs recipient bulk support_search
 bench: install browser
 	for name in $(BENCH); do $(BIN)/python -m bench.$$name $(BENCH_ARGS) || exit 1; done
 
