@@ -189,3 +189,21 @@ def test_an_edited_file_gets_a_new_fingerprint_and_fresh_bytes(tmp_path: Path) -
 
 def _without_csrf(html: bytes) -> bytes:
     return re.sub(rb'name="csrf_token" value="[^"]+"', b"", html)
+
+
+def test_error_pages_are_compressed_too(client: FlaskClient) -> None:
+    # Flask-Compress alone sends 4xx answers uncompressed: the recipient's "link not found",
+    # "wrong code" or "locked" page would cross a slow network at three times its size.
+    plain = client.get("/l/no-such-link", headers={"Accept-Encoding": "identity"})
+    assert plain.status_code == 404
+    assert "Content-Encoding" not in plain.headers
+    br = client.get("/l/no-such-link", headers={"Accept-Encoding": "gzip, br"})
+    assert br.status_code == 404
+    assert br.headers["Content-Encoding"] == "br"
+    assert "Accept-Encoding" in br.headers["Vary"]
+    assert len(br.data) < len(plain.data) / 2
+    assert _without_csrf(brotli.decompress(br.data)) == _without_csrf(plain.data)
+    # A Range request never gets part of an error page.
+    ranged = client.get("/l/no-such-link", headers={"Accept-Encoding": "br", "Range": "bytes=0-10"})
+    assert ranged.status_code == 404
+    assert "Content-Encoding" not in ranged.headers
