@@ -15,12 +15,14 @@ from sqlalchemy import select, text
 
 from tests.portal_helpers import ENGLISH, csrf_token
 from tests.test_accounts import SIGNUP, last_email, link_path, post_form
+from webapp import jobs
 from webapp.accounts import CONFIRMATION_LINKS_PER_DAY
 from webapp.clock import FrozenClock
 from webapp.config import Settings
 from webapp.extensions import db
 from webapp.models import Letter, User
 from webapp.models.organisation import AccountEmailStatus, EmailConfirmation
+from webapp.queue import get_queue
 
 EMAIL = SIGNUP["email"]
 
@@ -214,3 +216,30 @@ def test_the_migration_marks_existing_users_confirmed(app: Flask) -> None:
         db.session.remove()
         user = db.session.get_one(User, "u1")
         assert user.email_confirmed_at == user.created_at
+
+
+def test_a_lost_email_job_is_queued_again_and_stale_tokens_are_erased(
+    client: FlaskClient, app: Flask, settings: Settings, clock: FrozenClock, run_jobs: Callable[[], None]
+) -> None:
+    _sign_up(client)
+    with app.app_context():
+        assert jobs.requeue_account_emails() == 1  # its job is queued: the sweep leaves it be (same id)
+        assert len(get_queue().job_ids) == 1
+        get_queue().empty()  # as if Redis had been down at the sign-up's commit
+        assert jobs.requeue_account_emails() == 1
+    run_jobs()
+    assert _emails_to(settings, EMAIL) == 1
+    with app.app_context():
+        assert jobs.requeue_account_emails() == 0  # sent: nothing left to sweep
+
+    # A link whose email never went out keeps its sealed token until it expires; then the sweep erases it.
+    with app.app_context():
+        row = db.session.execute(select(EmailConfirmation)).scalar_one()
+        row.email_status = AccountEmailStatus.PENDING
+        row.token_key_id, row.token_ciphertext = "k", b"sealed"
+        db.session.commit()
+    clock.advance(48 * 3600 + 1)
+    with app.app_context():
+        assert jobs.requeue_account_emails() == 0  # expired: not sent again
+        row = db.session.execute(select(EmailConfirmation)).scalar_one()
+        assert (row.token_key_id, row.token_ciphertext) == (None, None)

@@ -615,3 +615,25 @@ def test_a_failed_code_message_does_not_change_the_letter(app: Flask, deposit: A
 def test_dispatching_an_unknown_message_is_harmless(app: Flask) -> None:
     with app.app_context():
         assert dispatch_message(db.session, current_services(), "no-such-message") is None
+
+
+def test_every_periodic_job_is_a_job_function_and_every_sweeper_is_scheduled() -> None:
+    from worker.app_worker import PERIODIC_JOBS, _import
+
+    functions = {name for name, _seconds in PERIODIC_JOBS}
+    for name in functions:
+        assert callable(_import(name)), name
+    # Each kind of work a lost Redis job could strand has its sweeper on the schedule.
+    sweepers = {
+        f"webapp.jobs.{name}"
+        for name in dir(jobs)
+        if name.startswith("requeue_") and getattr(jobs, name).__module__ == "webapp.jobs"
+    }
+    assert sweepers == {
+        "webapp.jobs.requeue_messages",
+        "webapp.jobs.requeue_proofs",
+        "webapp.jobs.requeue_webhooks",
+        "webapp.jobs.requeue_batches",
+        "webapp.jobs.requeue_account_emails",
+    }
+    assert sweepers <= functions

@@ -82,6 +82,18 @@ def deposit_batch(batch_id: str) -> str | None:
     return status.value if status else None
 
 
+def requeue_batches() -> int:
+    from webapp.letters.bulk import requeue_batches as requeue
+
+    return requeue(db.session)
+
+
+def requeue_account_emails() -> int:
+    from webapp.accounts import requeue_link_emails
+
+    return requeue_link_emails(db.session, current_services())
+
+
 def email_invitation(invitation_id: str) -> str | None:
     from webapp.accounts import deliver_invitation_email
 

@@ -26,6 +26,8 @@ PERIODIC_JOBS = [
     ("webapp.jobs.requeue_proofs", 60),
     ("webapp.jobs.checkpoint_chain", 60),
     ("webapp.jobs.requeue_webhooks", 60),
+    ("webapp.jobs.requeue_batches", 60),
+    ("webapp.jobs.requeue_account_emails", 60),
 ]
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import IO, Any
 
+from rq.registry import StartedJobRegistry
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -47,7 +48,7 @@ from webapp.letters.deposit import (
 from webapp.letters.errors import LetterError, OrganisationNotVerified
 from webapp.models import Batch, BatchDocument, BatchRow, BatchStatus, Letter, User
 from webapp.models.types import new_id
-from webapp.queue import enqueue_after_commit
+from webapp.queue import PendingJob, enqueue_after_commit, enqueue_now, get_queue
 from webapp.services import Services
 from webapp.vault import Sealed
 
@@ -466,6 +467,7 @@ def create_batch(
     single: SinglePdf | None = None,
     language: str | None = None,
     limits: BulkLimits | None = None,
+    document_confidential: bool = False,
 ) -> Batch:
     """Validates the whole file, then stores the batch (rows, PDFs encrypted) and queues its deposit.
 
@@ -489,6 +491,7 @@ def create_batch(
         status=BatchStatus.READY,
         csv_name=clean_document_name(csv_name)[:255],
         language=chosen,
+        document_confidential=document_confidential,
         total_rows=len(rows),
         deposited_rows=0,
         created_at=services.clock.now(),
@@ -556,6 +559,27 @@ def deposit_job_id(batch_id: str, deposited: int) -> str:
     return f"batch-{batch_id}-{deposited}"
 
 
+def requeue_batches(session: DbSession) -> int:
+    """The scheduler's sweep: queues again the deposit of batches left unfinished with no job at work
+    (Redis down when the upload or a hand-over committed, a worker killed).  A run is safe twice, but a
+    batch whose job is queued, scheduled or running is left alone."""
+    batches = session.execute(
+        select(Batch.id, Batch.deposited_rows).where(Batch.status.in_((BatchStatus.READY, BatchStatus.DEPOSITING)))
+    ).all()
+    session.commit()
+    if not batches:
+        return 0
+    queue = get_queue()
+    running = set(StartedJobRegistry(queue=queue).get_job_ids())
+    queued = 0
+    for batch_id, deposited in batches:
+        if any(job_id.startswith(f"batch-{batch_id}-") for job_id in running):
+            continue  # a run that has moved on since its id was made is still at work
+        job = PendingJob(DEPOSIT_JOB, (batch_id,), deposit_job_id(batch_id, deposited), True)
+        queued += enqueue_now(job, queue)
+    return queued
+
+
 def row_idempotency_key(batch_id: str, row_number: int) -> str:
     return f"batch:{batch_id}:{row_number}"
 
@@ -603,6 +627,7 @@ def _deposit_chunk(session: DbSession, services: Services, batch: Batch, sender:
                 sender_reference=row.sender_reference,
                 idempotency_key=key,
                 batch_id=batch.id,
+                document_confidential=batch.document_confidential,
             ),
         )
         row.letter_id = letter.id
