@@ -194,6 +194,7 @@ def test_one_pdf_for_every_row_from_the_portal_end_to_end(
     form = client.get("/bulk/new", headers=ENGLISH)
     assert form.status_code == 200
     assert 'href="/bulk/template.csv"' in form.text
+    assert 'name="document_confidential"' in form.text
     response = client.post(
         "/bulk/new",
         data={
@@ -535,6 +536,29 @@ def test_out_of_time_the_job_queues_its_continuation(app: Flask, client: FlaskCl
     assert f"batch-{batch_id}-50" in queued_job_ids(app)
 
 
+def test_a_batch_whose_job_was_lost_is_queued_again_by_the_sweeper(
+    app: Flask, client: FlaskClient, sender: Sender, run_jobs: Callable[[], None]
+) -> None:
+    batch_id = _single_pdf_batch(client, sender, 120)
+    with app.app_context():
+        assert jobs.requeue_batches() == 1  # its job is queued: the sweep leaves it be (same id)
+        assert queued_job_ids(app).count(f"batch-{batch_id}-0") == 1
+        get_queue().empty()  # as if Redis had been down when the upload committed
+        assert jobs.requeue_batches() == 1
+        assert queued_job_ids(app) == [f"batch-{batch_id}-0"]
+        # A run handed over and its continuation was lost: the sweep queues the job for that progress.
+        get_queue().empty()
+        assert deposit_batch(db.session, current_services(), batch_id, chunk_rows=50, seconds=0)
+        get_queue().empty()
+        assert jobs.requeue_batches() == 1
+        assert queued_job_ids(app) == [f"batch-{batch_id}-50"]
+    run_jobs()
+    assert sum(_letters_by_key(app, batch_id).values()) == 120
+    with app.app_context():
+        assert db.session.get_one(Batch, batch_id).status is BatchStatus.DONE
+        assert jobs.requeue_batches() == 0  # done: nothing left to sweep
+
+
 def test_a_batch_stops_if_the_organisation_loses_its_verification(
     app: Flask, client: FlaskClient, sender: Sender
 ) -> None:
@@ -587,3 +611,24 @@ def test_another_organisations_batch_is_not_found(
     assert client.get(f"/bulk/{batch_id}", headers={"HX-Request": "true"}).status_code == 404
     assert batch_id not in client.get("/bulk", headers=ENGLISH).text
     assert client.get(f"/api/v1/batches/{batch_id}").status_code == 401
+
+
+def test_a_confidential_batch_hides_every_letters_document_name_from_support(
+    app: Flask, client: FlaskClient, sender: Sender, run_jobs: Callable[[], None]
+) -> None:
+    csv_data = make_csv([("Amal", phone(1)), ("Badr", phone(2))], header=("name", "mobile"))
+    refused = post_batch(client, sender, csv_data, document=make_pdf_bytes(), document_confidential="oui")
+    assert refused.status_code == 422
+    assert refused.json["error"]["field"] == "document_confidential"
+    assert counts(app) == NOTHING
+    marked = post_batch(client, sender, csv_data, document=make_pdf_bytes(), document_confidential="true")
+    assert marked.status_code == 201, marked.json
+    assert marked.json["document_confidential"] is True
+    plain = post_batch(
+        client, sender, make_csv([("Chama", phone(3))], header=("name", "mobile")), document=make_pdf_bytes()
+    )
+    assert plain.json["document_confidential"] is False
+    run_jobs()
+    with app.app_context():
+        flags = dict(db.session.execute(select(Letter.recipient_name, Letter.document_confidential)).all())
+    assert flags == {"Amal": True, "Badr": True, "Chama": False}

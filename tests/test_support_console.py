@@ -335,6 +335,10 @@ def test_an_agent_finds_by_number_sees_the_delivery_resends_and_the_sender_sees_
 
     sender_page = portal_page(client, sender, f"/letters/{letter_id}")
     assert "by our support team" in sender_page.text
+    # And an integrator reads it in the API: the reminder event says who asked for it.
+    api = app.test_client().get(f"/api/v1/letters/{letter_id}", headers=sender.auth).json
+    [resent] = [event for event in api["events"] if event["type"] == Event.CONSIGNMENT_REMINDER.value]
+    assert (resent["reason"], resent["channel"]) == ("support", "sms")
 
 
 def test_agent_resends_share_the_letter_s_limits_and_go_only_where_chosen(

@@ -26,6 +26,7 @@ def upgrade():
     sa.Column('status', sa.Enum('ready', 'depositing', 'done', 'failed', name='batchstatus', native_enum=False, length=20), nullable=False),
     sa.Column('csv_name', sa.String(length=255), nullable=False),
     sa.Column('language', sa.String(length=5), nullable=False),
+    sa.Column('document_confidential', sa.Boolean(), server_default=sa.false(), nullable=False),
     sa.Column('total_rows', sa.Integer(), nullable=False),
     sa.Column('deposited_rows', sa.Integer(), nullable=False),
     sa.Column('error', sa.String(length=200), nullable=True),

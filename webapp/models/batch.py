@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
@@ -34,6 +34,8 @@ class Batch(db.Model):  # type: ignore[name-defined,misc]
     )
     csv_name: Mapped[str] = mapped_column(String(255))
     language: Mapped[str] = mapped_column(String(5))
+    # Every letter of the batch hides its document's name from our support agents.
+    document_confidential: Mapped[bool] = mapped_column(default=False, server_default=false())
     total_rows: Mapped[int] = mapped_column(Integer)
     deposited_rows: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(String(200))

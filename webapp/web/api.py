@@ -148,7 +148,7 @@ def _field(name: str, *, required: bool = False, max_length: int = 500) -> str |
     return value
 
 
-def _boolean_field(name: str) -> bool:
+def boolean_field(name: str) -> bool:
     value = (_field(name, max_length=5) or "false").strip().lower()
     if value not in ("true", "false"):
         raise ApiError(422, "invalid_input", f"The field '{name}' must be true or false.", name)
@@ -194,7 +194,7 @@ def create_letter() -> ResponseReturnValue:
         channel=_field("channel", max_length=10) or "sms",
         language=_field("language", max_length=5) or services.settings.default_language,
         sender_reference=_field("sender_reference", max_length=100),
-        document_confidential=_boolean_field("document_confidential"),
+        document_confidential=boolean_field("document_confidential"),
         idempotency_key=key,
     )
     letter, created = deposit_letter_once(db.session, services, current_api_user(), deposit)
@@ -228,8 +228,8 @@ def _event_json(evidence_id: str, event: str, at: Any, canonical: str) -> dict[s
         entry["channel"] = notification.get("channel")
         if notification.get("reminder") is not None:
             entry["reminder"] = notification["reminder"]
-        if notification.get("reason") == "resend":
-            entry["reason"] = "resend"
+        if notification.get("reason") in ("resend", "support"):
+            entry["reason"] = notification["reason"]  # sent again by the sender, or by our support team
     if details.get("reason"):
         entry["reason"] = details["reason"]
     return entry

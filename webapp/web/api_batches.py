@@ -16,7 +16,15 @@ from webapp.letters.bulk import LIMITS, BatchRejected, SinglePdf, batch_for_orga
 from webapp.models import Batch, BatchRow, Letter
 from webapp.services import current_services
 from webapp.trust.evidence import isoformat_utc
-from webapp.web.api import ApiError, _limit_arg, bp, current_api_user, error_response, letter_summary_json
+from webapp.web.api import (
+    ApiError,
+    _limit_arg,
+    boolean_field,
+    bp,
+    current_api_user,
+    error_response,
+    letter_summary_json,
+)
 
 
 def batch_json(batch: Batch) -> dict[str, Any]:
@@ -25,6 +33,7 @@ def batch_json(batch: Batch) -> dict[str, Any]:
         "status": batch.status.value,
         "csv_name": batch.csv_name,
         "language": batch.language,
+        "document_confidential": batch.document_confidential,
         "total_rows": batch.total_rows,
         "deposited_rows": batch.deposited_rows,
         "progress": round(batch.progress, 4),
@@ -79,6 +88,7 @@ def create_batch_() -> ResponseReturnValue:
             archive=archive.stream if archive is not None else None,
             single=single,
             language=language,
+            document_confidential=boolean_field("document_confidential"),
         )
     except BatchRejected as exc:
         db.session.rollback()

@@ -154,7 +154,13 @@ SCHEMAS: dict[str, Any] = {
             "evidence_id": {"type": "string", "description": "Checkable at /verify/{evidence_id}."},
             "channel": {"type": ["string", "null"], "enum": ["sms", "email", None]},
             "reminder": {"type": "integer"},
-            "reason": {"type": "string", "description": "Why a negative event happened, or `resend`."},
+            "reason": {
+                "type": "string",
+                "description": (
+                    "Why a negative event happened; for a notification sent again, `resend` (by you) or "
+                    "`support` (by our support team, at your or the recipient's request)."
+                ),
+            },
         },
     },
     "Notification": {
@@ -868,6 +874,10 @@ BATCH_SCHEMAS: dict[str, Any] = {
             },
             "csv_name": {"type": "string"},
             "language": {"type": "string", "enum": ["fr", "ar", "en"]},
+            "document_confidential": {
+                "type": "boolean",
+                "description": "Its letters' document names are hidden from our support agents.",
+            },
             "total_rows": {"type": "integer", "minimum": 0},
             "deposited_rows": {"type": "integer", "minimum": 0},
             "progress": {"type": "number", "minimum": 0, "maximum": 1},
@@ -932,6 +942,7 @@ BATCH_PATHS: dict[str, Any] = {
                                     "default": "fr",
                                     "description": "For the rows without a language.",
                                 },
+                                "document_confidential": CREATE_FIELDS["document_confidential"],
                             },
                         }
                     }

@@ -68,6 +68,7 @@ class BulkForm(FlaskForm):  # type: ignore[misc]
     archive = FileField(_l("The letters (ZIP file of PDFs, named in the file column)"))
     document = FileField(_l("Or one PDF for every row"))
     language = ComposeForm.language
+    document_confidential = ComposeForm.document_confidential
 
 
 def row_error_message(error: RowError) -> str:
@@ -155,6 +156,7 @@ def new() -> ResponseReturnValue:
                 archive=stream,
                 single=single,
                 language=form.language.data,
+                document_confidential=bool(form.document_confidential.data),
             )
         except BatchRejected as exc:
             db.session.rollback()
