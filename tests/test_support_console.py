@@ -368,6 +368,26 @@ def test_agent_resends_share_the_letter_s_limits_and_go_only_where_chosen(
     assert len(audit(app)) == 1
 
 
+def test_resends_on_different_channels_count_alike_toward_the_daily_limit(
+    app: Flask, letters: Letters, console: FlaskClient, clock: FrozenClock, run_jobs: Any
+) -> None:
+    letter_id, _ = letters.notified(recipient_email="youssef@example.ma", channel="email")
+    run_jobs()
+    page, action = f"/support/letters/{letter_id}", f"/support/letters/{letter_id}/resend"
+    reason = "Recipient asked for the notification again"
+    for channel in ("sms", "email", "sms"):  # three resends, each on one channel
+        assert post_form(console, page, action, {channel: "y", "reason": reason}).status_code == 303
+        clock.advance(11 * 60)
+    assert len(audit(app)) == 3
+    fourth = post_form(console, page, action, {"email": "y", "sms": "y", "reason": reason})
+    assert fourth.status_code == 303
+    # The first of the three was 33 minutes ago: the next one is possible 24 hours after it.
+    assert flashes(get(console, page).text) == [
+        "The notification was sent again recently. You can send it again in 1407 min."
+    ]
+    assert len(audit(app)) == 3
+
+
 # --- unlock, retry, the attention queue ------------------------------------------------------------
 
 

@@ -23,7 +23,7 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, or_, select, update
+from sqlalchemy import CursorResult, or_, select, update
 
 from webapp.extensions import DbSession
 from webapp.letters.errors import AlreadyDecided, LetterError, NotYetNotified, RecipientLocked
@@ -73,33 +73,26 @@ def _check_resendable(session: DbSession, services: Services, letter: Letter, no
 
 
 def _resends_since(session: DbSession, letter: Letter, since: datetime) -> list[datetime]:
-    """When each resend of the letter since `since` was queued (one per resend, whatever its channels)."""
-    rows = session.execute(
-        select(OutboundMessage.channel, func.count(), func.min(OutboundMessage.created_at))
+    """When each resend of the letter since `since` was queued, one time per resend whatever its channels.
+
+    A resend queues one message per channel within the same instant, and two resends are at least
+    `RESEND_INTERVAL` apart; so messages less than a minute apart are one resend (whichever channels
+    the sender or an agent chose each time)."""
+    times = session.execute(
+        select(OutboundMessage.created_at)
         .where(
             OutboundMessage.letter_id == letter.id,
             OutboundMessage.purpose == MessagePurpose.REMINDER,
             _ASKED_FOR,
             OutboundMessage.created_at > since,
         )
-        .group_by(OutboundMessage.channel)
-    ).all()
-    if not rows:
-        return []
-    channel = max(rows, key=lambda row: row[1])[0]
-    return list(
-        session.execute(
-            select(OutboundMessage.created_at)
-            .where(
-                OutboundMessage.letter_id == letter.id,
-                OutboundMessage.channel == channel,
-                OutboundMessage.purpose == MessagePurpose.REMINDER,
-                _ASKED_FOR,
-                OutboundMessage.created_at > since,
-            )
-            .order_by(OutboundMessage.created_at)
-        ).scalars()
-    )
+        .order_by(OutboundMessage.created_at)
+    ).scalars()
+    resends: list[datetime] = []
+    for created_at in times:
+        if not resends or created_at - resends[-1] >= timedelta(minutes=1):
+            resends.append(created_at)
+    return resends
 
 
 def resend_notification(
