@@ -90,6 +90,22 @@ CREATE_FIELDS: dict[str, Any] = {
 }
 
 
+# `limit` and `cursor` of a list answered by pages (`_page_of`).
+PAGE_PARAMETERS: list[dict[str, Any]] = [
+    {
+        "name": "limit",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+    },
+    {
+        "name": "cursor",
+        "in": "query",
+        "description": "`next_cursor` of the previous page.",
+        "schema": {"type": "string"},
+    },
+]
+
+
 def _page_of(item_schema: str) -> dict[str, Any]:
     """A page of a cursor-paginated list."""
     return {
@@ -307,17 +323,7 @@ PATHS: dict[str, Any] = {
             "summary": "List your organisation's letters",
             "description": "Newest first. Follow `next_cursor` until it is null.",
             "parameters": [
-                {
-                    "name": "limit",
-                    "in": "query",
-                    "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
-                },
-                {
-                    "name": "cursor",
-                    "in": "query",
-                    "description": "`next_cursor` of the previous page.",
-                    "schema": {"type": "string"},
-                },
+                *PAGE_PARAMETERS,
                 {
                     "name": "status",
                     "in": "query",
@@ -725,17 +731,7 @@ WEBHOOK_PATHS: dict[str, Any] = {
             "description": "Newest first, with every attempt and what your endpoint answered. Follow `next_cursor`.",
             "parameters": [
                 ENDPOINT_ID,
-                {
-                    "name": "limit",
-                    "in": "query",
-                    "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
-                },
-                {
-                    "name": "cursor",
-                    "in": "query",
-                    "description": "`next_cursor` of the previous page.",
-                    "schema": {"type": "string"},
-                },
+                *PAGE_PARAMETERS,
                 {
                     "name": "status",
                     "in": "query",
