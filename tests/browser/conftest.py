@@ -77,7 +77,9 @@ def phone(chromium: Browser, live_server: LiveServer) -> Iterator[PhoneFactory]:
     """
     contexts: list[BrowserContext] = []
 
-    def make(language: str, *, javascript: bool = True, for_axe: bool = False) -> BrowserContext:
+    def make(
+        language: str, *, javascript: bool = True, for_axe: bool = False, service_worker: bool = True
+    ) -> BrowserContext:
         context = chromium.new_context(
             **PHONE,
             locale=BROWSER_LOCALE[language],
@@ -86,6 +88,7 @@ def phone(chromium: Browser, live_server: LiveServer) -> Iterator[PhoneFactory]:
             bypass_csp=for_axe,
             base_url=live_server.base_url,
             accept_downloads=True,
+            service_workers="allow" if service_worker else "block",
         )
         context.set_default_timeout(10_000)
         contexts.append(context)

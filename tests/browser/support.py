@@ -68,7 +68,9 @@ def normalise_space(text: str) -> str:
 class PhoneFactory(Protocol):
     """Makes a browser context: a phone whose browser asks for pages in `language`."""
 
-    def __call__(self, language: str, *, javascript: bool = True, for_axe: bool = False) -> BrowserContext: ...
+    def __call__(
+        self, language: str, *, javascript: bool = True, for_axe: bool = False, service_worker: bool = True
+    ) -> BrowserContext: ...
 
 
 # --- the app served over HTTP ----------------------------------------------------------
