@@ -34,13 +34,18 @@ def _json(description: str, schema: str, headers: dict[str, Any] | None = None) 
     return response
 
 
-LETTER_ID: dict[str, Any] = {
-    "name": "letter_id",
-    "in": "path",
-    "required": True,
-    "description": "The letter's id, as returned on deposit.",
-    "schema": {"type": "string", "maxLength": 36},
-}
+def _path_id(name: str, description: str) -> dict[str, Any]:
+    """A path parameter holding one of our ids."""
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string", "maxLength": 36},
+    }
+
+
+LETTER_ID = _path_id("letter_id", "The letter's id, as returned on deposit.")
 
 COMMON_ERRORS: dict[str, Any] = {
     "401": {
@@ -481,13 +486,7 @@ WEBHOOK_ERRORS: dict[str, Any] = {
     "404": _error("No such endpoint (or delivery) in your organisation."),
 }
 
-ENDPOINT_ID: dict[str, Any] = {
-    "name": "endpoint_id",
-    "in": "path",
-    "required": True,
-    "description": "The endpoint's id, as returned on creation.",
-    "schema": {"type": "string", "maxLength": 36},
-}
+ENDPOINT_ID = _path_id("endpoint_id", "The endpoint's id, as returned on creation.")
 
 WEBHOOK_SCHEMAS: dict[str, Any] = {
     "WebhookEndpoint": {
@@ -848,13 +847,7 @@ SCHEMAS.update(WEBHOOK_SCHEMAS)
 
 # --- Bulk sending (webapp/web/api_batches.py) ---
 
-BATCH_ID: dict[str, Any] = {
-    "name": "batch_id",
-    "in": "path",
-    "required": True,
-    "description": "The batch's id, as returned on upload.",
-    "schema": {"type": "string", "maxLength": 36},
-}
+BATCH_ID = _path_id("batch_id", "The batch's id, as returned on upload.")
 
 BATCH_SCHEMAS: dict[str, Any] = {
     "Batch": {
