@@ -3,6 +3,7 @@
 from webapp.models.agent import Agent, AgentAuditEntry
 from webapp.models.batch import Batch, BatchDocument, BatchRow, BatchStatus
 from webapp.models.evidence import ChainCheckpoint, ChainHead, Evidence
+from webapp.models.journal import JournalCheckpoint, JournalNode, JournalRefusal
 from webapp.models.letter import AccessLink, Letter, OneTimeCode, StoredDocument
 from webapp.models.message import DeliveryReceipt, MessagePurpose, MessageStatus, OutboundMessage
 from webapp.models.organisation import ApiToken, Organisation, Role, User
@@ -22,6 +23,9 @@ __all__ = [
     "ChainHead",
     "DeliveryReceipt",
     "Evidence",
+    "JournalCheckpoint",
+    "JournalNode",
+    "JournalRefusal",
     "Letter",
     "MessagePurpose",
     "MessageStatus",

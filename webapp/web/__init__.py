@@ -10,6 +10,7 @@ def register_blueprints(app: Flask) -> None:
     from webapp.web.api import bp as api_bp
     from webapp.web.errors import register_error_handlers
     from webapp.web.health import bp as health_bp
+    from webapp.web.journal import bp as journal_bp
     from webapp.web.metrics import bp as metrics_bp
     from webapp.web.portal import bp as portal_bp
     from webapp.web.portal_bulk import bp as portal_bulk_bp
@@ -36,6 +37,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(support_bp)
     app.register_blueprint(support_ops_bp)
     app.register_blueprint(trust_bp)
+    app.register_blueprint(journal_bp)
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(portal_webhooks_bp)
     app.register_blueprint(public_bp)
