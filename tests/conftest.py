@@ -46,6 +46,8 @@ def _base_settings(instance: Path, database_url: str, redis_url: str) -> Setting
         master_key=MASTER_KEY,
         public_url="https://wassit.ma",
         sms_outbox=instance / "sms-outbox.jsonl",
+        # The clock is frozen in tests: a checkpoint after every append, unless a test sets an interval.
+        checkpoint_interval=0,
     )
 
 

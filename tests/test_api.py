@@ -315,8 +315,12 @@ def test_deposit_answers_201_with_id_reference_status_and_location(
     state = stored_state(app)
     for table in ("letters", "documents", "access_links", "outbound_messages", "evidence", "proofs"):
         assert state[table] == 1, table
-    # One notification, the deposit proof, and the sealing of the new evidence record.
-    assert state["queued_jobs"] == ["webapp.jobs.issue_proof", "webapp.jobs.seal_evidence", "webapp.jobs.send_message"]
+    # One notification, the deposit proof, and the journal checkpoint that seals the new evidence record.
+    assert state["queued_jobs"] == [
+        "webapp.jobs.checkpoint_journal",
+        "webapp.jobs.issue_proof",
+        "webapp.jobs.send_message",
+    ]
 
     followed = client.get(response.headers["Location"], headers=sender.auth)
     assert followed.status_code == 200

@@ -34,7 +34,7 @@ from webapp.services import Services, current_services
 LINK = re.compile(r"https://wassit\.ma/l/([A-Za-z0-9_-]+)")
 SEND_JOB = "webapp.jobs.send_message"
 PROOF_JOB = "webapp.jobs.issue_proof"
-SEAL_JOB = "webapp.jobs.seal_evidence"
+CHECKPOINT_JOB = "webapp.jobs.checkpoint_journal"
 
 
 class SimulatedCrash(Exception):
@@ -172,9 +172,9 @@ def test_a_deposit_enqueues_one_job_only_after_commit(app: Flask, sender: Sender
         assert queue.count == 0, "nothing may be enqueued before the commit"
         message = db.session.execute(select(OutboundMessage).where(OutboundMessage.letter_id == letter.id)).scalar_one()
         db.session.commit()
-        # Exactly one notification job (beside them: the deposit proof and the evidence seal).
+        # Exactly one notification job (beside them: the deposit proof and the journal's checkpoint).
         assert [job.id for job in queue.jobs if job.func_name == SEND_JOB] == [message_job_id(message.id)]
-        assert sorted(job.func_name for job in queue.jobs) == [PROOF_JOB, SEAL_JOB, SEND_JOB]
+        assert sorted(job.func_name for job in queue.jobs) == [CHECKPOINT_JOB, PROOF_JOB, SEND_JOB]
         job = queue.fetch_job(message_job_id(message.id))
         assert job is not None
         assert job.func_name == "webapp.jobs.send_message"
@@ -200,7 +200,7 @@ def test_an_api_deposit_enqueues_exactly_one_job(app: Flask, deposit: Any) -> No
     message = only_message(app, letter_id)
     assert _queued(app) == [message_job_id(message.id)]
     assert len(_queued(app, PROOF_JOB)) == 1  # the deposit proof
-    assert _queued(app, SEAL_JOB) == ["seal-evidence"]
+    assert _queued(app, CHECKPOINT_JOB) == ["journal-checkpoint"]
 
 
 def test_a_refused_api_deposit_enqueues_nothing(app: Flask, deposit: Any) -> None:

@@ -176,13 +176,25 @@ def test_a_resend_by_our_support_team_is_named_in_the_timeline(app: Flask, chann
         id="e1",
         event="ConsignmentReminder",
         occurred_at=START,
-        canonical=json.dumps({"details": {"notification": {"channel": channel, "reason": "support"}}}),
+        canonical=json.dumps(
+            {
+                "event": "ConsignmentReminder",
+                "at": START.isoformat(),
+                "details": {"notification": {"channel": channel, "reason": "support"}},
+            }
+        ),
     )
     sender_resend = Evidence(
         id="e2",
         event="ConsignmentReminder",
         occurred_at=START,
-        canonical=json.dumps({"details": {"notification": {"channel": channel, "reason": "resend"}}}),
+        canonical=json.dumps(
+            {
+                "event": "ConsignmentReminder",
+                "at": START.isoformat(),
+                "details": {"notification": {"channel": channel, "reason": "resend"}},
+            }
+        ),
     )
     with app.test_request_context(headers=ENGLISH):
         [entry, other] = timeline([record, sender_resend])

@@ -31,6 +31,7 @@ from tests.trust_helpers import (
     FailingSms,
     Letters,
     attachments,
+    check_journal_attachments,
     evidence_rows,
     flip_signed_byte,
     pdf_text,
@@ -161,6 +162,7 @@ def test_every_kind_of_proof_is_signed_timestamped_and_verifiable(
     pdf: Any,
     kind: str,
     language: str,
+    tmp_path: Path,
 ) -> None:
     letter_id, status = _letter_to(kind, letters, clock, language)
     body = letters.api(letter_id)
@@ -210,7 +212,8 @@ def test_every_kind_of_proof_is_signed_timestamped_and_verifiable(
     if kind == "non_delivery":
         assert "unknown subscriber" in text
 
-    # The evidence records travel inside the proof, byte for byte as in the journal, with their seals.
+    # The evidence records travel inside the proof, byte for byte as in the journal, each with its
+    # inclusion proof into the signed, timestamped and sealed checkpoint the proof was issued against.
     embedded = attachments(proof)
     shown = [row for row in records if row.seq <= trigger.seq and row.event in SHOWN_EVENTS]
     assert shown[0].event == "SubmissionAcceptance"
@@ -220,10 +223,14 @@ def test_every_kind_of_proof_is_signed_timestamped_and_verifiable(
     for name, row in zip(json_names, shown, strict=True):
         assert embedded[name] == row.canonical.encode("utf-8")
         assert json.loads(embedded[name])["evidence_id"] == row.id
-        seal_name = name.removesuffix(".json") + ".p7s"
-        assert row.seal is not None
-        assert embedded[seal_name] == row.seal
-    assert all(name.startswith("evidence-") for name in embedded)
+        assert name.removesuffix(".json") + ".p7s" not in embedded  # sealed by the log, not one by one
+    checkpoint = check_journal_attachments(client, tmp_path, embedded, shown)
+    assert checkpoint.size >= trigger.seq
+    assert f"{checkpoint.size}" in text
+    assert checkpoint.root.hex() in text
+    journal_files = {"journal-checkpoint.txt", "journal-checkpoint.tsr", "journal-checkpoint.p7s"}
+    inclusion_files = {f"inclusion-{row.seq:08d}.json" for row in shown}
+    assert set(embedded) == set(json_names) | journal_files | inclusion_files
 
     # The QR code leads to the verification page of the record the proof attests, which says genuine.
     url = f"https://wassit.ma/verify/{trigger.id}"

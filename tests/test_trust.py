@@ -22,7 +22,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.trust_helpers import cms_verify, evidence_rows, openssl, write
+from tests import rfc9162
+from tests.trust_helpers import cms_verify, evidence_rows, journal_key, openssl, write
 from webapp import create_app
 from webapp.clock import FrozenClock
 from webapp.config import Settings
@@ -288,10 +289,10 @@ def test_the_authority_is_not_served_when_an_external_one_is_configured(settings
         assert client.get("/trust/ca.pem").status_code == 200
 
 
-# --- sealed evidence records ---------------------------------------------------------------------
+# --- evidence records, sealed by the journal's checkpoints ---------------------------------------
 
 
-def test_every_record_is_sealed_and_openssl_verifies_each_seal(
+def test_every_record_is_sealed_by_a_checkpoint_that_openssl_verifies(
     app: Flask, client: FlaskClient, deposit: Any, run_jobs: Any, tmp_path: Path, clock: FrozenClock
 ) -> None:
     deposit()
@@ -301,35 +302,41 @@ def test_every_record_is_sealed_and_openssl_verifies_each_seal(
     rows = evidence_rows(app)
     assert [row.event for row in rows] == ["SubmissionAcceptance"] * 2 + ["ConsignmentNotification"] * 2
     ca = client.get("/trust/ca.pem").data
+    key = journal_key(client)
     for row in rows:
-        assert row.seal is not None, row.seq
+        assert row.seal is None  # no longer one seal per record
         assert row.sealed_at is not None
-        result = cms_verify(tmp_path, row.canonical.encode("utf-8"), row.seal, ca)
+        body = client.get(f"/journal/inclusion/{row.id}").get_json()
+        checkpoint = rfc9162.open_checkpoint(body["checkpoint"], key)
+        hashes = [bytes.fromhex(h) for h in body["hashes"]]
+        assert rfc9162.verify_inclusion(
+            body["leaf_index"], checkpoint.size, row.canonical.encode(), hashes, checkpoint.root
+        )
+        seal = client.get(f"/journal/checkpoint/{checkpoint.size}.p7s").data
+        result = cms_verify(tmp_path, body["checkpoint"].encode(), seal, ca)
         assert result.returncode == 0, result.stderr
         assert b"Verification successful" in result.stderr
-        assert (tmp_path / "verified.out").read_bytes() == row.canonical.encode("utf-8")
+        assert (tmp_path / "verified.out").read_bytes() == body["checkpoint"].encode()
 
-    # A changed record, another record's seal, or another CA: refused.
-    first, second = rows[0], rows[1]
-    assert first.seal is not None
-    assert second.seal is not None
-    edited = first.canonical.replace("Youssef Alami", "Youssef Alamy").encode("utf-8")
-    assert edited != first.canonical.encode("utf-8")
-    assert cms_verify(tmp_path, edited, first.seal, ca).returncode != 0
-    assert cms_verify(tmp_path, second.canonical.encode("utf-8"), first.seal, ca).returncode != 0
+    # A changed checkpoint, or another CA: refused.
+    note = client.get("/journal/checkpoint").get_data(as_text=True)
+    size = rfc9162.open_checkpoint(note, key).size
+    seal = client.get(f"/journal/checkpoint/{size}.p7s").data
+    assert cms_verify(tmp_path, note.replace(f"\n{size}\n", "\n1\n").encode(), seal, ca).returncode != 0
     with another_app(app.extensions["wassit"].settings.replace(trust_dir=tmp_path / "other-ca"), clock) as other:
         foreign = other.test_client().get("/trust/ca.pem").data
-    assert cms_verify(tmp_path, first.canonical.encode("utf-8"), first.seal, foreign).returncode != 0
+    assert cms_verify(tmp_path, note.encode(), seal, foreign).returncode != 0
 
 
-def test_a_seal_is_by_the_seal_certificate_and_carries_a_signature_timestamp(
+def test_a_checkpoint_seal_is_by_the_seal_certificate_and_carries_a_signature_timestamp(
     app: Flask, client: FlaskClient, deposit: Any, run_jobs: Any, settings: Settings, tmp_path: Path
 ) -> None:
     deposit()
     run_jobs()
-    row = evidence_rows(app)[0]
-    assert row.seal is not None
-    signed_data = cms.ContentInfo.load(row.seal)["content"]
+    note = client.get("/journal/checkpoint").get_data(as_text=True).encode()
+    size = int(note.split(b"\n")[1])
+    seal = client.get(f"/journal/checkpoint/{size}.p7s").data
+    signed_data = cms.ContentInfo.load(seal)["content"]
     assert signed_data["encap_content_info"]["content"].native is None  # detached
     [signer] = signed_data["signer_infos"]
     seal_cert = _cert(settings.trust_directory / "seal.pem")
@@ -337,7 +344,7 @@ def test_a_seal_is_by_the_seal_certificate_and_carries_a_signature_timestamp(
     certificates = {c.chosen.dump() for c in signed_data["certificates"]}
     assert seal_cert.public_bytes(serialization.Encoding.DER) in certificates
     signed = {attr["type"].native: attr["values"][0] for attr in signer["signed_attrs"]}
-    assert signed["message_digest"].native == hashlib.sha256(row.canonical.encode("utf-8")).digest()
+    assert signed["message_digest"].native == hashlib.sha256(note).digest()
 
     [attribute] = [a for a in signer["unsigned_attrs"] if a["type"].dotted == SIGNATURE_TIME_STAMP_TOKEN]
     token = attribute["values"][0]

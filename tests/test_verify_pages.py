@@ -93,7 +93,7 @@ def test_the_page_of_a_record_says_genuine_then_not_once_edited(
         page = client.get(f"/verify/{row.id}")
         assert page.status_code == 200
         assert verdicts(page.text) == ["pass"]
-        assert checks(page.text) == ["pass"] * 5  # hash, journal, chain, seal, timestamp
+        assert checks(page.text) == ["pass"] * 6  # hash, journal, chain, transparency log, seal, timestamp
         assert body["reference"] in page.text
         assert body["document"]["sha256"] in page.text
         assert MARKER not in page.text
@@ -103,8 +103,9 @@ def test_the_page_of_a_record_says_genuine_then_not_once_edited(
     page = client.get(f"/verify/{deposited.id}")
     assert page.status_code == 200
     assert verdicts(page.text) == ["fail"]
-    # Which checks fail: its hash, its place in the chain, its seal; it is what the journal holds.
-    assert checks(page.text) == ["fail", "pass", "fail", "fail", "pass"]
+    # Which checks fail: its hash, its place in the chain and in the log; it is what the journal holds,
+    # and the checkpoint it was logged in is still sealed and timestamped.
+    assert checks(page.text) == ["fail", "pass", "fail", "fail", "pass", "pass"]
 
 
 def test_a_rehashed_edit_breaks_the_next_records_link(
@@ -117,17 +118,25 @@ def test_a_rehashed_edit_breaks_the_next_records_link(
     assert verdicts(client.get(f"/verify/{notified.id}").text) == ["fail"]
 
 
-def test_a_record_whose_seal_was_swapped_is_not_genuine(
+def test_a_record_whose_checkpoint_seal_was_swapped_is_not_genuine(
     app: Flask, client: FlaskClient, proof: tuple[str, bytes]
 ) -> None:
     letter_id, _ = proof
     [deposited, notified] = evidence_rows(app, letter_id)
     with app.app_context():
-        db.session.execute(text("UPDATE evidence SET seal = :s WHERE id = :i"), {"s": notified.seal, "i": deposited.id})
+        db.session.execute(
+            text(
+                "UPDATE journal_checkpoints"
+                " SET seal = (SELECT seal FROM journal_checkpoints ORDER BY tree_size LIMIT 1)"
+                " WHERE tree_size = (SELECT max(tree_size) FROM journal_checkpoints)"
+            )
+        )
         db.session.commit()
         db.session.remove()
-    assert verdicts(client.get(f"/verify/{deposited.id}").text) == ["fail"]
-    assert verdicts(client.get(f"/verify/{notified.id}").text) == ["pass"]
+    page = client.get(f"/verify/{deposited.id}").text
+    assert verdicts(page) == ["fail"]
+    assert checks(page) == ["pass", "pass", "pass", "pass", "fail", "pass"]
+    assert verdicts(client.get(f"/verify/{notified.id}").text) == ["fail"]
 
 
 # --- the upload page -----------------------------------------------------------------------------

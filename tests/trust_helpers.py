@@ -27,7 +27,9 @@ from pyhanko_certvalidator import ValidationContext
 from pypdf import PdfReader
 from sqlalchemy import select
 
+from tests import rfc9162
 from tests.conftest import Sender
+from tests.rfc9162 import SignedCheckpoint
 from webapp.extensions import db
 from webapp.models import Evidence, Proof
 from webapp.notify.sms import PermanentSmsError, SmsReceipt
@@ -219,3 +221,42 @@ def cms_verify(directory: Path, content: bytes, seal: bytes, ca_pem: bytes) -> s
 
 def run_cli(app: Flask, args: Sequence[str]) -> Any:
     return app.test_cli_runner().invoke(args=list(args), catch_exceptions=False)
+
+
+def journal_key(client: FlaskClient) -> str:
+    response = client.get("/journal/key")
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def check_journal_attachments(
+    client: FlaskClient, directory: Path, embedded: dict[str, bytes], records: Sequence[Evidence]
+) -> SignedCheckpoint:
+    """A proof's journal files, checked with outside tools only: the checkpoint note against the key
+    `/journal/key` publishes (our RFC 9162 / C2SP verifier), its timestamp with `openssl ts`, its seal
+    with `openssl cms`, and each record's inclusion proof into the checkpoint's root."""
+    note = embedded["journal-checkpoint.txt"].decode()
+    checkpoint = rfc9162.open_checkpoint(note, journal_key(client))
+    ca = client.get("/trust/ca.pem").data
+    verified = openssl(
+        "ts", "-verify", "-data", write(directory / "checkpoint.txt", note.encode()),
+        "-in", write(directory / "checkpoint.tsr", embedded["journal-checkpoint.tsr"]),
+        "-CAfile", write(directory / "ca.pem", ca),
+    )  # fmt: skip
+    assert verified.returncode == 0, verified.stderr
+    assert b"Verification: OK" in verified.stdout
+    sealed = cms_verify(directory, note.encode(), embedded["journal-checkpoint.p7s"], ca)
+    assert sealed.returncode == 0, sealed.stderr
+    for record in records:
+        proof = json.loads(embedded[f"inclusion-{record.seq:08d}.json"])
+        assert proof["leaf_index"] == record.seq - 1
+        assert proof["tree_size"] == checkpoint.size
+        assert proof["checkpoint"] == note
+        hashes = [bytes.fromhex(h) for h in proof["hashes"]]
+        assert rfc9162.verify_inclusion(
+            proof["leaf_index"], checkpoint.size, record.canonical.encode(), hashes, checkpoint.root
+        )
+        assert not rfc9162.verify_inclusion(
+            proof["leaf_index"], checkpoint.size, record.canonical.encode() + b" ", hashes, checkpoint.root
+        )
+    return checkpoint

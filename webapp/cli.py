@@ -180,18 +180,28 @@ def proofs_verify(file: Path) -> None:
 
 
 @evidence_cli.command("audit")
-@click.option("--skip-seals", is_flag=True, help="Check hashes, links and checkpoints only (faster).")
-def evidence_audit(skip_seals: bool) -> None:
-    """Walk every record and checkpoint; report broken links, bad seals, missing records."""
+@click.option("--skip-seals", is_flag=True, help="Check hashes, links, the log and its signatures only (faster).")
+@click.option(
+    "--against",
+    "against",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A checkpoint kept outside (from /journal/checkpoint or a proof): the journal must still contain it.",
+)
+def evidence_audit(skip_seals: bool, against: Path | None) -> None:
+    """Walk every record, Merkle node and checkpoint; report anything that does not check. Exits 1 if so."""
     from webapp.trust.audit import audit_journal
 
-    report = audit_journal(db.session, current_services(), check_seals=not skip_seals)
+    note = against.read_text(encoding="utf-8") if against is not None else None
+    report = audit_journal(db.session, current_services(), check_seals=not skip_seals, against=note)
     db.session.rollback()
     for problem in report.problems:
         click.echo(f"PROBLEM {problem}")
     click.echo(
-        f"{report.records} record(s), {report.checkpoints} checkpoint(s), {report.unsealed} awaiting their seal."
+        f"{report.records} record(s), {report.logged} in the transparency log, {report.checkpoints} checkpoint(s), "
+        f"{report.unsealed} awaiting the next checkpoint."
     )
+    if report.against:
+        click.echo(f"Checked against the checkpoint held outside: {report.against}.")
     if not report.intact:
         click.echo(f"{len(report.problems)} problem(s) found.")
         raise SystemExit(1)
@@ -200,11 +210,13 @@ def evidence_audit(skip_seals: bool) -> None:
 
 @evidence_cli.command("checkpoint")
 def evidence_checkpoint() -> None:
-    """Seal the chain's current head now (the scheduler does it every CHECKPOINT_INTERVAL)."""
-    from webapp.trust.audit import write_checkpoint
+    """Log the records appended since the last checkpoint and publish a new checkpoint now."""
+    from webapp.trust.journal import latest_checkpoint, write_checkpoint
 
-    checkpoint = write_checkpoint(db.session, current_services(), force=True)
-    click.echo(f"Checkpoint at record {checkpoint.seq}." if checkpoint else "The journal is empty.")
+    write_checkpoint(db.session, current_services(), force=True)
+    latest = latest_checkpoint(db.session)
+    db.session.rollback()
+    click.echo(f"Checkpoint of {latest.tree_size} records." if latest else "The journal is empty.")
 
 
 def register_commands(app: Flask) -> None:

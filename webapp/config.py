@@ -133,7 +133,13 @@ class Settings:
     tsa_timeout: int = 10
     service_legal_name: str = "Wassit SARL"
     proof_retention_years: int = 10
-    checkpoint_interval: int = 3600
+    # Seconds between two checkpoints of the evidence journal's transparency log while records
+    # are added (a proof that needs one sooner makes it at once).
+    checkpoint_interval: int = 5
+    # The origin line of our checkpoints and the name of their signing key; default
+    # "<host of PUBLIC_URL>/journal".  The key: an Ed25519 PEM file (default: created in TRUST_DIR).
+    journal_origin: str = ""
+    journal_key: Path | None = None
     # Outgoing webhooks: private and loopback hosts are refused unless allowed (tests, development).
     webhook_allow_private: bool = False
     webhook_timeout: int = 10
@@ -196,6 +202,8 @@ class Settings:
             service_legal_name=_env_str("SERVICE_LEGAL_NAME", cls.service_legal_name),
             proof_retention_years=_env_int("PROOF_RETENTION_YEARS", cls.proof_retention_years),
             checkpoint_interval=_env_int("CHECKPOINT_INTERVAL", cls.checkpoint_interval),
+            journal_origin=_env_str("JOURNAL_ORIGIN", ""),
+            journal_key=_env_path("JOURNAL_KEY"),
             webhook_allow_private=_env_bool("WEBHOOK_ALLOW_PRIVATE", cls.webhook_allow_private),
             webhook_timeout=_env_int("WEBHOOK_TIMEOUT", cls.webhook_timeout),
             metrics_token=_env_str("METRICS_TOKEN", ""),
@@ -214,6 +222,14 @@ class Settings:
     def trust_directory(self) -> Path:
         return self.trust_dir or self.instance_path / "trust"
 
+    @property
+    def journal_name(self) -> str:
+        """The journal's origin line, which is also the name its checkpoints are signed under."""
+        if self.journal_origin:
+            return self.journal_origin
+        parts = urlsplit(self.public_url)
+        return f"{parts.netloc}{parts.path.rstrip('/')}/journal"
+
     def validate(self) -> None:
         if len(self.master_key) != 32:
             raise ConfigError("MASTER_KEY must be 32 bytes, base64-encoded")
@@ -225,6 +241,10 @@ class Settings:
             raise ConfigError("ACCEPTANCE_PERIOD must be positive")
         if self.tsa_url is not None and not self.tsa_url.startswith(("http://", "https://")):
             raise ConfigError("TSA_URL must be an http(s) URL")
+        if self.checkpoint_interval < 0:
+            raise ConfigError("CHECKPOINT_INTERVAL must be zero or more seconds")
+        if any(ch.isspace() or ch == "+" for ch in self.journal_name):
+            raise ConfigError("JOURNAL_ORIGIN may not contain spaces or '+'")
         if self.proof_retention_years < 1:
             raise ConfigError("PROOF_RETENTION_YEARS must be at least 1")
         if self.sms_provider == "vonage" and not (self.vonage_api_key and self.vonage_api_secret):

@@ -44,10 +44,16 @@ def issue_proof(proof_id: str) -> str | None:
     return status.value if status else None
 
 
-def seal_evidence() -> int:
-    from webapp.trust.proofs import seal_pending_records
+def checkpoint_journal() -> int:
+    """Logs new evidence records in the transparency log and publishes a checkpoint: its size, or 0."""
+    from webapp.trust.journal import write_checkpoint
 
-    return seal_pending_records(db.session, current_services())
+    checkpoint = write_checkpoint(db.session, current_services())
+    return checkpoint.tree_size if checkpoint is not None else 0
+
+
+# Names of jobs that releases before the transparency log enqueued; a queue may still hold them.
+seal_evidence = checkpoint_journal
 
 
 def requeue_proofs() -> int:
@@ -57,9 +63,7 @@ def requeue_proofs() -> int:
 
 
 def checkpoint_chain() -> bool:
-    from webapp.trust.audit import write_checkpoint
-
-    return write_checkpoint(db.session, current_services()) is not None
+    return checkpoint_journal() > 0
 
 
 def deliver_webhook(delivery_id: str) -> str | None:

@@ -40,6 +40,7 @@ def letter_facts(letter: Letter) -> dict[str, Any]:
             "name": org.name,
             "legal_name": org.legal_name,
             "ice": org.ice,
+            "address": org.address,
             "user_id": letter.sender_user_id,
         },
         "recipient": letter.recipient_facts(),

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from functools import cached_property
+from typing import Any
 
 from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -16,6 +19,9 @@ class Evidence(db.Model):  # type: ignore[name-defined,misc]
 
     `record_hash` is the SHA-256 of `canonical`, and `canonical` contains
     `previous_hash`, so editing, deleting or reordering a record breaks the chain.
+    Each record is also a leaf of the journal's Merkle tree (`webapp.trust.journal`),
+    whose signed, timestamped checkpoints seal it.  `seal` holds the individual
+    CAdES seal that records appended before the transparency log carried.
     """
 
     __tablename__ = "evidence"
@@ -32,6 +38,28 @@ class Evidence(db.Model):  # type: ignore[name-defined,misc]
     # Added by a job right after the commit that appended the record.
     seal: Mapped[bytes | None] = mapped_column(LargeBinary)
     sealed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)  # indexed: metrics count unsealed
+
+    # What proofs, the API, the portal and /verify show is read from the sealed canonical record,
+    # never from the free columns beside it (`occurred_at`, `event` only serve queries, and the
+    # journal's checks require them to agree with the record).
+
+    @cached_property
+    def record(self) -> dict[str, Any]:
+        """The canonical record, parsed (records never change once appended)."""
+        parsed = json.loads(self.canonical)
+        if not isinstance(parsed, dict):
+            raise ValueError(f"evidence record {self.id} is not a JSON object")
+        return parsed
+
+    @property
+    def at(self) -> datetime:
+        """When the event happened, as the sealed record states it (aware UTC)."""
+        return datetime.fromisoformat(str(self.record["at"]))
+
+    @property
+    def details(self) -> dict[str, Any]:
+        details = self.record.get("details")
+        return details if isinstance(details, dict) else {}
 
 
 class ChainCheckpoint(db.Model):  # type: ignore[name-defined,misc]

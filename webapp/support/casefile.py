@@ -173,7 +173,7 @@ def _section(details: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 def _facts(record: Evidence) -> tuple[tuple[str, str], ...]:
-    details = json.loads(record.canonical).get("details") or {}
+    details = record.details
     notification = _section(details, "notification")
     receipt = _section(details, "receipt")
     facts = [(f"notification.{key}", _text(notification[key])) for key in NOTIFICATION_FACTS if notification.get(key)]
@@ -231,7 +231,7 @@ def letter_case(session: DbSession, letter: Letter) -> LetterCase:
     proofs = session.execute(select(Proof).where(Proof.letter_id == letter.id).order_by(Proof.created_at)).scalars()
     return LetterCase(
         letter=summarise(letter),
-        timeline=tuple(TimelineRecord(r.id, r.seq, r.event, r.occurred_at, _facts(r)) for r in records),
+        timeline=tuple(TimelineRecord(r.id, r.seq, r.record["event"], r.at, _facts(r)) for r in records),
         messages=tuple(_message_row(m, letter, receipts.get(m.id, ())) for m in messages),
         codes=tuple(CodeRow(*row) for row in codes),
         proofs=tuple(

@@ -26,6 +26,8 @@ from webapp.extensions import DbSession
 from webapp.letters.states import LetterStatus
 from webapp.models import (
     Evidence,
+    JournalCheckpoint,
+    JournalRefusal,
     Letter,
     MessageStatus,
     OutboundMessage,
@@ -126,11 +128,60 @@ class ErrorRate:
 
 
 @dataclass(frozen=True)
+class RefusedRecord:
+    seq: int
+    evidence_id: str
+    problem: str
+    first_seen_at: datetime
+    times: int
+
+
+@dataclass(frozen=True)
+class JournalHealth:
+    """The transparency log: how far it goes, and any record its checkpoint writer refused."""
+
+    records: int
+    logged: int  # covered by the latest checkpoint
+    last_checkpoint_at: datetime | None
+    refused: list[RefusedRecord]
+
+    @property
+    def waiting(self) -> int:
+        return max(self.records - self.logged, 0)
+
+
+def journal_health(session: DbSession) -> JournalHealth:
+    latest = session.execute(
+        select(JournalCheckpoint.tree_size, JournalCheckpoint.created_at)
+        .order_by(JournalCheckpoint.tree_size.desc())
+        .limit(1)
+    ).first()
+    refused = session.execute(
+        select(
+            JournalRefusal.seq,
+            JournalRefusal.evidence_id,
+            JournalRefusal.problem,
+            JournalRefusal.first_seen_at,
+            JournalRefusal.times,
+        )
+        .order_by(JournalRefusal.seq)
+        .limit(20)
+    ).all()
+    return JournalHealth(
+        records=session.execute(select(func.coalesce(func.max(Evidence.seq), 0))).scalar_one(),
+        logged=latest[0] if latest else 0,
+        last_checkpoint_at=latest[1] if latest else None,
+        refused=[RefusedRecord(*row) for row in refused],
+    )
+
+
+@dataclass(frozen=True)
 class OperationsSnapshot:
     at: datetime
     redis: RedisSnapshot
     providers: list[ProviderHealth]
     errors: list[ErrorRate]
+    journal: JournalHealth
 
 
 @dataclass(frozen=True)
@@ -143,6 +194,8 @@ class DatabaseCounts:
     webhook_deliveries_by_status: dict[str, int]
     evidence_unsealed: int
     proofs_pending: int
+    journal_refused: int  # records the checkpoint writer refused: someone changed the journal
+    journal_logged: int  # records covered by the latest checkpoint
 
 
 # --- Redis ------------------------------------------------------------------------------------------------
@@ -359,6 +412,8 @@ def database_counts(session: DbSession, now: datetime) -> DatabaseCounts:
         webhook_deliveries_by_status={s.value: 0 for s in WebhookDeliveryStatus} | grouped(WebhookDelivery.status),
         evidence_unsealed=session.execute(select(func.count()).where(Evidence.sealed_at.is_(None))).scalar_one(),
         proofs_pending=session.execute(select(func.count()).where(Proof.status == ProofStatus.PENDING)).scalar_one(),
+        journal_refused=session.execute(select(func.count(JournalRefusal.id))).scalar_one(),
+        journal_logged=session.execute(select(func.coalesce(func.max(JournalCheckpoint.tree_size), 0))).scalar_one(),
     )
 
 
@@ -370,4 +425,5 @@ def operations_snapshot(session: DbSession, redis: Redis, settings: Settings, no
         redis=redis_part,
         providers=provider_health(session, settings, now),
         errors=error_rates(session, redis_part, now),
+        journal=journal_health(session),
     )

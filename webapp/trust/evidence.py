@@ -80,8 +80,9 @@ def append_evidence(
         record_hash=sha256_hex(canonical),
     )
     session.add(evidence)
-    # Sealed by a job right after commit (a periodic sweep catches any it misses).
-    enqueue_after_commit(session, "webapp.jobs.seal_evidence", job_id="seal-evidence", retry=False)
+    # Logged (and so sealed) by the next checkpoint of the transparency log: a job right after
+    # commit, every CHECKPOINT_INTERVAL seconds at most; a periodic sweep catches any it misses.
+    enqueue_after_commit(session, "webapp.jobs.checkpoint_journal", job_id="journal-checkpoint", retry=False)
     head.seq = evidence.seq
     head.record_hash = evidence.record_hash
     return evidence

@@ -95,6 +95,8 @@ class ProofFacts:
     issued_at: datetime
     reason: str | None = None  # refusal / non-delivery reason, when any
     sms_delivered_at: datetime | None = None  # the operator's delivery receipt of the notification SMS
+    journal_size: int | None = None  # the journal checkpoint the proof was issued against: its tree size
+    journal_root: str | None = None  # and its root hash (hex)
 
 
 # --------------------------------------------------------------------------
@@ -152,6 +154,7 @@ LABELS: dict[str, dict[str, str]] = {
         "evidence_id": "Identifiant de preuve",
         "record_hash": "Empreinte de l'enregistrement",
         "chain_hash": "Empreinte de la chaîne de preuves (SHA-256)",
+        "journal": "Journal de transparence : point de contrôle de {size} enregistrements, racine (SHA-256)",
         "verification": "Vérification",
         "verify_text": (
             "Pour vérifier l'authenticité de cette preuve, scannez le code QR ou ouvrez l'adresse "
@@ -223,6 +226,7 @@ LABELS: dict[str, dict[str, str]] = {
         "evidence_id": "Evidence ID",
         "record_hash": "Record fingerprint",
         "chain_hash": "Evidence chain fingerprint (SHA-256)",
+        "journal": "Transparency log: checkpoint of {size} records, root hash (SHA-256)",
         "verification": "Verification",
         "verify_text": (
             "To check that this proof is genuine, scan the QR code or open the address below: the "
@@ -291,6 +295,7 @@ LABELS: dict[str, dict[str, str]] = {
         "evidence_id": "معرف الدليل",
         "record_hash": "بصمة السجل",
         "chain_hash": "بصمة سلسلة الأدلة (SHA-256)",
+        "journal": "سجل الشفافية: نقطة مراقبة تضم {size} سجلا، بصمة الجذر (SHA-256)",
         "verification": "التحقق",
         "verify_text": (
             "للتحقق من صحة هذا الإثبات، امسح رمز QR أو افتح الرابط أدناه: تؤكد صفحة التحقق العمومية "
@@ -879,7 +884,14 @@ class _EventRow(_Block):
 class _Verification(_Block):
     """The QR code to the public verification page, its URL and the chain hash."""
 
-    def __init__(self, lay: _Layout, labels: dict[str, str], chain_hash: str, url: str) -> None:
+    def __init__(
+        self,
+        lay: _Layout,
+        labels: dict[str, str],
+        chain_hash: str,
+        url: str,
+        journal: tuple[int, str] | None = None,
+    ) -> None:
         self.lay, self.title, self.url = lay, labels["verification"], url
         # The image carries its own white quiet zone; the code and the URL line up inside it.
         self.quiet = QR_SIZE * QR_QUIET_ZONE / (len(_qr_modules(url)) + 2 * QR_QUIET_ZONE)
@@ -887,8 +899,14 @@ class _Verification(_Block):
         self.paras = [
             (lay.text(labels["chain_hash"], S_LABEL, self.text_width), 1.5),
             (lay.data(chain_hash, S_HASH, self.text_width), 7.0),
-            (lay.text(labels["verify_text"], S_VALUE, self.text_width), 0.0),
         ]
+        if journal is not None:
+            size, root = journal
+            self.paras += [
+                (lay.text(labels["journal"].format(size=size), S_LABEL, self.text_width), 1.5),
+                (lay.data(root, S_HASH, self.text_width), 7.0),
+            ]
+        self.paras.append((lay.text(labels["verify_text"], S_VALUE, self.text_width), 0.0))
         self.url_para = lay.data(url, S_URL, CONTENT_WIDTH - 1 - self.quiet - PAD)
         self.text_height = sum(p.height + gap for p, gap in self.paras)
         body = max(QR_SIZE - 3, self.quiet + self.text_height) + self.url_para.height
@@ -1016,7 +1034,8 @@ class _Renderer:
         blocks.append(_Section(lay, t["document"], document_rows, MARGIN_X, CONTENT_WIDTH, 130))
 
         blocks.extend(self._event_blocks())
-        blocks.append(_Verification(lay, t, f.chain_head_hash, f.verify_url))
+        journal = (f.journal_size, f.journal_root) if f.journal_size and f.journal_root else None
+        blocks.append(_Verification(lay, t, f.chain_head_hash, f.verify_url, journal))
         return blocks
 
     def _event_blocks(self) -> list[_Block]:

@@ -3,11 +3,12 @@
 A proof is requested in the transaction that records its event (see
 `letters.lifecycle`) and produced by a job after that commit:
 
-1. the letter's evidence records up to the event are sealed (CAdES + RFC 3161)
-   if a job has not done it yet;
-2. the PDF is rendered (`proof_pdf`), the records and their seals are embedded
-   as attachments, and the whole is signed by the seal certificate as a
-   certifying PAdES signature with a signature timestamp: any PDF validator
+1. the journal's transparency log is brought to a checkpoint that covers the
+   letter's records up to the event (`trust.journal`), if none does yet;
+2. the PDF is rendered (`proof_pdf`) from the sealed records; the records, an
+   inclusion proof for each, and the checkpoint with its timestamp and seal are
+   embedded as attachments, and the whole is signed by the seal certificate as
+   a certifying PAdES signature with a signature timestamp: any PDF validator
    trusting our root accepts it, and any change breaks it;
 3. the signed PDF is stored encrypted until the end of the retention period.
 
@@ -20,6 +21,7 @@ import hashlib
 import io
 import json
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pyhanko.pdf_utils.embed import EmbeddedFileObject, EmbeddedFileParams, FileSpec, embed_file
@@ -36,8 +38,10 @@ from webapp.outgoing_webhooks import letter_proof_ready
 from webapp.queue import enqueue_after_commit
 from webapp.services import Services
 from webapp.trust.aio import run_sync
+from webapp.trust.journal import InclusionProof, ensure_logged, inclusion_proof, timestamp_response
 from webapp.trust.proof_pdf import ProofEvent, ProofFacts, render_proof_pdf
 from webapp.trust.seal import SealError
+from webapp.trust.signed_note import Checkpoint, split_note
 from webapp.vault import Sealed
 
 log = logging.getLogger(__name__)
@@ -111,6 +115,12 @@ PROVIDER_ROLE = {
 }
 
 
+# Names of the journal files every proof carries (the verifier and the dispute bundle read them).
+CHECKPOINT_FILE = "journal-checkpoint.txt"
+CHECKPOINT_TSR_FILE = "journal-checkpoint.tsr"
+CHECKPOINT_SEAL_FILE = "journal-checkpoint.p7s"
+
+
 class ProofNotReady(Exception):
     """The proof has not been produced yet."""
 
@@ -131,64 +141,50 @@ def request_proof(session: DbSession, letter: Letter, kind: ProofKind, evidence:
     return proof
 
 
-def seal_record(session: DbSession, services: Services, record: Evidence) -> None:
-    """Seals one record in the caller's transaction (no-op if already sealed)."""
-    if record.seal is not None:
-        return
-    record.seal = services.trust.seal(record.canonical.encode("utf-8"))
-    record.sealed_at = services.clock.now()
-
-
-def seal_pending_records(session: DbSession, services: Services, *, batch: int = 200) -> int:
-    """Seals records a job has not sealed yet, oldest first; commits each.
-
-    Found through `ix_evidence_sealed_at` (`sealed_at` is set with the seal): every 10 seconds this
-    reads the few unsealed records, not the whole journal from its first record."""
-    ids = (
-        session.execute(select(Evidence.id).where(Evidence.sealed_at.is_(None)).order_by(Evidence.seq).limit(batch))
-        .scalars()
-        .all()
-    )
-    sealed = 0
-    for evidence_id in ids:
-        record = session.execute(select(Evidence).where(Evidence.id == evidence_id).with_for_update()).scalar_one()
-        if record.seal is None:
-            seal_record(session, services, record)
-            sealed += 1
-        session.commit()
-    return sealed
-
-
 def issue_proof(session: DbSession, services: Services, proof_id: str) -> ProofStatus | None:
-    """Produces, signs and stores one proof; idempotent."""
-    proof = session.execute(select(Proof).where(Proof.id == proof_id).with_for_update()).scalar_one_or_none()
+    """Produces, signs and stores one proof; idempotent.
+
+    Reads, then renders and signs outside any transaction, then writes in a short one: a
+    second run of the same job (a retry after a crash) finds the proof ready and stops.
+    """
+    proof = session.get(Proof, proof_id)
     if proof is None:
         log.warning("proof %s does not exist", proof_id)
+        session.commit()
         return None
     if proof.status is ProofStatus.READY:
         session.commit()
         return proof.status
-    proof.attempts += 1
-    letter = session.get_one(Letter, proof.letter_id)
-    trigger = session.get_one(Evidence, proof.evidence_id)
+    kind, letter_id, trigger_id = proof.kind, proof.letter_id, proof.evidence_id
+    trigger = session.get_one(Evidence, trigger_id)
+    checkpoint = ensure_logged(session, services, trigger.seq)
+    letter = session.get_one(Letter, letter_id)
     records = (
         session.execute(
-            select(Evidence)
-            .where(Evidence.letter_id == letter.id, Evidence.seq <= trigger.seq)
-            .order_by(Evidence.seq)
-            .with_for_update()  # so that the sealing job does not seal them at the same time
+            select(Evidence).where(Evidence.letter_id == letter.id, Evidence.seq <= trigger.seq).order_by(Evidence.seq)
         )
         .scalars()
         .all()
     )
-    for record in records:
-        seal_record(session, services, record)
+    trigger = next(r for r in records if r.id == trigger_id)
     shown = [r for r in records if r.event in SHOWN_EVENTS]
+    inclusions = [inclusion_proof(session, r.id, checkpoint=checkpoint) for r in shown]
+    journal = JournalAttachments(
+        checkpoint.tree_size, checkpoint.note, checkpoint.timestamp_token, checkpoint.seal, inclusions
+    )
     now = services.clock.now()
-    facts = build_facts(services, letter, proof.kind, trigger, shown, now)
+    facts = build_facts(services, letter, kind, trigger, shown, now, journal)
+    session.commit()  # nothing is held while rendering and signing
+
     unsigned = render_proof_pdf(facts)
-    signed = sign_proof_pdf(services, unsigned, shown, title=f"{proof.kind.value} {letter.reference}")
-    stored = services.vault.encrypt(signed, context=f"proof:{proof.id}")
+    signed = sign_proof_pdf(services, unsigned, shown, journal, title=f"{kind.value} {facts.reference}")
+    stored = services.vault.encrypt(signed, context=f"proof:{proof_id}")
+
+    proof = session.execute(select(Proof).where(Proof.id == proof_id).with_for_update()).scalar_one()
+    if proof.status is ProofStatus.READY:  # another run finished first
+        session.commit()
+        return proof.status
+    proof.attempts += 1
     proof.key_id, proof.wrapped_key = stored.key_id, stored.wrapped_key
     proof.nonce, proof.ciphertext = stored.nonce, stored.ciphertext
     proof.sha256 = hashlib.sha256(signed).hexdigest()
@@ -197,7 +193,8 @@ def issue_proof(session: DbSession, services: Services, proof_id: str) -> ProofS
     proof.retain_until = add_years(now, services.settings.proof_retention_years)
     proof.status = ProofStatus.READY
     proof.last_error = None
-    letter_proof_ready(session, letter, proof.kind, at=now, public_url=services.settings.public_url)
+    letter = session.get_one(Letter, letter_id)
+    letter_proof_ready(session, letter, kind, at=now, public_url=services.settings.public_url)
     session.commit()
     return proof.status
 
@@ -209,6 +206,18 @@ def add_years(moment: datetime, years: int) -> datetime:
         return moment.replace(year=moment.year + years, day=28)
 
 
+@dataclass(frozen=True)
+class JournalAttachments:
+    """What a proof carries of the transparency log: the checkpoint it was issued against, and the
+    inclusion proof of each record it lists, so that every proof a sender keeps pins the log."""
+
+    tree_size: int
+    note: str
+    timestamp_token: bytes
+    seal: bytes
+    inclusions: list[InclusionProof]
+
+
 def build_facts(
     services: Services,
     letter: Letter,
@@ -216,36 +225,43 @@ def build_facts(
     trigger: Evidence,
     records: list[Evidence],
     now: datetime,
+    journal: JournalAttachments,
 ) -> ProofFacts:
+    """What the proof prints, read from the sealed records (never from the free columns beside them).
+
+    The trigger record repeats who sent what to whom; the letter row gives only the language.
+    """
     language = letter.language if letter.language in EVENT_LABELS else "fr"
     labels = EVENT_LABELS[language]
     settings = services.settings
-    org = letter.organisation
+    stated = trigger.record
+    sender = stated.get("sender") or {}
+    recipient = stated.get("recipient") or {}
+    document = stated.get("document") or {}
     reason = None
     if kind in {ProofKind.REFUSAL, ProofKind.NON_DELIVERY}:
-        details = json.loads(trigger.canonical).get("details", {})
-        reason = details.get("reason")
+        reason = trigger.details.get("reason")
     return ProofFacts(
         sms_delivered_at=sms_delivered_at(records),
         kind=kind.value,
         language=language,
         provider_name=settings.service_name,
         provider_details=f"{settings.service_legal_name} — {PROVIDER_ROLE[language]} — {settings.public_url}",
-        letter_id=letter.id,
-        reference=letter.reference,
-        sender_legal_name=org.legal_name,
-        sender_ice=org.ice,
-        sender_address=org.address,
-        recipient_name=letter.recipient_name,
-        recipient_phone=letter.recipient_phone,
-        recipient_email=letter.recipient_email,
-        document_name=letter.document_name,
-        document_size=letter.document_size,
-        document_sha256=letter.document_sha256,
+        letter_id=str(stated["letter_id"]),
+        reference=str(stated.get("reference", "")),
+        sender_legal_name=str(sender.get("legal_name") or sender.get("name") or ""),
+        sender_ice=sender.get("ice"),
+        sender_address=sender.get("address"),
+        recipient_name=str(recipient.get("name") or ""),
+        recipient_phone=str(recipient.get("phone") or ""),
+        recipient_email=recipient.get("email"),
+        document_name=str(document.get("name") or ""),
+        document_size=int(document.get("size") or 0),
+        document_sha256=str(document.get("sha256") or ""),
         events=tuple(
             ProofEvent(
                 label=labels.get(r.event, r.event),
-                at=r.occurred_at,
+                at=r.at,
                 evidence_id=r.id,
                 record_hash=r.record_hash,
             )
@@ -255,6 +271,8 @@ def build_facts(
         verify_url=f"{settings.public_url}/verify/{trigger.id}",
         issued_at=now,
         reason=reason,
+        journal_size=journal.tree_size,
+        journal_root=Checkpoint.parse(split_note(journal.note)[0]).root_hash.hex(),
     )
 
 
@@ -263,46 +281,102 @@ def sms_delivered_at(records: list[Evidence]) -> datetime | None:
     for record in records:
         if record.event != "NotificationDelivered":
             continue
-        notification = json.loads(record.canonical).get("details", {}).get("notification", {})
+        notification = record.details.get("notification", {})
         if notification.get("channel") == "sms" and notification.get("purpose", "notification") == "notification":
-            return record.occurred_at
+            return record.at
     return None
 
 
-def attachment_names(record: Evidence) -> tuple[str, str]:
-    stem = f"evidence-{record.seq:08d}-{record.event}"
-    return f"{stem}.json", f"{stem}.p7s"
+def record_stem(record: Evidence) -> str:
+    return f"evidence-{record.seq:08d}-{record.event}"
 
 
-def sign_proof_pdf(services: Services, pdf: bytes, records: list[Evidence], *, title: str) -> bytes:
-    """Embeds the records and their seals, then certifies the PDF (PAdES B-T, no changes allowed)."""
-    writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+def proof_attachments(records: list[Evidence], journal: JournalAttachments) -> list[Attachment]:
+    """Every file a proof carries, in order: the records (with the individual seals older records
+    have), their inclusion proofs, and the checkpoint with its timestamp, seal and verifier key."""
+    files: list[Attachment] = []
     for record in records:
-        json_name, seal_name = attachment_names(record)
-        for name, data, mime, description in (
-            (
-                json_name,
+        stem = record_stem(record)
+        files.append(
+            Attachment(
+                f"{stem}.json",
                 record.canonical.encode("utf-8"),
                 "application/json",
                 f"Evidence record {record.id} (RFC 8785 canonical JSON)",
-            ),
-            (
-                seal_name,
-                record.seal or b"",
-                "application/pkcs7-signature",
-                f"CAdES seal of evidence record {record.id}",
-            ),
-        ):
-            embedded = EmbeddedFileObject.from_file_data(
-                writer,
-                data=data,
-                mime_type=mime,
-                params=EmbeddedFileParams(creation_date=record.occurred_at),
+                record.at,
             )
-            embed_file(
-                writer,
-                FileSpec(file_spec_string=name, file_name=name, embedded_data=embedded, description=description),
+        )
+        if record.seal:
+            files.append(
+                Attachment(
+                    f"{stem}.p7s",
+                    record.seal,
+                    "application/pkcs7-signature",
+                    f"CAdES seal of evidence record {record.id}",
+                    record.at,
+                )
             )
+    for inclusion in journal.inclusions:
+        files.append(
+            Attachment(
+                f"inclusion-{inclusion.leaf_index + 1:08d}.json",
+                json.dumps(inclusion.as_json(), indent=1).encode(),
+                "application/json",
+                f"RFC 9162 inclusion proof of evidence record {inclusion.evidence_id} in the journal checkpoint",
+                None,
+            )
+        )
+    note = journal.note.encode("utf-8")
+    files += [
+        Attachment(CHECKPOINT_FILE, note, "text/plain", "Signed checkpoint of the evidence journal (C2SP)", None),
+        Attachment(
+            CHECKPOINT_TSR_FILE,
+            timestamp_response(journal.timestamp_token),
+            "application/timestamp-reply",
+            "RFC 3161 timestamp of the checkpoint",
+            None,
+        ),
+        Attachment(
+            CHECKPOINT_SEAL_FILE,
+            journal.seal,
+            "application/pkcs7-signature",
+            "CAdES seal of the checkpoint by the provider's seal certificate",
+            None,
+        ),
+    ]
+    return files
+
+
+@dataclass(frozen=True)
+class Attachment:
+    name: str
+    data: bytes
+    mime_type: str
+    description: str
+    created: datetime | None
+
+
+def sign_proof_pdf(
+    services: Services, pdf: bytes, records: list[Evidence], journal: JournalAttachments, *, title: str
+) -> bytes:
+    """Embeds the records and the journal's proofs, then certifies the PDF (PAdES, no changes allowed)."""
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+    for attachment in proof_attachments(records, journal):
+        embedded = EmbeddedFileObject.from_file_data(
+            writer,
+            data=attachment.data,
+            mime_type=attachment.mime_type,
+            params=EmbeddedFileParams(creation_date=attachment.created),
+        )
+        embed_file(
+            writer,
+            FileSpec(
+                file_spec_string=attachment.name,
+                file_name=attachment.name,
+                embedded_data=embedded,
+                description=attachment.description,
+            ),
+        )
     metadata = signers.PdfSignatureMetadata(
         field_name="Seal",
         md_algorithm="sha256",

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from asn1crypto import tsp
 from pyhanko.pdf_utils.misc import PdfReadError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import async_validate_pdf_signature
@@ -23,33 +24,86 @@ from sqlalchemy import select
 from webapp.extensions import DbSession
 from webapp.models import Evidence
 from webapp.services import Services
+from webapp.trust import tlog
 from webapp.trust.aio import run_sync
 from webapp.trust.evidence import GENESIS_HASH, canonical_json, sha256_hex
+from webapp.trust.journal import (
+    CheckpointCheck,
+    JournalError,
+    check_checkpoint,
+    checkpoint_of_size,
+    consistency_proof,
+    inclusion_proof,
+    latest_checkpoint,
+)
+from webapp.trust.proofs import CHECKPOINT_FILE, CHECKPOINT_SEAL_FILE, CHECKPOINT_TSR_FILE
 from webapp.trust.seal import SealCheck
+
+
+@dataclass(frozen=True)
+class LogCheck:
+    """A record's place in the transparency log: its inclusion proof into a signed checkpoint."""
+
+    tree_size: int
+    included: bool  # the inclusion proof leads from the record to the checkpoint's root
+    checkpoint: CheckpointCheck  # signed by our journal key; its timestamp and seal verify
+    consistent: bool  # our log still holds that checkpoint and extends it
+
+    @property
+    def ok(self) -> bool:
+        return self.included and self.checkpoint.ok and self.consistent
+
+    @property
+    def timestamped_at(self) -> datetime | None:
+        return self.checkpoint.timestamped_at
+
+    @property
+    def sealed_by(self) -> str | None:
+        return self.checkpoint.sealed_by
 
 
 @dataclass
 class RecordCheck:
-    """One evidence record checked against our journal."""
+    """One evidence record checked against our journal and its transparency log."""
 
     evidence_id: str
     record: dict[str, Any]
     hash_ok: bool  # the record hash is the hash of its canonical JSON
     in_journal: bool  # our journal holds exactly this record
     chain_ok: bool  # it links to its predecessor and its successor links to it
-    seal: SealCheck | None  # None when not sealed yet
+    seal: SealCheck | None  # the individual seal records carried before the transparency log, if any
+    logged: LogCheck | None = None  # None when no checkpoint covers it yet
+
+    @property
+    def sealed(self) -> bool:
+        return (self.logged is not None and self.logged.ok) or (self.seal is not None and self.seal.ok)
 
     @property
     def genuine(self) -> bool:
-        return self.hash_ok and self.in_journal and self.chain_ok and self.seal is not None and self.seal.ok
+        return self.hash_ok and self.in_journal and self.chain_ok and self.sealed
+
+    @property
+    def pending(self) -> bool:
+        """Intact and in our journal, waiting for the next checkpoint (a few seconds)."""
+        return self.hash_ok and self.in_journal and self.chain_ok and self.logged is None and self.seal is None
 
     @property
     def event(self) -> str:
         return str(self.record.get("event", ""))
 
 
-def check_record(session: DbSession, services: Services, canonical: bytes, seal: bytes | None) -> RecordCheck:
-    """Checks a record (as found in a proof, or in the journal) against the journal."""
+def check_record(
+    session: DbSession,
+    services: Services,
+    canonical: bytes,
+    seal: bytes | None,
+    inclusion: EmbeddedInclusion | None = None,
+) -> RecordCheck:
+    """Checks a record (as found in a proof, or in the journal) against the journal and its log.
+
+    `inclusion` is the inclusion proof and checkpoint a proof carries for the record; without it
+    the record is proven against our latest checkpoint.
+    """
     try:
         record = json.loads(canonical)
     except (ValueError, UnicodeDecodeError):
@@ -74,7 +128,64 @@ def check_record(session: DbSession, services: Services, canonical: bytes, seal:
         if seal is None:
             seal = stored.seal
     seal_check = services.trust.check(canonical, seal) if seal else None
-    return RecordCheck(evidence_id, record, hash_ok, in_journal, chain_ok, seal_check)
+    logged: LogCheck | None = None
+    if inclusion is not None:
+        logged = _check_embedded_inclusion(session, services, canonical, inclusion)
+    elif stored is not None and in_journal:
+        logged = _check_against_latest(session, services, stored)
+    return RecordCheck(evidence_id, record, hash_ok, in_journal, chain_ok, seal_check, logged)
+
+
+@dataclass(frozen=True)
+class EmbeddedInclusion:
+    """An inclusion proof and the checkpoint it leads to, as a proof PDF carries them."""
+
+    leaf_index: int
+    tree_size: int
+    hashes: tuple[bytes, ...]
+    note: str
+    timestamp_token: bytes | None
+    seal: bytes | None
+
+
+def _check_against_latest(session: DbSession, services: Services, stored: Evidence) -> LogCheck | None:
+    latest = latest_checkpoint(session)
+    if latest is None or latest.tree_size < stored.seq:
+        return None
+    try:
+        inclusion_proof(session, stored.id, checkpoint=latest)  # computed from the stored tree, and checked
+        included = True
+    except JournalError:
+        included = False
+    checkpoint = check_checkpoint(services, latest.note, latest.timestamp_token, latest.seal)
+    return LogCheck(latest.tree_size, included, checkpoint, consistent=True)
+
+
+def _check_embedded_inclusion(
+    session: DbSession, services: Services, canonical: bytes, inclusion: EmbeddedInclusion
+) -> LogCheck:
+    """The proof's own inclusion proof and checkpoint, then whether our log still holds and extends it."""
+    checkpoint = check_checkpoint(services, inclusion.note, inclusion.timestamp_token, inclusion.seal)
+    signed = checkpoint.checkpoint
+    if signed is None:
+        return LogCheck(inclusion.tree_size, False, checkpoint, False)
+    included = signed.size == inclusion.tree_size and tlog.verify_inclusion(
+        inclusion.leaf_index, signed.size, tlog.leaf_hash(canonical), list(inclusion.hashes), signed.root_hash
+    )
+    return LogCheck(signed.size, included, checkpoint, _still_extended(session, signed.size, signed.root_hash))
+
+
+def _still_extended(session: DbSession, size: int, root: bytes) -> bool:
+    """Our log holds the checkpoint of `size` with this root, and the latest one provably extends it."""
+    held = checkpoint_of_size(session, size)
+    latest = latest_checkpoint(session)
+    if held is None or latest is None or held.root_hash != root.hex():
+        return False
+    try:
+        path = consistency_proof(session, size, latest.tree_size)
+    except JournalError:
+        return False
+    return tlog.verify_consistency(size, latest.tree_size, root, bytes.fromhex(latest.root_hash), path)
 
 
 def _previous_hash_in(record: Evidence) -> str | None:
@@ -147,21 +258,63 @@ def check_proof_pdf(session: DbSession, services: Services, data: bytes) -> Proo
         signed_by=status.signing_cert.subject.human_friendly,
         timestamped_at=timestamp.timestamp if ts_ok and timestamp is not None else None,
     )
-    check.records = [check_record(session, services, body, seal) for body, seal in _embedded_records(data)]
+    check.records = [
+        check_record(session, services, body, seal, inclusion) for body, seal, inclusion in _embedded_records(data)
+    ]
     if not check.records:
         check.problem = "the proof carries no evidence record"
     return check
 
 
-def _embedded_records(data: bytes) -> list[tuple[bytes, bytes | None]]:
-    """(canonical JSON, seal) pairs of the evidence files attached to a proof, in order."""
+def _embedded_records(data: bytes) -> list[tuple[bytes, bytes | None, EmbeddedInclusion | None]]:
+    """(canonical JSON, individual seal, inclusion proof) of the evidence files attached to a proof, in order."""
     try:
         attachments = PdfReader(io.BytesIO(data)).attachments
     except (PyPdfError, ValueError, KeyError, TypeError):
         return []
-    pairs = []
+
+    def first(name: str) -> bytes | None:
+        found = attachments.get(name)
+        return found[0] if found else None
+
+    note = first(CHECKPOINT_FILE)
+    token = _token_of(first(CHECKPOINT_TSR_FILE))
+    checkpoint_seal = first(CHECKPOINT_SEAL_FILE)
+    found = []
     for name in sorted(n for n in attachments if n.startswith("evidence-") and n.endswith(".json")):
-        seal_name = name.removesuffix(".json") + ".p7s"
-        seal = attachments.get(seal_name, [None])[0]
-        pairs.append((attachments[name][0], seal))
-    return pairs
+        body = attachments[name][0]
+        seal = first(name.removesuffix(".json") + ".p7s")
+        inclusion = None
+        sequence = name.split("-")[1]
+        proof = first(f"inclusion-{sequence}.json")
+        if proof is not None and note is not None:
+            inclusion = _inclusion_of(proof, note.decode("utf-8", "replace"), token, checkpoint_seal)
+        found.append((body, seal, inclusion))
+    return found
+
+
+def _inclusion_of(raw: bytes, note: str, token: bytes | None, seal: bytes | None) -> EmbeddedInclusion | None:
+    try:
+        parsed = json.loads(raw)
+        return EmbeddedInclusion(
+            int(parsed["leaf_index"]),
+            int(parsed["tree_size"]),
+            tuple(bytes.fromhex(h) for h in parsed["hashes"]),
+            note,
+            token,
+            seal,
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _token_of(response: bytes | None) -> bytes | None:
+    """The token inside a TimeStampResp (the `.tsr` a proof carries)."""
+    if response is None:
+        return None
+    try:
+        parsed = tsp.TimeStampResp.load(response)
+        token = parsed["time_stamp_token"]
+        return bytes(token.dump()) if token.native is not None else None
+    except (ValueError, TypeError, KeyError):
+        return None

@@ -218,11 +218,11 @@ def letter_for_user(user: User, letter_id: str) -> Letter:
     return letter
 
 
-def _event_json(evidence_id: str, event: str, at: Any, canonical: str) -> dict[str, Any]:
+def _event_json(record: Evidence) -> dict[str, Any]:
     """An event as the API shows it: its type and time, and for notifications their channel and
-    any failure reason (the evidence record itself is on the verification page)."""
-    entry: dict[str, Any] = {"type": event, "at": isoformat_utc(at), "evidence_id": evidence_id}
-    details = json.loads(canonical).get("details") or {}
+    any failure reason, all read from the sealed record (which is on the verification page)."""
+    entry: dict[str, Any] = {"type": record.record["event"], "at": record.record["at"], "evidence_id": record.id}
+    details = record.details
     notification = details.get("notification")
     if isinstance(notification, dict):
         entry["channel"] = notification.get("channel")
@@ -297,12 +297,10 @@ def proofs_json(letter: Letter) -> list[dict[str, Any]]:
 
 def letter_json(letter: Letter) -> dict[str, Any]:
     events = db.session.execute(
-        select(Evidence.id, Evidence.event, Evidence.occurred_at, Evidence.canonical)
-        .where(Evidence.letter_id == letter.id)
-        .order_by(Evidence.seq)
-    ).all()
+        select(Evidence).where(Evidence.letter_id == letter.id).order_by(Evidence.seq)
+    ).scalars()
     return letter_summary_json(letter) | {
-        "events": [_event_json(*row) for row in events],
+        "events": [_event_json(record) for record in events],
         "notifications": _notifications_json(letter),
         "proofs": proofs_json(letter),
     }

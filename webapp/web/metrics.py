@@ -59,6 +59,15 @@ class ReadingsCollector(Collector):
             "wassit_evidence_unsealed", "Evidence records not sealed yet.", value=counts.evidence_unsealed
         )
         yield GaugeMetricFamily("wassit_proofs_pending", "Proofs not issued yet.", value=counts.proofs_pending)
+        yield GaugeMetricFamily(
+            "wassit_journal_refused_records",
+            "Evidence records the checkpoint writer refused to log because they do not check (alert on > 0).",
+            value=counts.journal_refused,
+        )
+        yield GaugeMetricFamily(
+            "wassit_journal_logged_records", "Evidence records covered by the latest checkpoint.",
+            value=counts.journal_logged,
+        )  # fmt: skip
         yield GaugeMetricFamily("wassit_redis_up", "1 if Redis answered this scrape.", value=int(redis.available))
         if not redis.available:
             return
@@ -142,6 +151,7 @@ def metrics_json() -> ResponseReturnValue:
         "webhook_deliveries": counts.webhook_deliveries_by_status,
         "evidence_unsealed": counts.evidence_unsealed,
         "proofs_pending": counts.proofs_pending,
+        "journal": {"refused_records": counts.journal_refused, "logged_records": counts.journal_logged},
         "redis": {"available": redis.available},
     }
     if redis.available:

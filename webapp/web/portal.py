@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -472,7 +471,7 @@ def _timeline_label(event: str, channel: str | None, reminder: int | None, reaso
 def timeline(events: Sequence[Evidence]) -> list[TimelineEntry]:
     entries = []
     for event in events:
-        details = json.loads(event.canonical).get("details") or {}
+        details = event.details
         notification = details.get("notification")
         if not isinstance(notification, dict):
             notification = {}
@@ -480,7 +479,7 @@ def timeline(events: Sequence[Evidence]) -> list[TimelineEntry]:
             event.event, notification.get("channel"), notification.get("reminder"), notification.get("reason")
         )
         reason = details.get("reason") if event.event == "ConsignmentNotificationFailure" else None
-        entries.append(TimelineEntry(event.id, event.occurred_at, label, reason))
+        entries.append(TimelineEntry(event.id, event.at, label, reason))
     return entries
 
 
