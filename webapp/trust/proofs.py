@@ -20,6 +20,7 @@ import hashlib
 import io
 import json
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from pyhanko.pdf_utils.embed import EmbeddedFileObject, EmbeddedFileParams, FileSpec, embed_file
@@ -51,9 +52,13 @@ PROOF_EVENTS: dict[ProofKind, str] = {
     ProofKind.REFUSAL: "ConsignmentRejection",
     ProofKind.NEGLIGENCE: "AcceptanceRejectionExpiry",
     ProofKind.NON_DELIVERY: "ConsignmentNotificationFailure",
+    ProofKind.HANDOVER: "ContentHandover",
 }
 
-# Events a proof lists (identification failures and downloads stay in the chain, not on proofs).
+# Events a proof lists (code requests, identification failures and unlocks stay in the chain, not on
+# proofs).  A download (`ContentHandover`) comes after the acceptance: the proof of reception lists
+# the first one when it happened before that proof was issued (see `listed_records`); a later first
+# download has its own proof of handover.
 SHOWN_EVENTS = frozenset(
     {
         "SubmissionAcceptance",
@@ -65,8 +70,11 @@ SHOWN_EVENTS = frozenset(
         "ConsignmentAcceptance",
         "ConsignmentRejection",
         "AcceptanceRejectionExpiry",
+        "ContentHandover",
     }
 )
+# What a proof of handover lists: the acceptance, the identification that opened the download, the download.
+HANDOVER_EVENTS = ("ConsignmentAcceptance", "RecipientIdentification", "ContentHandover")
 
 EVENT_LABELS: dict[str, dict[str, str]] = {
     "fr": {
@@ -79,6 +87,8 @@ EVENT_LABELS: dict[str, dict[str, str]] = {
         "ConsignmentAcceptance": "Acceptation par le destinataire",
         "ConsignmentRejection": "Refus par le destinataire",
         "AcceptanceRejectionExpiry": "Expiration du délai sans réponse",
+        "RecipientCodeSent": "Code à usage unique envoyé par SMS au destinataire",
+        "ContentHandover": "Téléchargement du document par le destinataire",
     },
     "ar": {
         "SubmissionAcceptance": "إيداع الرسالة",
@@ -90,6 +100,8 @@ EVENT_LABELS: dict[str, dict[str, str]] = {
         "ConsignmentAcceptance": "قبول المرسل إليه",
         "ConsignmentRejection": "رفض المرسل إليه",
         "AcceptanceRejectionExpiry": "انقضاء الأجل دون رد",
+        "RecipientCodeSent": "إرسال رمز لمرة واحدة إلى المرسل إليه عبر رسالة نصية",
+        "ContentHandover": "تنزيل الوثيقة من طرف المرسل إليه",
     },
     "en": {
         "SubmissionAcceptance": "Letter deposited",
@@ -101,6 +113,8 @@ EVENT_LABELS: dict[str, dict[str, str]] = {
         "ConsignmentAcceptance": "Accepted by the recipient",
         "ConsignmentRejection": "Refused by the recipient",
         "AcceptanceRejectionExpiry": "Deadline passed without an answer",
+        "RecipientCodeSent": "One-time code sent to the recipient by SMS",
+        "ContentHandover": "Document downloaded by the recipient",
     },
 }
 
@@ -181,9 +195,9 @@ def issue_proof(session: DbSession, services: Services, proof_id: str) -> ProofS
         .scalars()
         .all()
     )
-    for record in records:
+    shown = listed_records(session, proof.kind, trigger, records)
+    for record in [*records, *(r for r in shown if r.seq > trigger.seq)]:
         seal_record(session, services, record)
-    shown = [r for r in records if r.event in SHOWN_EVENTS]
     now = services.clock.now()
     facts = build_facts(services, letter, proof.kind, trigger, shown, now)
     unsigned = render_proof_pdf(facts)
@@ -200,6 +214,41 @@ def issue_proof(session: DbSession, services: Services, proof_id: str) -> ProofS
     letter_proof_ready(session, letter, proof.kind, at=now, public_url=services.settings.public_url)
     session.commit()
     return proof.status
+
+
+def listed_records(
+    session: DbSession, kind: ProofKind, trigger: Evidence, records: Sequence[Evidence]
+) -> list[Evidence]:
+    """The records a proof lists (and carries), in order, from the letter's `records` up to its trigger.
+
+    A proof of reception also lists the letter's first download when it happened
+    before the proof is issued; the download locks this proof's row before it is
+    recorded (`letters.recipient.hand_over_document`), so the two never miss each
+    other.  A proof of handover is short: the acceptance, the identification that
+    opened the download, and the download."""
+    if kind is ProofKind.HANDOVER:
+        listed: list[Evidence] = []
+        for event in HANDOVER_EVENTS:
+            latest = [r for r in records if r.event == event]
+            if latest:
+                listed.append(latest[-1])
+        return sorted(listed, key=lambda r: r.seq)
+    shown = [r for r in records if r.event in SHOWN_EVENTS]
+    if kind is ProofKind.RECEPTION:
+        download = session.execute(
+            select(Evidence)
+            .where(
+                Evidence.letter_id == trigger.letter_id,
+                Evidence.event == "ContentHandover",
+                Evidence.seq > trigger.seq,
+            )
+            .order_by(Evidence.seq)
+            .limit(1)
+            .with_for_update()
+        ).scalar_one_or_none()
+        if download is not None:
+            shown.append(download)
+    return shown
 
 
 def add_years(moment: datetime, years: int) -> datetime:

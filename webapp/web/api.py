@@ -222,7 +222,10 @@ def _event_json(evidence_id: str, event: str, at: Any, canonical: str) -> dict[s
     """An event as the API shows it: its type and time, and for notifications their channel and
     any failure reason (the evidence record itself is on the verification page)."""
     entry: dict[str, Any] = {"type": event, "at": isoformat_utc(at), "evidence_id": evidence_id}
-    details = json.loads(canonical).get("details") or {}
+    record = json.loads(canonical)
+    if record.get("event_uri"):
+        entry["event_uri"] = record["event_uri"]
+    details = record.get("details") or {}
     notification = details.get("notification")
     if isinstance(notification, dict):
         entry["channel"] = notification.get("channel")
