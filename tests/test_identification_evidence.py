@@ -15,6 +15,8 @@ import hashlib
 import io
 import json
 import re
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -38,11 +40,24 @@ from tests.trust_helpers import (
     validate_pdf,
     verdicts,
 )
+from webapp import jobs
 from webapp.clock import FrozenClock
 from webapp.config import ConfigError, Settings
 from webapp.extensions import db
 from webapp.letters.identification import USER_AGENT_MAX, ClientInfo, masked_number
-from webapp.models import Batch, BatchStatus, Evidence, Letter, MessagePurpose, OneTimeCode, OutboundMessage
+from webapp.letters.recipient import hand_over_document
+from webapp.models import (
+    Batch,
+    BatchStatus,
+    Evidence,
+    Letter,
+    MessagePurpose,
+    OneTimeCode,
+    OutboundMessage,
+    Proof,
+    ProofKind,
+)
+from webapp.services import Services
 from webapp.trust.proof_pdf import LABELS
 from webapp.trust.proofs import EVENT_LABELS
 
@@ -378,6 +393,44 @@ def test_a_download_before_the_proof_of_reception_is_listed_in_it(
     _download(phone, path)
     letters.run_jobs()
     assert _proof_kinds(letters, letter_id) == {"deposit": "ready", "reception": "ready"}
+
+
+def test_a_download_still_uncommitted_when_the_proof_job_starts_is_in_the_proof(
+    app: Flask, letters: Letters, phone: FlaskClient
+) -> None:
+    """The race the shared lock closes: the job must wait for the download's commit and list it.
+    Without the lock, on PostgreSQL, the job would read the records before the download commits
+    while the download had seen the proof still pending: the download would be in no proof."""
+    letter_id, path = letters.notified()
+    letters.decide(path, "accept")
+    with app.app_context():
+        [proof_id] = db.session.execute(
+            select(Proof.id).where(Proof.letter_id == letter_id, Proof.kind == ProofKind.RECEPTION)
+        ).scalars()
+        db.session.remove()
+    recorded = threading.Event()
+
+    def download_then_commit_late() -> None:
+        with app.app_context():
+            letter = db.session.get_one(Letter, letter_id)
+            services: Services = app.extensions["wassit"]
+            hand_over_document(db.session, services, letter, client=ClientInfo.of("198.51.100.23", BROWSER))
+            recorded.set()
+            time.sleep(1.5)  # the proof job starts meanwhile
+            db.session.commit()
+            db.session.remove()
+
+    download = threading.Thread(target=download_then_commit_late)
+    download.start()
+    assert recorded.wait(30)
+    with app.app_context():
+        assert jobs.issue_proof(proof_id) == "ready"
+        db.session.remove()
+    download.join(30)
+    letters.run_jobs()
+    assert _proof_kinds(letters, letter_id) == {"deposit": "ready", "reception": "ready"}
+    carried = [event for event, _ in _embedded_events(letters.proof(letter_id, "reception"))]
+    assert carried[-1] == "ContentHandover"
 
 
 def test_a_first_download_after_the_proof_of_reception_has_its_own_proof_of_handover(
