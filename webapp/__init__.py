@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp.clock import Clock, SystemClock
 from webapp.config import PROJECT_ROOT, Settings
@@ -45,6 +46,10 @@ def create_app(config: Settings | dict[str, Any] | None = None, *, clock: Clock 
         static_folder=str(PROJECT_ROOT / "static"),
     )
     app.config.update(settings.flask_config())
+    if settings.trusted_proxies:
+        # Behind N proxies, the client is the Nth address from the right of X-Forwarded-For.
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(Path(__file__).parent / "translations")
     _configure_logging(app)
 

@@ -118,6 +118,10 @@ class Settings:
     support_idle_minutes: int = 15
     default_language: str = "fr"
     session_cookie_secure: bool = False
+    # Reverse proxies in front of the app whose X-Forwarded-For / X-Forwarded-Proto we believe
+    # (Werkzeug's ProxyFix): the client address recorded as evidence and used by rate limits.
+    # 0: none, the address is the connecting peer's (never trust headers nobody vouches for).
+    trusted_proxies: int = 0
     queue_name: str = "default"
     # Trust material: nothing set means a local CA generated under instance/trust.
     trust_dir: Path | None = None  # default: instance_path / "trust"
@@ -208,6 +212,7 @@ class Settings:
             webhook_timeout=_env_int("WEBHOOK_TIMEOUT", cls.webhook_timeout),
             metrics_token=_env_str("METRICS_TOKEN", ""),
             session_cookie_secure=_env_bool("SESSION_COOKIE_SECURE", public_url.startswith("https://")),
+            trusted_proxies=_env_int("TRUSTED_PROXIES", cls.trusted_proxies),
         )
         settings.validate()
         return settings
@@ -255,6 +260,8 @@ class Settings:
             raise ConfigError("EMAIL_PROVIDER=smtp needs SMTP_URL (smtp://user:password@host:587)")
         if self.metrics_token and len(self.metrics_token) < 24:
             raise ConfigError("METRICS_TOKEN must be at least 24 characters (e.g. `openssl rand -hex 24`)")
+        if not 0 <= self.trusted_proxies <= 5:
+            raise ConfigError("TRUSTED_PROXIES must be the number of reverse proxies in front of the app, 0 to 5")
         if self.smtp_timeout <= 0:
             raise ConfigError("SMTP_TIMEOUT must be positive")
         if list(self.reminder_days) != sorted(set(self.reminder_days)) or any(d <= 0 for d in self.reminder_days):

@@ -14,7 +14,7 @@ from typing import Any
 
 from webapp.extensions import DbSession
 from webapp.letters.errors import IllegalTransition
-from webapp.letters.states import TRANSITIONS, Event, LetterStatus
+from webapp.letters.states import EVENT_URIS, TRANSITIONS, Event, LetterStatus
 from webapp.models import Evidence, Letter, ProofKind
 from webapp.outgoing_webhooks import letter_status_changed
 from webapp.trust.evidence import append_evidence
@@ -57,8 +57,12 @@ def record(
     issuer: str,
     details: Mapping[str, Any] | None = None,
 ) -> Evidence:
-    """Appends an evidence record about `letter` that does not change its state."""
+    """Appends an evidence record about `letter` that does not change its state.
+
+    Every record passes here, so this is where an ETSI event gets its EN 319 522-2 URI."""
     facts = letter_facts(letter)
+    if event in EVENT_URIS:
+        facts["event_uri"] = EVENT_URIS[event]
     if details:
         facts["details"] = dict(details)
     if event is Event.SUBMISSION_ACCEPTANCE:  # the deposit: the letter's first status

@@ -19,6 +19,7 @@ notifications has failed for good.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +28,7 @@ from sqlalchemy import exists, select
 
 from webapp.extensions import DbSession
 from webapp.letters import lifecycle
+from webapp.letters.identification import IDENTIFICATION_METHOD, masked_number
 from webapp.letters.states import Event, LetterStatus
 from webapp.models import Evidence, Letter, MessagePurpose, MessageStatus, Organisation, OutboundMessage
 from webapp.notify.email import EmailProvider, EmailReceipt, OutgoingEmail, PermanentEmailError, TransientEmailError
@@ -167,6 +169,24 @@ def render_email(
     )
 
 
+def text_digest(text: str) -> str:
+    """SHA-256 (hex) of an SMS text exactly as handed to the provider, encoded in UTF-8.
+
+    The notification SMS carries the recipient's secret link: evidence keeps only
+    this hash, which the recipient, holding the SMS, can recompute."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def email_digest(email: OutgoingEmail) -> str:
+    """SHA-256 (hex) of an email's subject, a line feed, then its plain-text body, in UTF-8.
+
+    The subject holds no line break (it is a header), so the line feed separates
+    the two without ambiguity; the body is the text/plain part as we composed it,
+    with LF line endings (MIME may carry it with CRLF, quoted-printable or base64:
+    decode it and normalise line endings to LF to recompute the hash)."""
+    return hashlib.sha256(f"{email.subject}\n{email.text}".encode()).hexdigest()
+
+
 def _provider(services: Services, message: OutboundMessage) -> SmsProvider | EmailProvider:
     return services.email if message.channel == "email" else services.sms
 
@@ -260,9 +280,12 @@ def dispatch_message(session: DbSession, services: Services, message_id: str) ->
     text = ""
     if message.channel == "email":
         email = render_email(services, message, letter, secret, now)
+        message.text_sha256 = email_digest(email)
     else:
         text = render_text(services, message, letter, secret, now)
         message.segments = sms_length(text).segments
+        # Never for a code: a hash of six digits and a fixed text gives the code back.
+        message.text_sha256 = text_digest(text) if message.purpose is not MessagePurpose.CODE else None
     message.status = MessageStatus.SUBMITTING
     message.submitted_at = now
     message.attempts += 1
@@ -320,6 +343,9 @@ def notification_facts(message: OutboundMessage) -> dict[str, Any]:
         "provider_message_id": message.provider_message_id,
         "to": message.recipient,
     }
+    if message.text_sha256 is not None:
+        # The exact text sent (SMS: `text_digest`; email: `email_digest`), never the text itself.
+        facts["text_sha256"] = message.text_sha256
     if message.reminder_number is not None:
         facts["reminder"] = message.reminder_number
     if message.requested_by_user_id is not None:
@@ -332,6 +358,18 @@ def notification_facts(message: OutboundMessage) -> dict[str, Any]:
     return facts
 
 
+def code_message_facts(message: OutboundMessage) -> dict[str, Any]:
+    """What the code-sent record says of the SMS that carried a one-time code."""
+    return {
+        "channel": message.channel,
+        "purpose": message.purpose.value,
+        "message_id": message.id,
+        "provider": message.provider,
+        "provider_message_id": message.provider_message_id,
+        "to": masked_number(message.recipient),
+    }
+
+
 def _mark_sent(session: DbSession, services: Services, message: OutboundMessage, receipt: Receipt) -> None:
     """The provider has the message: records it, and notifies the letter if it is the first notification."""
     message.status = MessageStatus.SENT
@@ -341,10 +379,19 @@ def _mark_sent(session: DbSession, services: Services, message: OutboundMessage,
     message.last_error = None
     message.next_attempt_at = None
     _erase_secret(message)
-    if message.purpose is MessagePurpose.CODE:
-        return
     letter = session.get_one(Letter, message.letter_id)
     at = message.submitted_at or message.sent_at
+    if message.purpose is MessagePurpose.CODE:
+        # The number it went to, masked, and which message: never the code, nor a hash of its text.
+        lifecycle.record(
+            session,
+            letter,
+            Event.RECIPIENT_CODE_SENT,
+            at=at,
+            issuer=services.issuer,
+            details={"method": IDENTIFICATION_METHOD, "message": code_message_facts(message)},
+        )
+        return
     if message.purpose is MessagePurpose.REMINDER:
         lifecycle.record(
             session,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,7 +16,7 @@ from webapp.extensions import DbSession
 from webapp.letters.deposit import parse_mobile_number
 from webapp.letters.errors import InvalidPhoneNumber
 from webapp.letters.states import LetterStatus
-from webapp.models import Letter
+from webapp.models import Batch, Letter
 
 SEARCH_MAX_LENGTH = 200
 # Newest first; the id breaks ties between letters deposited at the same instant.
@@ -81,3 +82,25 @@ def count_letters(session: DbSession, organisation_id: str, filters: LetterFilte
         select(func.count()).select_from(Letter).where(*filter_conditions(organisation_id, filters))
     ).scalar_one()
     return int(total)
+
+
+def names_shown_publicly(session: DbSession, letter_ids: Iterable[object]) -> set[str]:
+    """Of these letters, those whose document name a public page may show.
+
+    A name the sender marked confidential (on the letter, or on the batch it came
+    in) is shown to no one but the sender; nor is the name a record claims for a
+    letter we do not hold (a forged record): only known, non-confidential letters
+    are in the answer."""
+    wanted = {letter_id for letter_id in letter_ids if isinstance(letter_id, str)}
+    if not wanted:
+        return set()
+    rows = session.execute(
+        select(Letter.id)
+        .outerjoin(Batch, Batch.id == Letter.batch_id)
+        .where(
+            Letter.id.in_(wanted),
+            Letter.document_confidential.is_(False),
+            or_(Batch.id.is_(None), Batch.document_confidential.is_(False)),
+        )
+    ).scalars()
+    return set(rows)

@@ -6,10 +6,12 @@ links, and opening a link must not count as anything.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 
 from webapp import otp
 from webapp.extensions import DbSession
@@ -25,11 +27,23 @@ from webapp.letters.errors import (
     RecipientLocked,
     TooManyCodes,
 )
+from webapp.letters.identification import IDENTIFICATION_METHOD, ClientInfo
 from webapp.letters.notifications import queue_message
 from webapp.letters.states import Event, LetterStatus
-from webapp.models import AccessLink, Letter, MessagePurpose, OneTimeCode, StoredDocument
+from webapp.models import (
+    AccessLink,
+    Evidence,
+    Letter,
+    MessagePurpose,
+    OneTimeCode,
+    Proof,
+    ProofKind,
+    ProofStatus,
+    StoredDocument,
+)
 from webapp.services import Services
 from webapp.trust.evidence import isoformat_utc
+from webapp.trust.proofs import request_proof
 from webapp.vault import Sealed
 
 
@@ -132,7 +146,8 @@ def request_code(session: DbSession, services: Services, letter: Letter) -> OneT
     session.add(entry)
     session.flush()
     entry.code_hash = otp.hash_code(code, pepper=settings.secret_key, salt=entry.id)
-    queue_message(session, services, letter, MessagePurpose.CODE, secret=code)
+    message = queue_message(session, services, letter, MessagePurpose.CODE, secret=code)
+    entry.message_id = message.id
     return entry
 
 
@@ -142,8 +157,11 @@ class CodeCheck:
     locked: bool = False
 
 
-def verify_code(session: DbSession, services: Services, letter: Letter, raw_code: str) -> CodeCheck:
-    """Checks a code against the letter's live codes; records success or failure as evidence.
+def verify_code(
+    session: DbSession, services: Services, letter: Letter, raw_code: str, *, client: ClientInfo
+) -> CodeCheck:
+    """Checks a code against the letter's live codes; records success or failure as evidence,
+    with the client that typed it.
 
     Every wrong code counts against the letter (a new code does not reset the
     count), and each code accepts at most `code_max_attempts` tries.  A failure
@@ -178,7 +196,14 @@ def verify_code(session: DbSession, services: Services, letter: Letter, raw_code
                     Event.RECIPIENT_IDENTIFICATION,
                     at=now,
                     issuer=services.issuer,
-                    details={"method": "sms_otp", "phone": letter.recipient_phone},
+                    details={
+                        "method": IDENTIFICATION_METHOD,
+                        "phone": letter.recipient_phone,
+                        # The SMS that carried the code: its RecipientCodeSent record names it too.
+                        "code_message_id": entry.message_id,
+                        "code_requested_at": isoformat_utc(entry.created_at),
+                        "client": client.facts(),
+                    },
                 )
                 return CodeCheck(ok=True)
     for entry in live:
@@ -193,7 +218,12 @@ def verify_code(session: DbSession, services: Services, letter: Letter, raw_code
         Event.RECIPIENT_IDENTIFICATION_FAILURE,
         at=now,
         issuer=services.issuer,
-        details={"method": "sms_otp", "failures": letter.code_failures, "locked": locked},
+        details={
+            "method": IDENTIFICATION_METHOD,
+            "failures": letter.code_failures,
+            "locked": locked,
+            "client": client.facts(),
+        },
     )
     return CodeCheck(ok=False, locked=locked)
 
@@ -208,12 +238,13 @@ def decide(
     letter: Letter,
     decision: str,
     *,
+    client: ClientInfo,
     reason: str | None = None,
 ) -> None:
     """Accepts or refuses the letter; the caller has checked the recipient's identification."""
     ensure_open_for_decision(letter, services)
     now = services.clock.now()
-    details: dict[str, str] = {"identification": "sms_otp"}
+    details: dict[str, Any] = {"identification": IDENTIFICATION_METHOD, "client": client.facts()}
     if decision == "accept":
         target = LetterStatus.ACCEPTED
     elif decision == "refuse":
@@ -225,23 +256,42 @@ def decide(
     lifecycle.transition(session, letter, target, at=now, issuer=services.issuer, details=details)
 
 
-def hand_over_document(session: DbSession, services: Services, letter: Letter) -> bytes:
-    """The document's exact bytes, for an accepted letter only; records ContentHandover."""
+def hand_over_document(session: DbSession, services: Services, letter: Letter, *, client: ClientInfo) -> bytes:
+    """The document's exact bytes, for an accepted letter only; records ContentHandover.
+
+    The sender must be able to prove that the recipient opened the document.  The
+    first download shows in the proof of reception when that proof is still to be
+    issued; once it is issued, the first download asks for a proof of handover
+    instead.  The reception proof's row is locked first, as its job locks it, so
+    that a download and the issuing of that proof never miss each other.
+    """
     if letter.status is not LetterStatus.ACCEPTED:
         raise ContentNotAvailable()
+    reception = session.execute(
+        select(Proof)
+        .where(Proof.letter_id == letter.id, Proof.kind == ProofKind.RECEPTION)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    first = not session.execute(
+        select(exists().where(Evidence.letter_id == letter.id, Evidence.event == Event.CONTENT_HANDOVER.value))
+    ).scalar()
     stored = session.get_one(StoredDocument, letter.id)
     data = services.vault.decrypt(
         Sealed(stored.key_id, stored.wrapped_key, stored.nonce, stored.ciphertext),
         context=f"document:{letter.id}",
     )
-    lifecycle.record(
+    now = services.clock.now()
+    evidence = lifecycle.record(
         session,
         letter,
         Event.CONTENT_HANDOVER,
-        at=services.clock.now(),
+        at=now,
         issuer=services.issuer,
-        details={"bytes": len(data)},
+        details={"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(), "client": client.facts()},
     )
+    if first and (reception is None or reception.status is ProofStatus.READY):
+        request_proof(session, letter, ProofKind.HANDOVER, evidence, now)
     return data
 
 

@@ -15,7 +15,7 @@ class LetterStatus(enum.StrEnum):
 
 
 class Event(enum.StrEnum):
-    """Evidence event names, after ETSI EN 319 522."""
+    """Evidence event names, after ETSI EN 319 522; the few of our own are marked as extensions."""
 
     SUBMISSION_ACCEPTANCE = "SubmissionAcceptance"
     CONSIGNMENT_NOTIFICATION = "ConsignmentNotification"
@@ -23,7 +23,11 @@ class Event(enum.StrEnum):
     NOTIFICATION_DELIVERED = "NotificationDelivered"
     # Not an ETSI event: a reminder of a pending letter handed to the SMS operator or mail server.
     CONSIGNMENT_REMINDER = "ConsignmentReminder"
+    # Not an ETSI event: a one-time identification code handed to the SMS operator.
+    RECIPIENT_CODE_SENT = "RecipientCodeSent"
+    # Not an ETSI event: the recipient typed a code right (method `sms-otp`).
     RECIPIENT_IDENTIFICATION = "RecipientIdentification"
+    # Not an ETSI event: a wrong code typed.
     RECIPIENT_IDENTIFICATION_FAILURE = "RecipientIdentificationFailure"
     # Not an ETSI event: a support agent lifted the lock that too many wrong codes put on the letter.
     RECIPIENT_UNLOCK = "RecipientUnlock"
@@ -31,6 +35,24 @@ class Event(enum.StrEnum):
     CONSIGNMENT_REJECTION = "ConsignmentRejection"
     CONTENT_HANDOVER = "ContentHandover"
     ACCEPTANCE_REJECTION_EXPIRY = "AcceptanceRejectionExpiry"
+
+
+# ETSI EN 319 522-2 identifies each of its events by a URI (the `ERDSEventId` of EN 319 522-3);
+# every record of one of these events carries it as `event_uri`.  Our extensions carry none.
+ETSI_EVENT_URI_PREFIX = "http://uri.etsi.org/19522/Event/"
+ETSI_EVENTS = frozenset(
+    {
+        Event.SUBMISSION_ACCEPTANCE,
+        Event.CONSIGNMENT_NOTIFICATION,
+        Event.CONSIGNMENT_NOTIFICATION_FAILURE,
+        Event.NOTIFICATION_DELIVERED,
+        Event.CONSIGNMENT_ACCEPTANCE,
+        Event.CONSIGNMENT_REJECTION,
+        Event.CONTENT_HANDOVER,
+        Event.ACCEPTANCE_REJECTION_EXPIRY,
+    }
+)
+EVENT_URIS: dict[Event, str] = {event: ETSI_EVENT_URI_PREFIX + event.value for event in ETSI_EVENTS}
 
 
 S = LetterStatus

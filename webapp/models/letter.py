@@ -138,3 +138,5 @@ class OneTimeCode(db.Model):  # type: ignore[name-defined,misc]
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The SMS that carried it: the identification record names it, the code-sent record too.
+    message_id: Mapped[str | None] = mapped_column(ForeignKey("outbound_messages.id"))

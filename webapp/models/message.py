@@ -69,6 +69,11 @@ class OutboundMessage(db.Model):  # type: ignore[name-defined,misc]
     secret_nonce: Mapped[bytes | None] = mapped_column(LargeBinary(12))
     secret_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
     segments: Mapped[int] = mapped_column(Integer, default=1)
+    # SHA-256 of the exact notification or reminder text handed to the provider (see
+    # `letters.notifications.text_digest`), set with `submitting`, so that the evidence record states
+    # it even when a retry or a delivery receipt settles the message.  Never set for codes: six
+    # digits are a million guesses away from their hash.
+    text_sha256: Mapped[str | None] = mapped_column(String(64))
     provider: Mapped[str | None] = mapped_column(String(20))
     provider_message_id: Mapped[str | None] = mapped_column(String(100))
     attempts: Mapped[int] = mapped_column(Integer, default=0)

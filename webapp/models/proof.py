@@ -18,6 +18,8 @@ class ProofKind(enum.StrEnum):
     REFUSAL = "refusal"
     NEGLIGENCE = "negligence"
     NON_DELIVERY = "non_delivery"
+    # The recipient downloaded the document after the proof of reception was issued (once per letter).
+    HANDOVER = "handover"
 
 
 class ProofStatus(enum.StrEnum):

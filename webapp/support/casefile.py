@@ -40,6 +40,8 @@ NOTIFICATION_FACTS = (
     "reason",
     "requested_by_agent",
 )
+# A code's SMS (RecipientCodeSent): which message, through whom, to the masked number.
+CODE_MESSAGE_FACTS = ("provider", "provider_message_id", "to")
 DETAIL_FACTS = ("reason", "from_status", "to_status", "method", "failures", "locked", "deadline", "unlocked_by_agent")
 RECEIPT_FACTS = ("status", "error_code", "operator_at")
 REPEATED_CODE_FAILURES = 3  # wrong codes that put a letter in the attention queue before it locks
@@ -177,6 +179,8 @@ def _facts(record: Evidence) -> tuple[tuple[str, str], ...]:
     notification = _section(details, "notification")
     receipt = _section(details, "receipt")
     facts = [(f"notification.{key}", _text(notification[key])) for key in NOTIFICATION_FACTS if notification.get(key)]
+    code_message = _section(details, "message")
+    facts += [(f"message.{key}", _text(code_message[key])) for key in CODE_MESSAGE_FACTS if code_message.get(key)]
     facts += [(key, _text(details[key])) for key in DETAIL_FACTS if details.get(key) not in (None, "")]
     facts += [(f"receipt.{key}", _text(receipt[key])) for key in RECEIPT_FACTS if receipt.get(key)]
     return tuple(facts)

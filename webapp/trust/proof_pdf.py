@@ -54,7 +54,7 @@ __all__ = [
     "render_proof_pdf",
 ]
 
-KINDS = ("deposit", "reception", "refusal", "negligence", "non_delivery")
+KINDS = ("deposit", "reception", "refusal", "negligence", "non_delivery", "handover")
 LANGUAGES = ("fr", "ar", "en")
 MOROCCO = ZoneInfo("Africa/Casablanca")
 FONT_DIR = Path(__file__).resolve().parent / "fonts"
@@ -74,7 +74,7 @@ class ProofEvent:
 class ProofFacts:
     """Everything a proof shows; nothing else is read while rendering."""
 
-    kind: str  # "deposit" | "reception" | "refusal" | "negligence" | "non_delivery"
+    kind: str  # "deposit" | "reception" | "refusal" | "negligence" | "non_delivery" | "handover"
     language: str  # "fr" | "ar" | "en"
     provider_name: str
     provider_details: str
@@ -109,6 +109,7 @@ LABELS: dict[str, dict[str, str]] = {
         "title.refusal": "Preuve de refus",
         "title.negligence": "Preuve de négligence",
         "title.non_delivery": "Preuve de non-distribution",
+        "title.handover": "Preuve de remise du document",
         "statement.deposit": (
             "Le prestataire atteste que l'expéditeur identifié ci-dessous a déposé auprès de lui la "
             "lettre recommandée électronique désignée ci-après, à la date et à l'heure indiquées."
@@ -129,6 +130,12 @@ LABELS: dict[str, dict[str, str]] = {
         "statement.non_delivery": (
             "Le prestataire atteste que la lettre recommandée électronique désignée ci-après n'a pas "
             "pu être remise au destinataire identifié ci-dessous."
+        ),
+        "statement.handover": (
+            "Le prestataire atteste que le destinataire identifié ci-dessous, après avoir accepté la "
+            "lettre recommandée électronique désignée ci-après et s'être identifié par un code à usage "
+            "unique reçu par SMS, en a téléchargé le document, dont l'empreinte figure ci-dessous, à la "
+            "date et à l'heure indiquées."
         ),
         "letter": "Lettre recommandée électronique",
         "provider": "Prestataire",
@@ -181,6 +188,7 @@ LABELS: dict[str, dict[str, str]] = {
         "title.refusal": "Proof of refusal",
         "title.negligence": "Proof of negligence",
         "title.non_delivery": "Proof of non-delivery",
+        "title.handover": "Proof of handover",
         "statement.deposit": (
             "The provider certifies that the sender identified below deposited with it the electronic "
             "registered letter described hereafter, at the date and time stated."
@@ -201,6 +209,11 @@ LABELS: dict[str, dict[str, str]] = {
         "statement.non_delivery": (
             "The provider certifies that the electronic registered letter described hereafter could "
             "not be delivered to the recipient identified below."
+        ),
+        "statement.handover": (
+            "The provider certifies that the recipient identified below, having accepted the electronic "
+            "registered letter described hereafter and identified with a one-time code received by SMS, "
+            "downloaded its document, whose fingerprint is given below, at the date and time stated."
         ),
         "letter": "Electronic registered letter",
         "provider": "Provider",
@@ -254,6 +267,7 @@ LABELS: dict[str, dict[str, str]] = {
         "title.refusal": "إثبات الرفض",
         "title.negligence": "إثبات الإهمال",
         "title.non_delivery": "إثبات عدم التسليم",
+        "title.handover": "إثبات تسليم الوثيقة",
         "statement.deposit": (
             "يشهد مقدم الخدمة بأن المرسل المبين أدناه قد أودع لديه الرسالة المضمونة الإلكترونية "
             "الموصوفة بعده، في التاريخ والساعة المذكورين."
@@ -270,6 +284,11 @@ LABELS: dict[str, dict[str, str]] = {
         ),
         "statement.non_delivery": (
             "يشهد مقدم الخدمة بأن الرسالة المضمونة الإلكترونية الموصوفة بعده تعذر تسليمها إلى المرسل إليه المبين أدناه."
+        ),
+        "statement.handover": (
+            "يشهد مقدم الخدمة بأن المرسل إليه المبين أدناه، بعد قبوله الرسالة المضمونة الإلكترونية الموصوفة "
+            "بعده وتحققه من هويته برمز لمرة واحدة تلقاه عبر رسالة نصية، قد قام بتنزيل وثيقتها، المبينة "
+            "بصمتها أدناه، في التاريخ والساعة المذكورين."
         ),
         "letter": "الرسالة المضمونة الإلكترونية",
         "provider": "مقدم الخدمة",

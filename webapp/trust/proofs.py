@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -55,9 +56,13 @@ PROOF_EVENTS: dict[ProofKind, str] = {
     ProofKind.REFUSAL: "ConsignmentRejection",
     ProofKind.NEGLIGENCE: "AcceptanceRejectionExpiry",
     ProofKind.NON_DELIVERY: "ConsignmentNotificationFailure",
+    ProofKind.HANDOVER: "ContentHandover",
 }
 
-# Events a proof lists (identification failures and downloads stay in the chain, not on proofs).
+# Events a proof lists (code requests, identification failures and unlocks stay in the chain, not on
+# proofs).  A download (`ContentHandover`) comes after the acceptance: the proof of reception lists
+# the first one when it happened before that proof was issued (see `listed_records`); a later first
+# download has its own proof of handover.
 SHOWN_EVENTS = frozenset(
     {
         "SubmissionAcceptance",
@@ -69,8 +74,11 @@ SHOWN_EVENTS = frozenset(
         "ConsignmentAcceptance",
         "ConsignmentRejection",
         "AcceptanceRejectionExpiry",
+        "ContentHandover",
     }
 )
+# What a proof of handover lists: the acceptance, the identification that opened the download, the download.
+HANDOVER_EVENTS = ("ConsignmentAcceptance", "RecipientIdentification", "ContentHandover")
 
 EVENT_LABELS: dict[str, dict[str, str]] = {
     "fr": {
@@ -83,6 +91,8 @@ EVENT_LABELS: dict[str, dict[str, str]] = {
         "ConsignmentAcceptance": "Acceptation par le destinataire",
         "ConsignmentRejection": "Refus par le destinataire",
         "AcceptanceRejectionExpiry": "Expiration du délai sans réponse",
+        "RecipientCodeSent": "Code à usage unique envoyé par SMS au destinataire",
+        "ContentHandover": "Téléchargement du document par le destinataire",
     },
     "ar": {
         "SubmissionAcceptance": "إيداع الرسالة",
@@ -94,6 +104,8 @@ EVENT_LABELS: dict[str, dict[str, str]] = {
         "ConsignmentAcceptance": "قبول المرسل إليه",
         "ConsignmentRejection": "رفض المرسل إليه",
         "AcceptanceRejectionExpiry": "انقضاء الأجل دون رد",
+        "RecipientCodeSent": "إرسال رمز لمرة واحدة إلى المرسل إليه عبر رسالة نصية",
+        "ContentHandover": "تنزيل الوثيقة من طرف المرسل إليه",
     },
     "en": {
         "SubmissionAcceptance": "Letter deposited",
@@ -105,6 +117,8 @@ EVENT_LABELS: dict[str, dict[str, str]] = {
         "ConsignmentAcceptance": "Accepted by the recipient",
         "ConsignmentRejection": "Refused by the recipient",
         "AcceptanceRejectionExpiry": "Deadline passed without an answer",
+        "RecipientCodeSent": "One-time code sent to the recipient by SMS",
+        "ContentHandover": "Document downloaded by the recipient",
     },
 }
 
@@ -146,18 +160,68 @@ def issue_proof(session: DbSession, services: Services, proof_id: str) -> ProofS
 
     Reads, then renders and signs outside any transaction, then writes in a short one: a
     second run of the same job (a retry after a crash) finds the proof ready and stops.
+    A download recorded while a proof of reception was being signed is listed by signing
+    again (the download takes this proof's row lock before it is recorded, as the write
+    below does, so each download ends up in exactly one proof).
     """
-    proof = session.get(Proof, proof_id)
-    if proof is None:
-        log.warning("proof %s does not exist", proof_id)
-        session.commit()
-        return None
-    if proof.status is ProofStatus.READY:
+    for _ in range(3):
+        proof = session.get(Proof, proof_id)
+        if proof is None:
+            log.warning("proof %s does not exist", proof_id)
+            session.commit()
+            return None
+        if proof.status is ProofStatus.READY:
+            session.commit()
+            return proof.status
+        prepared = _prepare(session, services, proof)
+        session.commit()  # nothing is held while rendering and signing
+
+        unsigned = render_proof_pdf(prepared.facts)
+        signed = sign_proof_pdf(
+            services,
+            unsigned,
+            prepared.listed,
+            prepared.journal,
+            title=f"{prepared.kind.value} {prepared.facts.reference}",
+        )
+        stored = services.vault.encrypt(signed, context=f"proof:{proof_id}")
+
+        proof = session.execute(select(Proof).where(Proof.id == proof_id).with_for_update()).scalar_one()
+        if proof.status is ProofStatus.READY:  # another run finished first
+            session.commit()
+            return proof.status
+        if _unlisted_download(session, proof, prepared):
+            session.rollback()
+            continue
+        proof.attempts += 1
+        proof.key_id, proof.wrapped_key = stored.key_id, stored.wrapped_key
+        proof.nonce, proof.ciphertext = stored.nonce, stored.ciphertext
+        proof.sha256 = hashlib.sha256(signed).hexdigest()
+        proof.size = len(signed)
+        proof.issued_at = prepared.now
+        proof.retain_until = add_years(prepared.now, services.settings.proof_retention_years)
+        proof.status = ProofStatus.READY
+        proof.last_error = None
+        letter = session.get_one(Letter, proof.letter_id)
+        letter_proof_ready(session, letter, prepared.kind, at=prepared.now, public_url=services.settings.public_url)
         session.commit()
         return proof.status
-    kind, letter_id, trigger_id = proof.kind, proof.letter_id, proof.evidence_id
-    trigger = session.get_one(Evidence, trigger_id)
-    checkpoint = ensure_logged(session, services, trigger.seq)
+    raise SealError("the letter kept changing while its proof was being signed")
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    kind: ProofKind
+    listed: list[Evidence]
+    journal: JournalAttachments
+    facts: ProofFacts
+    now: datetime
+
+
+def _prepare(session: DbSession, services: Services, proof: Proof) -> _Prepared:
+    """Everything a proof shows and carries, read in one go (the journal logged up to its last record)."""
+    kind, letter_id = proof.kind, proof.letter_id
+    trigger = session.get_one(Evidence, proof.evidence_id)
     letter = session.get_one(Letter, letter_id)
     records = (
         session.execute(
@@ -166,37 +230,67 @@ def issue_proof(session: DbSession, services: Services, proof_id: str) -> ProofS
         .scalars()
         .all()
     )
-    trigger = next(r for r in records if r.id == trigger_id)
-    shown = [r for r in records if r.event in SHOWN_EVENTS]
-    inclusions = [inclusion_proof(session, r.id, checkpoint=checkpoint) for r in shown]
+    listed = listed_records(session, kind, trigger, records)
+    checkpoint = ensure_logged(session, services, max(r.seq for r in listed))
+    inclusions = [inclusion_proof(session, r.id, checkpoint=checkpoint) for r in listed]
     journal = JournalAttachments(
         checkpoint.tree_size, checkpoint.note, checkpoint.timestamp_token, checkpoint.seal, inclusions
     )
     now = services.clock.now()
-    facts = build_facts(services, letter, kind, trigger, shown, now, journal)
-    session.commit()  # nothing is held while rendering and signing
+    facts = build_facts(services, letter, kind, trigger, listed, now, journal)
+    return _Prepared(kind, listed, journal, facts, now)
 
-    unsigned = render_proof_pdf(facts)
-    signed = sign_proof_pdf(services, unsigned, shown, journal, title=f"{kind.value} {facts.reference}")
-    stored = services.vault.encrypt(signed, context=f"proof:{proof_id}")
 
-    proof = session.execute(select(Proof).where(Proof.id == proof_id).with_for_update()).scalar_one()
-    if proof.status is ProofStatus.READY:  # another run finished first
-        session.commit()
-        return proof.status
-    proof.attempts += 1
-    proof.key_id, proof.wrapped_key = stored.key_id, stored.wrapped_key
-    proof.nonce, proof.ciphertext = stored.nonce, stored.ciphertext
-    proof.sha256 = hashlib.sha256(signed).hexdigest()
-    proof.size = len(signed)
-    proof.issued_at = now
-    proof.retain_until = add_years(now, services.settings.proof_retention_years)
-    proof.status = ProofStatus.READY
-    proof.last_error = None
-    letter = session.get_one(Letter, letter_id)
-    letter_proof_ready(session, letter, kind, at=now, public_url=services.settings.public_url)
-    session.commit()
-    return proof.status
+def _unlisted_download(session: DbSession, proof: Proof, prepared: _Prepared) -> bool:
+    """A proof of reception must list the first download if it happened before the proof is issued."""
+    if prepared.kind is not ProofKind.RECEPTION or any(r.event == "ContentHandover" for r in prepared.listed):
+        return False
+    trigger_seq = next(r.seq for r in prepared.listed if r.id == proof.evidence_id)
+    found = session.execute(
+        select(Evidence.id)
+        .where(
+            Evidence.letter_id == proof.letter_id,
+            Evidence.event == "ContentHandover",
+            Evidence.seq > trigger_seq,
+        )
+        .limit(1)
+    ).first()
+    return found is not None
+
+
+def listed_records(
+    session: DbSession, kind: ProofKind, trigger: Evidence, records: Sequence[Evidence]
+) -> list[Evidence]:
+    """The records a proof lists (and carries), in order, from the letter's `records` up to its trigger.
+
+    A proof of reception also lists the letter's first download when it happened
+    before the proof is issued; the download locks this proof's row before it is
+    recorded (`letters.recipient.hand_over_document`), so the two never miss each
+    other.  A proof of handover is short: the acceptance, the identification that
+    opened the download, and the download."""
+    if kind is ProofKind.HANDOVER:
+        listed: list[Evidence] = []
+        for event in HANDOVER_EVENTS:
+            latest = [r for r in records if r.event == event]
+            if latest:
+                listed.append(latest[-1])
+        return sorted(listed, key=lambda r: r.seq)
+    shown = [r for r in records if r.event in SHOWN_EVENTS]
+    if kind is ProofKind.RECEPTION:
+        download = session.execute(
+            select(Evidence)
+            .where(
+                Evidence.letter_id == trigger.letter_id,
+                Evidence.event == "ContentHandover",
+                Evidence.seq > trigger.seq,
+            )
+            .order_by(Evidence.seq)
+            .limit(1)
+            .with_for_update()
+        ).scalar_one_or_none()
+        if download is not None:
+            shown.append(download)
+    return shown
 
 
 def add_years(moment: datetime, years: int) -> datetime:

@@ -230,8 +230,15 @@ class ProofCheck:
 
     @property
     def attested(self) -> RecordCheck | None:
-        """The record of the event the proof attests: the last one it carries."""
-        return self.records[-1] if self.records else None
+        """The record of the event the proof attests: the last one it carries, except that a proof of
+        reception may list the download that followed the acceptance it attests."""
+        if not self.records:
+            return None
+        if self.records[0].event == "SubmissionAcceptance" and self.records[-1].event == "ContentHandover":
+            accepted = [r for r in self.records if r.event == "ConsignmentAcceptance"]
+            if accepted:
+                return accepted[-1]
+        return self.records[-1]
 
 
 def check_proof_pdf(session: DbSession, services: Services, data: bytes) -> ProofCheck:

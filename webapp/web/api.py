@@ -222,6 +222,8 @@ def _event_json(record: Evidence) -> dict[str, Any]:
     """An event as the API shows it: its type and time, and for notifications their channel and
     any failure reason, all read from the sealed record (which is on the verification page)."""
     entry: dict[str, Any] = {"type": record.record["event"], "at": record.record["at"], "evidence_id": record.id}
+    if record.record.get("event_uri"):
+        entry["event_uri"] = record.record["event_uri"]
     details = record.details
     notification = details.get("notification")
     if isinstance(notification, dict):

@@ -10,11 +10,14 @@ import copy
 from typing import Any
 
 from webapp.config import Settings
+from webapp.letters.states import Event
+from webapp.models import ProofKind
 from webapp.outgoing_webhooks import EVENT_ID_HEADER, MAX_URL_LENGTH, RETRY_DELAYS, SIGNATURE_HEADER, USER_AGENT
 
 NULLABLE_TIME: dict[str, Any] = {"type": ["string", "null"], "format": "date-time"}
 LETTER_STATUSES = ["deposited", "notified", "accepted", "refused", "neglected", "undeliverable"]
-PROOF_KINDS = ["deposit", "reception", "refusal", "negligence", "non_delivery"]
+PROOF_KINDS = [kind.value for kind in ProofKind]
+EVENT_TYPES = [event.value for event in Event]
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -168,8 +171,19 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "type": {
                 "type": "string",
-                "description": "Evidence event, after ETSI EN 319 522.",
+                "enum": EVENT_TYPES,
+                "description": (
+                    "Evidence event, after ETSI EN 319 522. `ConsignmentReminder`, `RecipientCodeSent`, "
+                    "`RecipientIdentification`, `RecipientIdentificationFailure` and `RecipientUnlock` are "
+                    "our extensions."
+                ),
                 "examples": ["SubmissionAcceptance", "ConsignmentNotification", "ConsignmentReminder"],
+            },
+            "event_uri": {
+                "type": "string",
+                "format": "uri",
+                "description": "The ETSI EN 319 522-2 event identifier; absent for our extensions.",
+                "examples": ["http://uri.etsi.org/19522/Event/SubmissionAcceptance"],
             },
             "at": {"type": "string", "format": "date-time"},
             "evidence_id": {"type": "string", "description": "Checkable at /verify/{evidence_id}."},
@@ -207,7 +221,15 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["kind", "status", "url"],
         "properties": {
-            "kind": {"type": "string", "enum": PROOF_KINDS},
+            "kind": {
+                "type": "string",
+                "enum": PROOF_KINDS,
+                "description": (
+                    "`deposit` at once; one outcome (`reception`, `refusal`, `negligence`, `non_delivery`); and "
+                    "`handover` when the recipient first downloaded the document after the proof of reception "
+                    "was issued (a download before it is listed in the proof of reception itself)."
+                ),
+            },
             "status": {"type": "string", "enum": ["pending", "ready"]},
             "url": {"type": "string", "format": "uri", "description": "The signed PDF (GET with your token)."},
             "issued_at": NULLABLE_TIME,

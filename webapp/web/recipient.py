@@ -27,6 +27,7 @@ from webapp.letters.errors import (
     RecipientLocked,
     TooManyCodes,
 )
+from webapp.letters.identification import ClientInfo
 from webapp.letters.recipient import (
     decide,
     ensure_open_for_decision,
@@ -83,6 +84,12 @@ def download_filename(name: str) -> dict[str, str]:
             simple = "document.pdf"
         return {"filename": simple, "filename*": "UTF-8''" + quote(name, safe="!#$&+-.^_`|~")}
     return {"filename": name}
+
+
+def _client() -> ClientInfo:
+    """Who is asking, for the evidence: the client's address (as `ProxyFix` gives it behind
+    `TRUSTED_PROXIES` proxies) and its browser."""
+    return ClientInfo.of(request.remote_addr, request.headers.get("User-Agent"))
 
 
 def _identified_for(letter: Letter) -> bool:
@@ -201,7 +208,7 @@ def check_code(token: str) -> ResponseReturnValue:
     services = current_services()
     letter = _letter(token, for_update=True)
     try:
-        result = verify_code(db.session, services, letter, request.form.get("code", ""))
+        result = verify_code(db.session, services, letter, request.form.get("code", ""), client=_client())
     except LetterError as exc:
         db.session.rollback()
         return _problem(letter, token, exc)
@@ -253,6 +260,7 @@ def submit_decision(token: str) -> ResponseReturnValue:
             current_services(),
             letter,
             choice,
+            client=_client(),
             reason=(request.form.get("reason") or "").strip() or None,
         )
     except (AlreadyDecided, LinkExpired, NotYetNotified, RecipientLocked) as exc:
@@ -277,7 +285,7 @@ def document(token: str) -> ResponseReturnValue:
     letter = _letter(token)
     if letter.status is not LetterStatus.ACCEPTED or not _identified_for(letter):
         return redirect(url_for(".landing", token=token))
-    data = hand_over_document(db.session, current_services(), letter)
+    data = hand_over_document(db.session, current_services(), letter, client=_client())
     db.session.commit()
     response = Response(data, mimetype="application/pdf")
     response.headers.set("Content-Disposition", "attachment", **download_filename(letter.document_name))

@@ -39,6 +39,7 @@ EVENT_LABELS = {
     "ConsignmentNotificationFailure": _l("Notification failed"),
     "NotificationDelivered": _l("SMS delivered to the phone"),
     "ConsignmentReminder": _l("Reminder sent"),
+    "RecipientCodeSent": _l("One-time code sent by SMS"),
     "RecipientIdentification": _l("Recipient identified with a one-time code"),
     "RecipientIdentificationFailure": _l("Wrong code typed"),
     "RecipientUnlock": _l("Code entry unlocked by our support team"),
@@ -55,6 +56,7 @@ PROOF_LABELS = {
     "refusal": _l("Proof of refusal"),
     "negligence": _l("Proof of negligence"),
     "non_delivery": _l("Proof of non-delivery"),
+    "handover": _l("Proof of handover"),
 }
 
 

@@ -1,6 +1,7 @@
 """Public trust endpoints: our trust anchor, the RFC 3161 authority, and proof verification.
 
-Nothing here needs an account, and nothing here reveals a letter's content.
+Nothing here needs an account, and nothing here reveals a letter's content, nor its
+document's name when the sender marked it confidential.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from flask import Blueprint, Response, abort, render_template, request
 from flask.typing import ResponseReturnValue
 
 from webapp.extensions import csrf, db, limiter
+from webapp.letters.queries import names_shown_publicly
 from webapp.services import current_services
 from webapp.trust.verify import check_evidence_id, check_proof_pdf
 
@@ -51,9 +53,11 @@ def verify_evidence(evidence_id: str) -> ResponseReturnValue:
     if len(evidence_id) > 64:
         abort(404)
     check = check_evidence_id(db.session, current_services(), evidence_id)
+    names_shown = names_shown_publicly(db.session, [check.record.get("letter_id")] if check else [])
     db.session.rollback()
     status = 200 if check is not None else 404
-    return render_template("verify/evidence.html", check=check, evidence_id=evidence_id), status
+    page = render_template("verify/evidence.html", check=check, evidence_id=evidence_id, names_shown=names_shown)
+    return page, status
 
 
 @bp.route("/verify", methods=["GET", "POST"])
@@ -69,5 +73,6 @@ def verify_proof() -> ResponseReturnValue:
     if len(data) > MAX_PROOF_UPLOAD:
         abort(413)
     check = check_proof_pdf(db.session, current_services(), data)
+    names_shown = names_shown_publicly(db.session, [record.record.get("letter_id") for record in check.records])
     db.session.rollback()
-    return render_template("verify/upload.html", check=check), 200
+    return render_template("verify/upload.html", check=check, names_shown=names_shown), 200
