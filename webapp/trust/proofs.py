@@ -22,7 +22,6 @@ import json
 import logging
 from datetime import datetime, timedelta
 
-from pyhanko.pdf_utils.embed import EmbeddedFileObject, EmbeddedFileParams, FileSpec, embed_file
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko.sign.fields import MDPPerm
@@ -36,6 +35,7 @@ from webapp.outgoing_webhooks import letter_proof_ready
 from webapp.queue import enqueue_after_commit
 from webapp.services import Services
 from webapp.trust.aio import run_sync
+from webapp.trust.pdfa import attach_file, prepare_update
 from webapp.trust.proof_pdf import ProofEvent, ProofFacts, render_proof_pdf
 from webapp.trust.seal import SealError
 from webapp.vault import Sealed
@@ -275,7 +275,7 @@ def attachment_names(record: Evidence) -> tuple[str, str]:
 
 
 def sign_proof_pdf(services: Services, pdf: bytes, records: list[Evidence], *, title: str) -> bytes:
-    """Embeds the records and their seals, then certifies the PDF (PAdES B-T, no changes allowed)."""
+    """Embeds the records and their seals as PDF/A-3 associated files, then certifies the PDF (PAdES B-T)."""
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
     for record in records:
         json_name, seal_name = attachment_names(record)
@@ -293,16 +293,10 @@ def sign_proof_pdf(services: Services, pdf: bytes, records: list[Evidence], *, t
                 f"CAdES seal of evidence record {record.id}",
             ),
         ):
-            embedded = EmbeddedFileObject.from_file_data(
-                writer,
-                data=data,
-                mime_type=mime,
-                params=EmbeddedFileParams(creation_date=record.occurred_at),
+            attach_file(
+                writer, name=name, data=data, mime_type=mime, description=description, modified=record.occurred_at
             )
-            embed_file(
-                writer,
-                FileSpec(file_spec_string=name, file_name=name, embedded_data=embedded, description=description),
-            )
+    prepare_update(writer)  # the Info dictionary and the XMP metadata stay alike (PDF/A)
     metadata = signers.PdfSignatureMetadata(
         field_name="Seal",
         md_algorithm="sha256",
