@@ -10,7 +10,7 @@ NODE_STAMP := node_modules/.package-lock.json
 # Browser tests and the recipient benchmark drive Debian's Chromium (Playwright's own download cannot work offline).
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test lint typecheck check install translations extract-messages vendor clean bench browser
+.PHONY: run test lint typecheck check install translations extract-messages vendor clean bench browser pdftools
 
 install: $(STAMP) $(COMPILED)
 
@@ -24,6 +24,12 @@ browser:
 	@test -x $(CHROMIUM) || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 	  echo "warning: $(CHROMIUM) is missing and could not be installed: browser tests will be skipped"; }
+
+## Install poppler-utils (pdfinfo, pdffonts) and qpdf when missing (needs root, as on CI): the PDF/A tests use them.
+pdftools:
+	@{ command -v pdffonts && command -v pdfinfo && command -v qpdf; } >/dev/null || { command -v apt-get >/dev/null && \
+	  [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils qpdf >/dev/null) || \
+	  echo "warning: poppler-utils or qpdf is missing and could not be installed: the PDF/A tests will check less"; }
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,7 +50,7 @@ run: install
 ## Run the whole test suite (SQLite + embedded Redis, or DATABASE_URL / REDIS_URL when set), in
 ## TEST_WORKERS processes (pytest-xdist; each has its own SQLite files, PostgreSQL database and Redis database).
 TEST_WORKERS ?= 2
-test: install browser $(NODE_STAMP)
+test: install browser pdftools $(NODE_STAMP)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: install

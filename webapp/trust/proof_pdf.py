@@ -15,6 +15,10 @@ and identifiers) for the rest.  An Arabic proof is laid out right to left.
 The fonts are vendored in `fonts/` (SIL OFL 1.1, see `fonts/README.md`) and
 registered once, lazily.  The output depends only on the facts: reportlab runs
 in invariant mode and the PDF dates are the proof's issue time.
+
+Every proof is PDF/A-3b (see `pdfa`): XMP metadata that repeats the Info
+dictionary, an sRGB output intent, embedded font subsets, and no character
+drawn with a font's missing glyph (one no font has is drawn as U+FFFD).
 """
 
 from __future__ import annotations
@@ -26,12 +30,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 import arabic_reshaper
 import qrcode
 import qrcode.constants
+import reportlab
 from bidi.algorithm import get_display
 from PIL import Image
 from reportlab import rl_config
@@ -39,8 +44,11 @@ from reportlab.lib.colors import Color, HexColor
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.pdfdoc import XMP, PDFArray, PDFCatalog, PDFDictionary, PDFName, PDFStream, PDFString
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
+
+from webapp.trust.pdfa import OUTPUT_CONDITION, DocumentInfo, srgb_profile, xmp_packet
 
 __all__ = [
     "KINDS",
@@ -376,6 +384,8 @@ _ARABIC_RANGES = ((0x0600, 0x06FF), (0x0750, 0x077F), (0x08A0, 0x08FF), (0xFB50,
 # Explicit bidi controls are dropped: the layout decides the base direction of each line.
 _STRIP = dict.fromkeys([0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069, 0x00AD])
 _BREAK_AFTER = "/-_.?&=,;:"
+# Drawn for a character no font has: PDF/A forbids drawing a font's missing (.notdef) glyph.
+REPLACEMENT = "\ufffd"
 _reshaper = arabic_reshaper.ArabicReshaper(configuration={"delete_harakat": True, "support_ligatures": True})
 
 Base = Literal["L", "R"] | None  # None: from the text's first strong character (data values)
@@ -450,7 +460,7 @@ def _runs(text: str, style: _Style) -> tuple[tuple[str, str], ...]:
         elif code in cmaps[arabic]:
             font = arabic
         else:
-            font = primary
+            font, ch = sans, REPLACEMENT  # the evidence records keep the character itself
         if runs and font == current:
             runs[-1][1] += ch
         else:
@@ -1124,16 +1134,29 @@ class _Renderer:
             pagesize=A4,
             invariant=1,
             pageCompression=1,
+            pdfVersion=(1, 7),  # PDF/A-3 is a profile of PDF 1.7 (ISO 32000-1)
             lang=self.language,
             initialFontName=_SANS,
             initialFontSize=9,
         )
-        c.setTitle(f"{title} — {f.reference}")
-        c.setAuthor(f.provider_name)
-        c.setSubject(t[f"statement.{f.kind}"])
-        c.setCreator(f.provider_name)
-        c.setKeywords([f.kind, f.letter_id, f.reference])
-        c.setDateFormatter(_pdf_date(issued))
+        info = DocumentInfo(
+            title=_plain(f"{title} — {f.reference}"),
+            author=_plain(f.provider_name),
+            subject=_plain(t[f"statement.{f.kind}"]),
+            keywords=_plain(", ".join([f.kind, f.letter_id, f.reference])),
+            creator=_plain(f.provider_name),
+            producer=PRODUCER,
+            created=issued,
+            modified=issued,
+        )
+        c.setTitle(info.title)
+        c.setAuthor(info.author)
+        c.setSubject(info.subject)
+        c.setCreator(info.creator)
+        c.setKeywords(info.keywords)
+        c.setProducer(info.producer)
+        c.setDateFormatter(_pdf_date(issued))  # both CreationDate and ModDate
+        _declare_pdfa(c, info)
         pages = self._paginate(self._blocks())
         for number, placed in enumerate(pages, start=1):
             self._draw_header(c)
@@ -1143,6 +1166,41 @@ class _Renderer:
             c.showPage()
         c.save()
         return buffer.getvalue()
+
+
+PRODUCER = f"ReportLab PDF Library {reportlab.Version}"
+
+
+class _PdfACatalog(PDFCatalog):  # type: ignore[misc]  # reportlab is untyped
+    """reportlab's document catalog, with the /OutputIntents entry PDF/A needs.
+
+    reportlab writes only the catalog keys its class lists; this one lists one more."""
+
+    __NoDefault__: ClassVar[list[str]] = [*PDFCatalog.__NoDefault__, "OutputIntents"]
+    __Refs__: ClassVar[list[str]] = PDFCatalog.__Refs__
+
+
+def _declare_pdfa(c: Canvas, info: DocumentInfo) -> None:
+    """The XMP metadata and the sRGB output intent of a PDF/A-3b document."""
+    catalog = c._doc.Catalog
+    catalog.__class__ = _PdfACatalog
+    packet = xmp_packet(info)
+    catalog.Metadata = XMP(creator=lambda _document: packet)
+    profile = PDFStream(PDFDictionary({"N": 3}), srgb_profile())
+    intent = {
+        "Type": PDFName("OutputIntent"),
+        "S": PDFName("GTS_PDFA1"),
+        "OutputConditionIdentifier": PDFString(OUTPUT_CONDITION),
+        "RegistryName": PDFString("http://www.color.org"),
+        "Info": PDFString(OUTPUT_CONDITION),
+        "DestOutputProfile": profile,
+    }
+    catalog.OutputIntents = PDFArray([PDFDictionary(intent)])
+
+
+def _plain(text: str) -> str:
+    """One line of text, without control characters (Info and XMP strings)."""
+    return " ".join(_clean(text).split())
 
 
 def _pdf_date(moment: datetime) -> Callable[..., str]:

@@ -25,7 +25,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pyhanko.pdf_utils.embed import EmbeddedFileObject, EmbeddedFileParams, FileSpec, embed_file
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko.sign.fields import MDPPerm
@@ -40,6 +39,7 @@ from webapp.queue import enqueue_after_commit
 from webapp.services import Services
 from webapp.trust.aio import run_sync
 from webapp.trust.journal import InclusionProof, ensure_logged, inclusion_proof, timestamp_response
+from webapp.trust.pdfa import attach_file, prepare_update
 from webapp.trust.proof_pdf import ProofEvent, ProofFacts, render_proof_pdf
 from webapp.trust.seal import SealError
 from webapp.trust.signed_note import Checkpoint, split_note
@@ -234,7 +234,12 @@ def _prepare(session: DbSession, services: Services, proof: Proof) -> _Prepared:
     checkpoint = ensure_logged(session, services, max(r.seq for r in listed))
     inclusions = [inclusion_proof(session, r.id, checkpoint=checkpoint) for r in listed]
     journal = JournalAttachments(
-        checkpoint.tree_size, checkpoint.note, checkpoint.timestamp_token, checkpoint.seal, inclusions
+        checkpoint.tree_size,
+        checkpoint.note,
+        checkpoint.timestamp_token,
+        checkpoint.seal,
+        inclusions,
+        checkpoint.created_at,
     )
     now = services.clock.now()
     facts = build_facts(services, letter, kind, trigger, listed, now, journal)
@@ -310,6 +315,7 @@ class JournalAttachments:
     timestamp_token: bytes
     seal: bytes
     inclusions: list[InclusionProof]
+    created_at: datetime
 
 
 def build_facts(
@@ -387,7 +393,7 @@ def record_stem(record: Evidence) -> str:
 
 def proof_attachments(records: list[Evidence], journal: JournalAttachments) -> list[Attachment]:
     """Every file a proof carries, in order: the records (with the individual seals older records
-    have), their inclusion proofs, and the checkpoint with its timestamp, seal and verifier key."""
+    have), their inclusion proofs, and the checkpoint with its timestamp and seal."""
     files: list[Attachment] = []
     for record in records:
         stem = record_stem(record)
@@ -417,25 +423,27 @@ def proof_attachments(records: list[Evidence], journal: JournalAttachments) -> l
                 json.dumps(inclusion.as_json(), indent=1).encode(),
                 "application/json",
                 f"RFC 9162 inclusion proof of evidence record {inclusion.evidence_id} in the journal checkpoint",
-                None,
+                journal.created_at,
             )
         )
     note = journal.note.encode("utf-8")
     files += [
-        Attachment(CHECKPOINT_FILE, note, "text/plain", "Signed checkpoint of the evidence journal (C2SP)", None),
+        Attachment(
+            CHECKPOINT_FILE, note, "text/plain", "Signed checkpoint of the evidence journal (C2SP)", journal.created_at
+        ),
         Attachment(
             CHECKPOINT_TSR_FILE,
             timestamp_response(journal.timestamp_token),
             "application/timestamp-reply",
             "RFC 3161 timestamp of the checkpoint",
-            None,
+            journal.created_at,
         ),
         Attachment(
             CHECKPOINT_SEAL_FILE,
             journal.seal,
             "application/pkcs7-signature",
             "CAdES seal of the checkpoint by the provider's seal certificate",
-            None,
+            journal.created_at,
         ),
     ]
     return files
@@ -447,7 +455,7 @@ class Attachment:
     data: bytes
     mime_type: str
     description: str
-    created: datetime | None
+    created: datetime
 
 
 def sign_proof_pdf(
@@ -456,21 +464,15 @@ def sign_proof_pdf(
     """Embeds the records and the journal's proofs, then certifies the PDF (PAdES, no changes allowed)."""
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
     for attachment in proof_attachments(records, journal):
-        embedded = EmbeddedFileObject.from_file_data(
+        attach_file(
             writer,
+            name=attachment.name,
             data=attachment.data,
             mime_type=attachment.mime_type,
-            params=EmbeddedFileParams(creation_date=attachment.created),
+            description=attachment.description,
+            modified=attachment.created,
         )
-        embed_file(
-            writer,
-            FileSpec(
-                file_spec_string=attachment.name,
-                file_name=attachment.name,
-                embedded_data=embedded,
-                description=attachment.description,
-            ),
-        )
+    prepare_update(writer)  # the Info dictionary and the XMP metadata stay alike (PDF/A)
     metadata = signers.PdfSignatureMetadata(
         field_name="Seal",
         md_algorithm="sha256",
