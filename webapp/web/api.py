@@ -30,6 +30,7 @@ from webapp.letters.resend import ResendLimited, resend_notification
 from webapp.letters.states import LetterStatus
 from webapp.models import Evidence, Letter, MessagePurpose, MessageStatus, OutboundMessage, Proof, ProofKind, User
 from webapp.services import current_services
+from webapp.trust.bundle import Bundle, dispute_bundle
 from webapp.trust.evidence import isoformat_utc
 from webapp.trust.proofs import ProofNotReady, read_proof
 from webapp.web.api_docs import bp as docs_bp
@@ -452,6 +453,20 @@ def get_proof(letter_id: str, kind: str) -> ResponseReturnValue:
         response.headers["Retry-After"] = "5"
         return response
     return proof_response(data, letter, proof_kind)
+
+
+@bp.get("/letters/<letter_id>/bundle")
+def get_bundle(letter_id: str) -> ResponseReturnValue:
+    """The dispute bundle: every proof, record, journal proof and certificate, with VERIFY.md (a ZIP)."""
+    letter = letter_for_user(current_api_user(), letter_id)
+    return bundle_response(dispute_bundle(db.session, current_services(), letter))
+
+
+def bundle_response(bundle: Bundle) -> Response:
+    response = Response(bundle.data, mimetype="application/zip")
+    response.headers.set("Content-Disposition", "attachment", filename=bundle.filename)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def proof_response(data: bytes, letter: Letter, kind: ProofKind) -> Response:

@@ -38,8 +38,9 @@ from webapp.models import (
 )
 from webapp.notify.texts import MOROCCO
 from webapp.services import current_services
+from webapp.trust.bundle import dispute_bundle
 from webapp.trust.proofs import ProofNotReady, read_proof
-from webapp.web.api import proof_response
+from webapp.web.api import bundle_response, proof_response
 from webapp.web.charts import Bar, Column, funnel_svg, stacked_columns_svg
 from webapp.web.forms import ComposeForm, LoginForm, SecondFactorForm
 from webapp.web.templating import EVENT_LABELS, STATUS_LABELS
@@ -555,6 +556,14 @@ def resend(letter_id: str) -> ResponseReturnValue:
         db.session.commit()
         flash(_("The notification is being sent again, with a new link."), "success")
     return redirect(url_for(".letter_detail", letter_id=letter.id), code=303)
+
+
+@bp.get("/letters/<letter_id>/bundle")
+@login_required
+def download_bundle(letter_id: str) -> ResponseReturnValue:
+    """The dispute bundle a lawyer hands to a court expert (see `trust.bundle`)."""
+    letter = _own_letter(letter_id)
+    return bundle_response(dispute_bundle(db.session, current_services(), letter))
 
 
 @bp.get("/letters/<letter_id>/proofs/<kind>")
