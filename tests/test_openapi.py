@@ -64,6 +64,7 @@ def test_the_document_validates_as_openapi_3_1(client: FlaskClient) -> None:
         ("GET", "/api/v1/letters/{letter_id}"),
         ("GET", "/api/v1/letters/{letter_id}/proofs"),
         ("GET", "/api/v1/letters/{letter_id}/proofs/{kind}"),
+        ("GET", "/api/v1/letters/{letter_id}/bundle"),
         ("POST", "/api/v1/letters/{letter_id}/resend"),
         ("GET", "/api/v1/openapi.json"),
         ("POST", "/api/v1/batches"),

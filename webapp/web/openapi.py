@@ -425,6 +425,28 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/api/v1/letters/{letter_id}/bundle": {
+        "get": {
+            "operationId": "getDisputeBundle",
+            "summary": "The dispute bundle: every proof and record of the letter, checkable offline",
+            "description": (
+                "A ZIP with every proof PDF, every evidence record of the letter (JSON) with its RFC 9162 "
+                "inclusion proof, the journal checkpoint with its RFC 3161 timestamp and CAdES seal, the journal "
+                "key, the CA, seal and TSA certificates, a standard-library `verify_bundle.py`, and a `VERIFY.md` "
+                "(French and English) giving the exact `openssl` and `pyhanko` commands to run."
+            ),
+            "parameters": [LETTER_ID],
+            "responses": {
+                "200": {
+                    "description": "The ZIP.",
+                    "content": {
+                        "application/zip": {"schema": {"type": "string", "contentMediaType": "application/zip"}}
+                    },
+                },
+                **COMMON_ERRORS,
+            },
+        }
+    },
     "/api/v1/letters/{letter_id}/resend": {
         "post": {
             "operationId": "resendNotification",
