@@ -31,6 +31,8 @@ class Event(enum.StrEnum):
     CONSIGNMENT_REJECTION = "ConsignmentRejection"
     CONTENT_HANDOVER = "ContentHandover"
     ACCEPTANCE_REJECTION_EXPIRY = "AcceptanceRejectionExpiry"
+    # Not an ETSI event: a stored proof of the letter was given a new archive timestamp (PAdES B-LTA upkeep).
+    ARCHIVE_TIMESTAMP_RENEWAL = "ArchiveTimestampRenewal"
 
 
 S = LetterStatus

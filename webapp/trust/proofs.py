@@ -9,7 +9,10 @@ A proof is requested in the transaction that records its event (see
    as attachments, and the whole is signed by the seal certificate as a
    certifying PAdES signature with a signature timestamp: any PDF validator
    trusting our root accepts it, and any change breaks it;
-3. the signed PDF is stored encrypted until the end of the retention period.
+3. the validation data of the seal and its timestamp (certificates, CRLs) is
+   added in a DSS, then a document timestamp over everything: PAdES B-LTA
+   (`webapp.trust.ltv`), which the archive renewal job keeps alive;
+4. the signed PDF is stored encrypted until the end of the retention period.
 
 The job is idempotent: a proof already `ready` is left alone.
 """
@@ -26,7 +29,6 @@ from pyhanko.pdf_utils.embed import EmbeddedFileObject, EmbeddedFileParams, File
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko.sign.fields import MDPPerm
-from pyhanko.sign.general import SigningError
 from sqlalchemy import select
 
 from webapp.extensions import DbSession
@@ -36,7 +38,8 @@ from webapp.outgoing_webhooks import letter_proof_ready
 from webapp.queue import enqueue_after_commit
 from webapp.services import Services
 from webapp.trust.aio import run_sync
-from webapp.trust.proof_pdf import ProofEvent, ProofFacts, render_proof_pdf
+from webapp.trust.ltv import DSS_SETTINGS, LTV_ERRORS, archive_expiry, archive_field_name
+from webapp.trust.proof_pdf import LABELS, ProofEvent, ProofFacts, render_proof_pdf
 from webapp.trust.seal import SealError
 from webapp.vault import Sealed
 
@@ -195,6 +198,7 @@ def issue_proof(session: DbSession, services: Services, proof_id: str) -> ProofS
     proof.size = len(signed)
     proof.issued_at = now
     proof.retain_until = add_years(now, services.settings.proof_retention_years)
+    proof.archive_expires_at = archive_expiry(signed)
     proof.status = ProofStatus.READY
     proof.last_error = None
     letter_proof_ready(session, letter, proof.kind, at=now, public_url=services.settings.public_url)
@@ -255,7 +259,21 @@ def build_facts(
         verify_url=f"{settings.public_url}/verify/{trigger.id}",
         issued_at=now,
         reason=reason,
+        trust_notice=trust_notice(services, language),
     )
+
+
+def trust_notice(services: Services, language: str) -> str:
+    """The proof's line on where its seal and timestamps come from: a trial setup, or whose they are."""
+    services.trust.tsa_certificate()  # an external TSA is asked once, so that it is named by its certificate
+    disclosure = services.trust.disclosure
+    labels = LABELS[language]
+    if disclosure.trial:
+        return labels["trust.trial"]
+    tsa = disclosure.tsa_name
+    if disclosure.tsa_issuer:
+        tsa = labels["trust.tsa_issued_by"].format(tsa=tsa, issuer=disclosure.tsa_issuer)
+    return labels["trust.configured"].format(seal=disclosure.seal_name, issuer=disclosure.seal_issuer, tsa=tsa)
 
 
 def sms_delivered_at(records: list[Evidence]) -> datetime | None:
@@ -275,7 +293,10 @@ def attachment_names(record: Evidence) -> tuple[str, str]:
 
 
 def sign_proof_pdf(services: Services, pdf: bytes, records: list[Evidence], *, title: str) -> bytes:
-    """Embeds the records and their seals, then certifies the PDF (PAdES B-T, no changes allowed)."""
+    """Embeds the records and their seals, then certifies the PDF (PAdES B-LTA, no changes allowed).
+
+    No changes but the DSS and document timestamps that long-term validation
+    adds after the signature (ETSI EN 319 142-1 §5.4 allows them under DocMDP P=1)."""
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
     for record in records:
         json_name, seal_name = attachment_names(record)
@@ -312,6 +333,12 @@ def sign_proof_pdf(services: Services, pdf: bytes, records: list[Evidence], *, t
         reason=title,
         location="Maroc",
         name=services.settings.service_legal_name,
+        # PAdES B-LTA: the validation data in a DSS, then an archive timestamp over everything.
+        embed_validation_info=True,
+        use_pades_lta=True,
+        validation_context=services.trust.ltv_context(),
+        timestamp_field_name=archive_field_name(1),
+        dss_settings=DSS_SETTINGS,
     )
     output = io.BytesIO()
     try:
@@ -320,7 +347,7 @@ def sign_proof_pdf(services: Services, pdf: bytes, records: list[Evidence], *, t
                 writer, metadata, signer=services.trust.signer, timestamper=services.trust.timestamper, output=output
             )
         )
-    except (SigningError, OSError, ValueError) as exc:  # TimestampRequestError is an OSError
+    except (*LTV_ERRORS, OSError, ValueError) as exc:  # TimestampRequestError is an OSError
         raise SealError(f"signing the proof failed: {exc}") from exc
     return output.getvalue()
 
