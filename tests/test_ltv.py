@@ -415,7 +415,7 @@ def test_verify_and_the_cli_report_the_long_term_state(
     _, proof = _reception_proof(letters)
     page = client.get("/verify")
     response = client.post(
-        "/verify",
+        "/verify?lang=en",
         data={"csrf_token": csrf_of(page.text), "proof": (io.BytesIO(proof), "reception.pdf")},
         content_type="multipart/form-data",
     )

@@ -9,9 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from cryptography.x509.oid import NameOID
 from pyhanko.sign.general import extract_certificate_info
 from pyhanko.sign.signers import SimpleSigner
 from pyhanko.sign.timestamps.api import TimeStamper
@@ -21,8 +19,15 @@ from pyhanko_certvalidator import ValidationContext
 from webapp.config import Settings
 from webapp.trust.aio import run_sync
 from webapp.trust.crl import Crl, crls_in_force, current_crl, partition_crl
-from webapp.trust.keys import TrustMaterial, TrustSettings, load_trust_material, local_generation, to_asn1_cert
-from webapp.trust.ltv import signing_context, validation_spec
+from webapp.trust.keys import (
+    TrustMaterial,
+    TrustSettings,
+    display_name,
+    load_trust_material,
+    local_generation,
+    to_asn1_cert,
+)
+from webapp.trust.ltv import failure_reason, revocation_sources, signing_context, validation_spec
 from webapp.trust.seal import SealCheck, SealError, check_seal, make_signer, seal_bytes, validation_context
 from webapp.trust.tsa import TimestampAuthority, make_timestamper
 
@@ -48,18 +53,6 @@ class TrustDisclosure:
     tsa_name: str
     tsa_issuer: str | None  # None when an external TSA has not been asked yet (named by its URL's host)
     tsa_external: bool
-
-
-def display_name(name: x509.Name | asn1_x509.Name) -> str:
-    """A certificate name as people read it: its common name, else its organisation, else the whole DN."""
-    if isinstance(name, asn1_x509.Name):
-        native = name.native
-        return str(native.get("common_name") or native.get("organization_name") or name.human_friendly)
-    for oid in (NameOID.COMMON_NAME, NameOID.ORGANIZATION_NAME):
-        attributes = name.get_attributes_for_oid(oid)
-        if attributes:
-            return str(attributes[0].value)
-    return name.rfc4514_string()
 
 
 @dataclass
@@ -189,6 +182,19 @@ class Trust:
         Embedded default: our current CRL and nothing fetched.  Configured:
         what the certificates name is fetched."""
         return validation_spec(self.material, [*self._crls(), *extra_crls], fetch=self.material.local is None)
+
+    def explain_failure(self, exc: BaseException) -> str:
+        """Why signing or timestamping failed, and where the revocation information it needed lives."""
+        material = self.material
+        certs = [material.seal.cert, *material.seal.chain]
+        tsa = material.tsa.cert if material.tsa is not None else self._derived.get("external_tsa_certificate")
+        if tsa is not None:
+            certs.append(tsa)
+        if material.tsa is not None:
+            certs += material.tsa.chain
+        sources = revocation_sources(certs)
+        where = f" (revocation information: {'; '.join(sources)})" if sources else ""
+        return failure_reason(exc) + where
 
     # --- what we say about ourselves -----------------------------------------------------------------
 

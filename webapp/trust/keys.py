@@ -166,6 +166,18 @@ class TrustSettings:
         return not (self.seal_cert or self.seal_pkcs12)
 
 
+def display_name(name: x509.Name | asn1_x509.Name) -> str:
+    """A certificate name as people read it: its common name, else its organisation, else the whole DN."""
+    if isinstance(name, asn1_x509.Name):
+        native = name.native
+        return str(native.get("common_name") or native.get("organization_name") or name.human_friendly)
+    for oid in (NameOID.COMMON_NAME, NameOID.ORGANIZATION_NAME):
+        attributes = name.get_attributes_for_oid(oid)
+        if attributes:
+            return str(attributes[0].value)
+    return name.rfc4514_string()
+
+
 def to_asn1_cert(cert: x509.Certificate) -> asn1_x509.Certificate:
     return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
 

@@ -32,6 +32,8 @@ from datetime import datetime
 
 from asn1crypto import crl as asn1_crl
 from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.x509.oid import AuthorityInformationAccessOID
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfReadError
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -67,7 +69,7 @@ from pyhanko_certvalidator.registry import SimpleTrustManager
 from pyhanko_certvalidator.revinfo.archival import CRLContainer
 
 from webapp.trust.aio import run_sync
-from webapp.trust.keys import TrustMaterial, archived_certificates, to_asn1_cert
+from webapp.trust.keys import TrustMaterial, archived_certificates, crl_urls, display_name, to_asn1_cert
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +91,34 @@ LTV_ERRORS = (SigningError, SignatureValidationError, ValidationError, PathBuild
 
 class ArchiveTimestampError(Exception):
     """A proof could not be given a new archive timestamp."""
+
+
+def failure_reason(exc: BaseException) -> str:
+    """An exception and its causes on one line: pyHanko's outermost message rarely says why
+    ("the signer's certificate could not be validated": revoked? CRL unreachable?)."""
+    parts: list[str] = []
+    current: BaseException | None = exc
+    while current is not None and len(parts) < 6:
+        text = str(current).strip()
+        if text and text not in parts:
+            parts.append(text)
+        current = current.__cause__ or current.__context__
+    return ": ".join(parts) or type(exc).__name__
+
+
+def revocation_sources(certs: Sequence[x509.Certificate]) -> list[str]:
+    """Where each certificate's revocation information is published (CRL distribution points, OCSP)."""
+    sources = []
+    for cert in certs:
+        urls = crl_urls(cert)
+        try:
+            access = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+            urls += [d.access_location.value for d in access if d.access_method == AuthorityInformationAccessOID.OCSP]
+        except x509.ExtensionNotFound:
+            pass
+        if urls:
+            sources.append(f"{display_name(cert.subject)}: {', '.join(urls)}")
+    return sources
 
 
 def archive_field_name(index: int) -> str:
@@ -224,7 +254,7 @@ def check_lta(embedded: EmbeddedPdfSignature, spec: PdfSignatureValidationSpec, 
     try:
         result = run_sync(ades_lta_validation(embedded, spec, timing_info=timing))
     except (*LTV_ERRORS, ValueError, KeyError, TypeError, PdfReadError) as exc:
-        return LtaCheck(False, times, problem=f"validation failed: {exc}")
+        return LtaCheck(False, times, problem=f"validation failed: {failure_reason(exc)}")
     status = result.api_status
     indication = str(getattr(result.ades_subindic, "name", result.ades_subindic))
     problems = []
@@ -255,9 +285,9 @@ def add_archive_timestamp(pdf: bytes, timestamper: TimeStamper, context: Validat
     validation data of its seal, so that it becomes B-LTA.
     """
     try:
-        return run_sync(_add_archive_timestamp(pdf, timestamper, context))
+        return run_sync(_add_archive_timestamp(pdf, timestamper, context), context)
     except (*LTV_ERRORS, OSError, ValueError, PdfReadError) as exc:  # TimestampRequestError is an OSError
-        raise ArchiveTimestampError(f"adding an archive timestamp failed: {exc}") from exc
+        raise ArchiveTimestampError(f"adding an archive timestamp failed: {failure_reason(exc)}") from exc
 
 
 async def _add_archive_timestamp(pdf: bytes, timestamper: TimeStamper, context: ValidationContext) -> bytes:

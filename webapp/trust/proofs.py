@@ -345,10 +345,11 @@ def sign_proof_pdf(services: Services, pdf: bytes, records: list[Evidence], *, t
         run_sync(
             signers.async_sign_pdf(
                 writer, metadata, signer=services.trust.signer, timestamper=services.trust.timestamper, output=output
-            )
+            ),
+            metadata.validation_context,
         )
     except (*LTV_ERRORS, OSError, ValueError) as exc:  # TimestampRequestError is an OSError
-        raise SealError(f"signing the proof failed: {exc}") from exc
+        raise SealError(f"signing the proof failed: {services.trust.explain_failure(exc)}") from exc
     return output.getvalue()
 
 

@@ -27,8 +27,8 @@ from webapp.extensions import DbSession
 from webapp.models import Evidence
 from webapp.services import Services
 from webapp.trust.aio import run_sync
-from webapp.trust.authority import display_name
 from webapp.trust.evidence import GENESIS_HASH, canonical_json, sha256_hex
+from webapp.trust.keys import display_name
 from webapp.trust.ltv import LtaCheck, check_lta, covers_whole_file, document_timestamps, token_time
 from webapp.trust.seal import SealCheck
 

@@ -61,6 +61,7 @@ def policy() -> ResponseReturnValue:
         "public/policy.html",
         disclosure=services.trust.disclosure,
         policy_oid=settings.tsa_policy_oid,
+        public_tsa_url=f"{settings.public_url}/tsa",
         external_tsa=settings.tsa_url is not None,
         builtin_tsa=services.trust.authority is not None,
         retention_years=settings.proof_retention_years,
