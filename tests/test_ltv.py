@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -406,6 +407,36 @@ def test_pyhanko_command_line_validates_a_proof_at_lta_level_offline(
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, check=False)
     assert result.returncode != 0
     assert "The signature is judged VALID." not in result.stdout
+
+
+def test_the_readme_s_offline_validation_script_validates_a_proof(
+    client: FlaskClient, letters: Letters, clock: FrozenClock, tmp_path: Path
+) -> None:
+    """The script the README gives court experts (pyHanko only) works as written, and refuses a tampered proof."""
+    clock.current = _real_now()
+    _, proof = _reception_proof(letters)
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"```python\n(# validate_lta\.py .*?)```", readme, re.S)
+    assert match, "the README's validate_lta.py block"
+    script = write(tmp_path / "validate_lta.py", match.group(1).encode())
+    root = write(tmp_path / "root.pem", client.get("/trust/ca.pem").data)
+    crl = write(tmp_path / "crl.der", _crl(client))
+    env = {**os.environ, "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9", "no_proxy": ""}
+
+    def run(pdf: bytes) -> subprocess.CompletedProcess[str]:
+        path = write(tmp_path / "proof.pdf", pdf)
+        command = [sys.executable, str(script), str(path), str(root), str(crl)]
+        return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, check=False)
+
+    result = run(proof)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PAdES B-LTA: VALID - proven to exist at" in result.stdout
+    assert "The signature is judged VALID." in result.stdout
+    tampered = bytearray(proof)
+    tampered[len(proof) // 3] ^= 0x01
+    result = run(bytes(tampered))
+    assert result.returncode != 0
+    assert "PAdES B-LTA: VALID" not in result.stdout
 
 
 def test_verify_and_the_cli_report_the_long_term_state(
