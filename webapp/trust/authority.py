@@ -163,9 +163,13 @@ class Trust:
         return partition_crl(local, generation, self.now())
 
     def maintain(self) -> Crl | None:
-        """The scheduler's daily care: renew local certificates that are due, issue the next CRL when due."""
-        self.reload()
-        return self.crl()
+        """The scheduler's care: renew local certificates that are due, and issue the next CRL of every
+        generation still alive when due; returns the current CRL (None when the seal is configured)."""
+        local = self.reload().local
+        if local is None:
+            return None
+        crls_in_force(local, self.now())
+        return current_crl(local, self.now())
 
     def _crls(self) -> list[bytes]:
         """Our CRLs a validator needs now: every generation of local certificates still alive."""

@@ -11,12 +11,12 @@ archive timestamp and the validation data it protects, that the seal was valid
 when it was made.
 
 That holds until the archive timestamp's own TSA certificate expires.  Before
-that (`ARCHIVE_RENEWAL_MARGIN_DAYS`), `renew_stored_proof` adds the validation
-data of the last archive timestamp to the DSS and a new archive timestamp over
-everything, by a TSA certificate that lives longer; the scheduler does it for
-every stored proof (`webapp.letters.archive`).
+that (`ARCHIVE_RENEWAL_MARGIN_DAYS`), `add_archive_timestamp` adds the
+validation data of the last archive timestamp to the DSS and a new archive
+timestamp over everything, by a TSA certificate that lives longer; the
+scheduler does it for every stored proof (`webapp.letters.archive`).
 
-Revocation information: on the embedded default, our own CRL (`webapp.trust.crl`),
+Revocation information: on the embedded default, our own CRLs (`webapp.trust.crl`),
 given to pyHanko directly, nothing fetched.  With a configured seal and TSA,
 pyHanko fetches what their certificates name (CRL distribution points, OCSP),
 and signing fails with a clear error when it cannot.
