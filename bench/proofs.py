@@ -5,14 +5,18 @@
 (a) `webapp.trust.proofs.issue_proof`, the body of the proof job: it seals the
     letter's evidence records (CAdES + RFC 3161 token from the built-in TSA),
     renders the PDF, embeds the records and their seals, certifies the PDF
-    with a PAdES signature and its timestamp, encrypts and stores it.  The
-    letters are deposited first with `deposit_letter`, so each proof is a
+    with a PAdES signature and its timestamp, adds the DSS (certificates,
+    our CRL) and an archive timestamp (PAdES B-LTA), encrypts and stores it.
+    The letters are deposited first with `deposit_letter`, so each proof is a
     deposit proof with one record to seal.
-(b) a bare PAdES signature with its timestamp of a one-page PDF, with the same
-    seal key and the same timestamper.
+(b) a bare PAdES signature with its timestamp (B-T) of a one-page PDF, with the
+    same seal key and the same timestamper: what pyHanko alone costs.
+(c) the same bare signature at B-LTA (validation of the seal and TSA
+    certificates against our CRL, DSS, archive timestamp), as our proofs are:
+    (c) − (b) is what long-term validation itself costs, whoever signs.
 
-The two alternate (one proof, one bare signature, …) so that a noisy, shared
-machine weighs on both alike.  Everything lives in a temporary instance
+The three alternate (one proof, one bare B-T, one bare B-LTA, …) so that a
+noisy, shared machine weighs on all alike.  Everything lives in a temporary instance
 directory: SQLite upgraded by the migrations, an embedded Redis (the jobs the
 deposits enqueue are never worked), keys generated on first use.  The warm-up
 rounds load the fonts, generate the keys and fill pyHanko's caches.
@@ -56,6 +60,7 @@ from webapp.letters.deposit import DepositRequest, deposit_letter
 from webapp.models import Proof, ProofStatus
 from webapp.services import Services, current_services
 from webapp.trust.aio import run_sync
+from webapp.trust.ltv import DSS_SETTINGS
 from webapp.trust.proofs import issue_proof
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -103,6 +108,30 @@ def bare_signature(services: Services, pdf: bytes) -> bytes:
     """What pyHanko alone costs: a PAdES signature with its timestamp, same key, same timestamper."""
     metadata = signers.PdfSignatureMetadata(
         field_name="Signature", md_algorithm="sha256", subfilter=fields.SigSeedSubFilter.PADES
+    )
+    output = io.BytesIO()
+    run_sync(
+        signers.async_sign_pdf(
+            IncrementalPdfFileWriter(io.BytesIO(pdf)),
+            metadata,
+            signer=services.trust.signer,
+            timestamper=services.trust.timestamper,
+            output=output,
+        )
+    )
+    return output.getvalue()
+
+
+def bare_lta_signature(services: Services, pdf: bytes) -> bytes:
+    """The same bare signature at PAdES B-LTA: validation data in a DSS, then an archive timestamp."""
+    metadata = signers.PdfSignatureMetadata(
+        field_name="Signature",
+        md_algorithm="sha256",
+        subfilter=fields.SigSeedSubFilter.PADES,
+        embed_validation_info=True,
+        use_pades_lta=True,
+        validation_context=services.trust.ltv_context(),
+        dss_settings=DSS_SETTINGS,
     )
     output = io.BytesIO()
     run_sync(
@@ -184,7 +213,7 @@ def timed(action: Callable[..., object], *args: Any) -> float:
     return time.perf_counter() - start
 
 
-def run(count: int, warmup: int, language: str) -> tuple[Figures, Figures]:
+def run(count: int, warmup: int, language: str) -> tuple[Figures, Figures, Figures]:
     with tempfile.TemporaryDirectory(prefix="wassit-bench-") as tmp, bench_app(Path(tmp)):
         services = current_services()
         proof_ids = deposit_letters(services, warmup + count, language)
@@ -196,16 +225,22 @@ def run(count: int, warmup: int, language: str) -> tuple[Figures, Figures]:
         def bare() -> None:
             bare_signature(services, bare_pdf)
 
+        def bare_lta() -> None:
+            bare_lta_signature(services, bare_pdf)
+
         proofs: list[float] = []
         signatures: list[float] = []
+        lta_signatures: list[float] = []
         for index, proof_id in enumerate(proof_ids):
-            proof_time, signature_time = timed(proof, proof_id), timed(bare)
+            proof_time, signature_time, lta_time = timed(proof, proof_id), timed(bare), timed(bare_lta)
             if index >= warmup:
                 proofs.append(proof_time)
                 signatures.append(signature_time)
+                lta_signatures.append(lta_time)
     return (
-        Figures("proof: seal + timestamp + render + PAdES-T (issue_proof)", proofs),
-        Figures("bare PAdES-T signature of a one-page PDF", signatures),
+        Figures("proof: seal + timestamp + render + PAdES B-LTA (issue_proof)", proofs),
+        Figures("bare PAdES B-T signature of a one-page PDF", signatures),
+        Figures("bare PAdES B-LTA signature of a one-page PDF", lta_signatures),
     )
 
 
@@ -230,7 +265,9 @@ def machine() -> dict[str, Any]:
     }
 
 
-def report(figures: tuple[Figures, Figures], ratio: float, host: dict[str, Any], args: argparse.Namespace) -> str:
+def report(
+    figures: tuple[Figures, Figures, Figures], ratios: dict[str, float], host: dict[str, Any], args: argparse.Namespace
+) -> str:
     width = max(len(f.label) for f in figures)
     load = ", ".join(f"{x:.2f}" for x in host["load_average"] or [])
     lines = [
@@ -241,7 +278,13 @@ def report(figures: tuple[Figures, Figures], ratio: float, host: dict[str, Any],
         f"{'':<{width}}  {'per s':>7}  {'mean ms':>8}  {'p95 ms':>8}",
     ]
     lines += [f"{f.label:<{width}}  {f.per_second:>7.1f}  {f.mean_ms:>8.1f}  {f.p95_ms:>8.1f}" for f in figures]
-    lines.append(f"{'ratio (signatures/s ÷ proofs/s)':<{width}}  {ratio:>7.2f}")
+    lines.append(f"{'ratio (bare B-T signatures/s ÷ proofs/s)':<{width}}  {ratios['bare']:>7.2f}")
+    lines.append(f"{'ratio (bare B-LTA signatures/s ÷ proofs/s)':<{width}}  {ratios['bare_lta']:>7.2f}")
+    _, bare, bare_lta = figures
+    lines.append(
+        f"B-LTA itself (DSS, CRL check, archive timestamp) costs {bare_lta.mean_ms - bare.mean_ms:.1f} ms "
+        f"a signature ({bare_lta.mean_ms / bare.mean_ms:.2f}× a bare B-T one)"
+    )
     return "\n".join(lines)
 
 
@@ -257,9 +300,12 @@ def main(argv: list[str] | None = None) -> int:
 
     host = machine()
     figures = run(args.count, args.warmup, args.language)
-    proof, signature = figures
-    ratio = signature.per_second / proof.per_second
-    print(report(figures, ratio, host, args))
+    proof, signature, lta_signature = figures
+    ratios = {
+        "bare": signature.per_second / proof.per_second,
+        "bare_lta": lta_signature.per_second / proof.per_second,
+    }
+    print(report(figures, ratios, host, args))
 
     if not args.no_json:
         RESULTS.mkdir(exist_ok=True)
@@ -275,7 +321,9 @@ def main(argv: list[str] | None = None) -> int:
             "machine": host,
             "proof": proof.as_dict(),
             "bare_signature": signature.as_dict(),
-            "ratio": round(ratio, 2),
+            "bare_lta_signature": lta_signature.as_dict(),
+            "ratio": round(ratios["bare"], 2),
+            "ratio_lta": round(ratios["bare_lta"], 2),
         }
         path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         print(f"\nwritten to {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from sqlalchemy import select, text
 
@@ -465,7 +466,10 @@ def test_a_first_download_after_the_proof_of_reception_has_its_own_proof_of_hand
     assert validity.intact
     assert validity.valid
     assert validity.trusted
-    assert validity.coverage == SignatureCoverageLevel.ENTIRE_FILE
+    # The seal covers its revision; only validation data and archive timestamps follow it (B-LTA).
+    assert validity.coverage == SignatureCoverageLevel.ENTIRE_REVISION
+    assert validity.modification_level == ModificationLevel.LTA_UPDATES
+    assert validity.docmdp_ok
     assert validity.timestamp_validity is not None
     assert validity.timestamp_validity.valid
     assert validity.timestamp_validity.trusted

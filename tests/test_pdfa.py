@@ -22,6 +22,7 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.embed import EmbeddedFileObject, FileSpec, embed_file
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.signers.pdf_signer import PdfTimeStamper
 from pyhanko.sign.validation import async_validate_pdf_signature, async_validate_pdf_timestamp
 from pyhanko.sign.validation.status import SignatureCoverageLevel
@@ -207,7 +208,10 @@ def test_signed_proofs_are_pdfa3b_with_the_evidence_as_associated_files(
     assert validity.intact
     assert validity.valid
     assert validity.trusted
-    assert validity.coverage == SignatureCoverageLevel.ENTIRE_FILE
+    # The seal covers its revision; only validation data and archive timestamps follow it (B-LTA).
+    assert validity.coverage == SignatureCoverageLevel.ENTIRE_REVISION
+    assert validity.modification_level == ModificationLevel.LTA_UPDATES
+    assert validity.docmdp_ok
 
 
 def params_of(stream: Any) -> Any:
@@ -240,7 +244,8 @@ def test_a_proof_stays_pdfa3b_when_a_revision_follows_its_signature(
 
     # The seal covers its own revision and allows the timestamp; the timestamp covers the whole file.
     root = root_certificate(client)
-    seal, timestamp = PdfFileReader(io.BytesIO(stamped), strict=False).embedded_signatures
+    # The proof already ends with its first archive timestamp (B-LTA); this one comes after it.
+    seal, *_, timestamp = PdfFileReader(io.BytesIO(stamped), strict=False).embedded_signatures
     context = ValidationContext(trust_roots=[root], allow_fetching=False)
     seal_status = run_sync(async_validate_pdf_signature(seal, signer_validation_context=context))
     assert seal_status.intact

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from flask import Flask
 from flask.testing import FlaskClient
+from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 
 from tests.trust_helpers import (
@@ -210,7 +211,11 @@ def test_proofs_and_seals_are_by_the_configured_seal(
     assert validity.intact
     assert validity.valid
     assert validity.trusted
-    assert validity.coverage == SignatureCoverageLevel.ENTIRE_FILE
+    # The seal covers its revision; after it come only the DSS and archive timestamps (PAdES B-LTA),
+    # which its DocMDP "no changes" permission allows.
+    assert validity.coverage == SignatureCoverageLevel.ENTIRE_REVISION
+    assert validity.modification_level == ModificationLevel.LTA_UPDATES
+    assert validity.docmdp_ok
     assert validity.signing_cert.dump() == pki.seal.public_bytes(serialization.Encoding.DER)
     assert validity.timestamp_validity is not None
     assert validity.timestamp_validity.trusted

@@ -18,12 +18,28 @@ from typing import Any
 
 from asn1crypto import pem
 from asn1crypto import x509 as asn1_x509
+from asn1crypto.crl import CertificateList
 from flask import Flask
 from flask.testing import FlaskClient
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.validation import async_validate_pdf_signature
-from pyhanko.sign.validation.status import PdfSignatureStatus
+from pyhanko.sign.ades.report import AdESPassed
+from pyhanko.sign.diff_analysis import ModificationLevel
+from pyhanko.sign.validation import async_validate_pdf_signature, async_validate_pdf_timestamp
+from pyhanko.sign.validation.ades import AdESLTAValidationResult, ades_lta_validation
+from pyhanko.sign.validation.policy_decl import (
+    CertificateFetchingRule,
+    LocalKnowledge,
+    PdfSignatureValidationSpec,
+    RevinfoOnlineFetchingRule,
+    RevocationInfoGatheringSpec,
+    SignatureValidationSpec,
+)
+from pyhanko.sign.validation.status import DocumentTimestampStatus, PdfSignatureStatus, SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.context import CertValidationPolicySpec
+from pyhanko_certvalidator.policy_decl import REQUIRE_REVINFO, CertRevTrustPolicy
+from pyhanko_certvalidator.registry import SimpleTrustManager
+from pyhanko_certvalidator.revinfo.archival import CRLContainer
 from pypdf import PdfReader
 from sqlalchemy import select
 
@@ -137,12 +153,82 @@ def root_certificate(client: FlaskClient) -> asn1_x509.Certificate:
 
 
 def validate_pdf(data: bytes, root: asn1_x509.Certificate) -> PdfSignatureStatus:
-    """pyHanko's validation of the (only) signature of `data`, trusting `root` alone."""
+    """pyHanko's validation of the seal of `data` (its only signature besides archive timestamps),
+    trusting `root` alone."""
     reader = PdfFileReader(io.BytesIO(data), strict=False)
-    [signature] = reader.embedded_signatures
+    [signature] = reader.embedded_regular_signatures
     context = ValidationContext(trust_roots=[root], allow_fetching=False)
     status: PdfSignatureStatus = run_sync(async_validate_pdf_signature(signature, signer_validation_context=context))
     return status
+
+
+def validate_timestamps(data: bytes, root: asn1_x509.Certificate) -> list[DocumentTimestampStatus]:
+    """pyHanko's validation of each archive (document) timestamp of `data`, oldest first, trusting `root` alone."""
+    reader = PdfFileReader(io.BytesIO(data), strict=False)
+    statuses: list[DocumentTimestampStatus] = []
+    for timestamp in reader.embedded_timestamp_signatures:
+        context = ValidationContext(trust_roots=[root], allow_fetching=False)
+        statuses.append(run_sync(async_validate_pdf_timestamp(timestamp, validation_context=context)))
+    return statuses
+
+
+def accepted(data: bytes, root: asn1_x509.Certificate) -> bool:
+    """Whether pyHanko finds the seal and every archive timestamp intact, nothing but archive updates after
+    the seal, and nothing after the last archive timestamp."""
+    try:
+        seal = validate_pdf(data, root)
+        timestamps = validate_timestamps(data, root)
+    except Exception:
+        return False
+    return (
+        seal.intact
+        and seal.valid
+        and seal.docmdp_ok is not False
+        and seal.modification_level is not None
+        and seal.modification_level <= ModificationLevel.LTA_UPDATES
+        and bool(timestamps)
+        and all(ts.intact and ts.valid for ts in timestamps)
+        and timestamps[-1].coverage == SignatureCoverageLevel.ENTIRE_FILE
+    )
+
+
+def validate_lta(
+    data: bytes, roots: Sequence[asn1_x509.Certificate], crls: Sequence[bytes] = ()
+) -> AdESLTAValidationResult:
+    """pyHanko's own PAdES B-LTA validation (ETSI EN 319 102-1 §5.6.3) of the seal of `data`, as a court
+    expert would run it: trusting `roots` alone, revocation information required for every certificate,
+    nothing fetched from the network (the CRLs given, e.g. today's from GET /trust/crl, and what the
+    proof's DSS holds), at the current time."""
+    policy = CertValidationPolicySpec(
+        trust_manager=SimpleTrustManager.build(trust_roots=list(roots)),
+        revinfo_policy=CertRevTrustPolicy(REQUIRE_REVINFO),
+    )
+    spec = SignatureValidationSpec(
+        cert_validation_policy=policy,
+        revinfo_gathering_policy=RevocationInfoGatheringSpec(
+            online_fetching_rule=RevinfoOnlineFetchingRule.LOCAL_ONLY,
+            certificate_fetching_rule=CertificateFetchingRule.NEVER_FETCH,
+        ),
+        local_knowledge=LocalKnowledge(known_crls=[CRLContainer(CertificateList.load(der)) for der in crls]),
+    )
+    reader = PdfFileReader(io.BytesIO(data), strict=False)
+    [seal] = reader.embedded_regular_signatures
+    result: AdESLTAValidationResult = run_sync(ades_lta_validation(seal, PdfSignatureValidationSpec(spec)))
+    return result
+
+
+def lta_valid(result: AdESLTAValidationResult) -> bool:
+    """Valid at the B-LTA level: AdES "passed", the archive timestamp chain validated (it is what proves
+    the signature's time), and only signature maintenance (DSS, archive timestamps) after the seal."""
+    status = result.api_status
+    return (
+        result.ades_subindic == AdESPassed.OK
+        and result.oldest_evidence_record_timestamp is not None
+        and status is not None
+        and status.bottom_line
+        and status.modification_level == ModificationLevel.LTA_UPDATES
+        and bool(status.docmdp_ok)
+    )
 
 
 def flip_signed_byte(data: bytes) -> bytes:

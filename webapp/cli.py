@@ -157,8 +157,20 @@ def proofs_verify(file: Path) -> None:
         click.echo(f"  {check.problem}")
     line(check.signature_intact, "signature intact (the file is as signed)")
     line(check.signature_trusted, f"signed by our seal: {check.signed_by or '-'}")
-    line(check.covers_whole_file, "signature covers the whole file")
+    line(check.unmodified, "nothing changed since sealing (only validation data and archive timestamps added)")
     line(check.timestamped_at is not None, f"signature timestamp: {check.timestamped_at or '-'}")
+    stamps = ", ".join(str(moment) for moment in check.archive_timestamps) or "none"
+    line(check.archive_timestamps_ok, f"archive timestamps: {stamps}")
+    lta = check.lta
+    if lta is not None:
+        detail = f"valid, proven to exist at {lta.proven_at}" if lta.valid else f"not valid: {lta.problem}"
+        line(lta.valid, f"long-term validation (PAdES B-LTA, revocation information required): {detail}")
+    if check.trial:
+        click.echo(
+            "  TRIAL SETUP: sealed and timestamped by the built-in local CA; not a qualified service, not for court"
+        )
+    elif check.seal_issuer:
+        click.echo(f"  seal certificate issued by {check.seal_issuer}; timestamps by {check.tsa_name or '-'}")
     for record in check.records:
         seal_ok = record.seal is not None and record.seal.ok
         line(

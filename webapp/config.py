@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from webapp.trust.policy import DEFAULT_POLICY_OID, is_dotted_oid
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE_PATH = PROJECT_ROOT / "instance"
 
@@ -135,6 +137,12 @@ class Settings:
     tsa_key: Path | None = None
     tsa_key_passphrase: str | None = None
     tsa_timeout: int = 10
+    # The policy our built-in TSA names in its tokens (a 2.25 UUID OID of ours by default).
+    tsa_policy_oid: str = DEFAULT_POLICY_OID
+    # Trust anchor(s) of an external TSA (TSA_URL) that does not chain to TRUST_ROOT_CERT.
+    tsa_root_cert: Path | None = None
+    # Stored proofs get a new archive timestamp this many days before their last one's TSA certificate expires.
+    archive_renewal_margin_days: int = 365
     service_legal_name: str = "Wassit SARL"
     proof_retention_years: int = 10
     # Seconds between two checkpoints of the evidence journal's transparency log while records
@@ -203,6 +211,9 @@ class Settings:
             tsa_key=_env_path("TSA_KEY"),
             tsa_key_passphrase=os.environ.get("TSA_KEY_PASSPHRASE") or None,
             tsa_timeout=_env_int("TSA_TIMEOUT", cls.tsa_timeout),
+            tsa_policy_oid=_env_str("TSA_POLICY_OID", cls.tsa_policy_oid),
+            tsa_root_cert=_env_path("TSA_ROOT_CERT"),
+            archive_renewal_margin_days=_env_int("ARCHIVE_RENEWAL_MARGIN_DAYS", cls.archive_renewal_margin_days),
             service_legal_name=_env_str("SERVICE_LEGAL_NAME", cls.service_legal_name),
             proof_retention_years=_env_int("PROOF_RETENTION_YEARS", cls.proof_retention_years),
             checkpoint_interval=_env_int("CHECKPOINT_INTERVAL", cls.checkpoint_interval),
@@ -250,6 +261,10 @@ class Settings:
             raise ConfigError("CHECKPOINT_INTERVAL must be zero or more seconds")
         if any(ch.isspace() or ch == "+" for ch in self.journal_name):
             raise ConfigError("JOURNAL_ORIGIN may not contain spaces or '+'")
+        if not is_dotted_oid(self.tsa_policy_oid):
+            raise ConfigError(f"TSA_POLICY_OID must be a dotted object identifier, got {self.tsa_policy_oid!r}")
+        if not 30 <= self.archive_renewal_margin_days <= 5 * 365:
+            raise ConfigError("ARCHIVE_RENEWAL_MARGIN_DAYS must be between 30 and 1825 days")
         if self.proof_retention_years < 1:
             raise ConfigError("PROOF_RETENTION_YEARS must be at least 1")
         if self.sms_provider == "vonage" and not (self.vonage_api_key and self.vonage_api_secret):

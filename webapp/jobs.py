@@ -66,6 +66,17 @@ def checkpoint_chain() -> bool:
     return checkpoint_journal() > 0
 
 
+def refresh_trust() -> bool:
+    """Renews local certificates that are due and issues the next CRL when due (a no-op when configured)."""
+    return current_services().trust.maintain() is not None
+
+
+def renew_archive_timestamps() -> int:
+    from webapp.letters.archive import renew_archive_timestamps as renew
+
+    return renew(db.session, current_services())
+
+
 def deliver_webhook(delivery_id: str) -> str | None:
     from webapp.outgoing_webhooks import deliver
 

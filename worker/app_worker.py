@@ -27,6 +27,9 @@ PERIODIC_JOBS = [
     ("webapp.jobs.requeue_webhooks", 60),
     ("webapp.jobs.requeue_batches", 60),
     ("webapp.jobs.requeue_account_emails", 60),
+    # The CRL is reissued once a day (valid seven); checked hourly so that one missed run costs nothing.
+    ("webapp.jobs.refresh_trust", 3600),
+    ("webapp.jobs.renew_archive_timestamps", 3600),
 ]
 
 

@@ -35,6 +35,8 @@ class Event(enum.StrEnum):
     CONSIGNMENT_REJECTION = "ConsignmentRejection"
     CONTENT_HANDOVER = "ContentHandover"
     ACCEPTANCE_REJECTION_EXPIRY = "AcceptanceRejectionExpiry"
+    # Not an ETSI event: a stored proof of the letter was given a new archive timestamp (PAdES B-LTA upkeep).
+    ARCHIVE_TIMESTAMP_RENEWAL = "ArchiveTimestampRenewal"
 
 
 # ETSI EN 319 522-2 identifies each of its events by a URI (the `ERDSEventId` of EN 319 522-3);

@@ -31,6 +31,9 @@ class Proof(db.Model):  # type: ignore[name-defined,misc]
     """One proof of one letter, produced by a job after the event it attests commits.
 
     The signed PDF is stored encrypted (see `webapp.vault`) until `retain_until`.
+    `archive_expires_at` is when its last archive (document) timestamp's TSA
+    certificate expires: the archive renewal job gives it a new one before then
+    (see `webapp.trust.ltv`), and finds the proofs due through its index.
     """
 
     __tablename__ = "proofs"
@@ -57,3 +60,4 @@ class Proof(db.Model):  # type: ignore[name-defined,misc]
     wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
     nonce: Mapped[bytes | None] = mapped_column(LargeBinary(12))
     ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    archive_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)

@@ -97,9 +97,14 @@ def dispute_bundle(session: DbSession, services: Services, letter: Letter) -> Bu
         put("certificates/seal.pem", b"".join(_pem(c) for c in (material.seal.cert, *material.seal.chain)))
         if material.tsa is not None:
             put("certificates/tsa.pem", b"".join(_pem(c) for c in (material.tsa.cert, *material.tsa.chain)))
+        crl_names = []
+        for number, crl in enumerate(services.trust.revocation_lists(), start=1):
+            crl_names.append(f"certificates/crl-{number}.der")
+            put(crl_names[-1], crl)
 
         put("verify_bundle.py", (FILES / "verify_bundle.py").read_bytes())
-        commands = verify_commands(proof_names, legacy_seals, with_tsa_certificate=material.tsa is not None)
+        put("validate_lta.py", (FILES / "validate_lta.py").read_bytes())
+        commands = verify_commands(proof_names, legacy_seals, crl_names, with_tsa_certificate=material.tsa is not None)
         put("VERIFY.md", _verify_md(services, letter, commands, checkpoint.tree_size))
     session.commit()
     return Bundle(f"wassit-dispute-{letter.reference}.zip", buffer.getvalue())
@@ -109,21 +114,25 @@ def _zip_time(moment: datetime) -> tuple[int, int, int, int, int, int]:
     return (moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
 
 
-def verify_commands(proof_names: list[str], legacy_seals: list[str], *, with_tsa_certificate: bool) -> list[str]:
+def verify_commands(
+    proof_names: list[str], legacy_seals: list[str], crl_names: list[str], *, with_tsa_certificate: bool
+) -> list[str]:
     """The commands VERIFY.md gives, run from the bundle's folder: each must exit 0."""
-    commands = ["openssl verify -CAfile certificates/ca.pem certificates/seal.pem"]
+    commands = [f"openssl crl -inform DER -in {name} -CAfile certificates/ca.pem -noout" for name in crl_names]
+    revocation = "".join(f" -crl_check -CRLfile {name}" for name in crl_names[-1:])
+    commands.append(f"openssl verify{revocation} -CAfile certificates/ca.pem certificates/seal.pem")
     if with_tsa_certificate:
-        commands.append("openssl verify -CAfile certificates/ca.pem certificates/tsa.pem")
+        commands.append(f"openssl verify{revocation} -CAfile certificates/ca.pem certificates/tsa.pem")
     commands += [
         "openssl cms -verify -binary -inform DER -in journal/checkpoint.p7s -content journal/checkpoint.txt"
         " -CAfile certificates/ca.pem -purpose any -out /dev/null",
         "openssl ts -verify -data journal/checkpoint.txt -in journal/checkpoint.tsr -CAfile certificates/ca.pem",
         "python3 verify_bundle.py",
     ]
-    commands += [
-        f"pyhanko sign validate --pretty-print --trust certificates/ca.pem --trust-replace {name}"
-        for name in proof_names
-    ]
+    crls = "".join(f" {name}" for name in crl_names)
+    for name in proof_names:
+        commands.append(f"python3 validate_lta.py {name} certificates/ca.pem{crls}")
+        commands.append(f"pyhanko sign adesverify --pretty-print --trust certificates/ca.pem --trust-replace {name}")
     commands += [
         f"openssl cms -verify -binary -inform DER -in {seal} -content {seal.removesuffix('.p7s')}.json"
         " -CAfile certificates/ca.pem -purpose any -out /dev/null"

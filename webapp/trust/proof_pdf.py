@@ -105,6 +105,8 @@ class ProofFacts:
     sms_delivered_at: datetime | None = None  # the operator's delivery receipt of the notification SMS
     journal_size: int | None = None  # the journal checkpoint the proof was issued against: its tree size
     journal_root: str | None = None  # and its root hash (hex)
+    # Where the seal and timestamps come from (already translated): a trial setup, or whose they are.
+    trust_notice: str | None = None
 
 
 # --------------------------------------------------------------------------
@@ -189,6 +191,13 @@ LABELS: dict[str, dict[str, str]] = {
         "footer": (
             "Ce document est signé électroniquement (PAdES) et horodaté ; toute modification invalide la signature."
         ),
+        "trust": "Cachet et horodatage",
+        "trust.trial": (
+            "Installation d'essai : le cachet et les horodatages viennent de l'autorité locale intégrée. "
+            "Ce n'est pas un service qualifié ; cette preuve n'a pas de valeur devant un tribunal."
+        ),
+        "trust.configured": "Cachet « {seal} », certificat émis par {issuer} ; horodatage : {tsa}.",
+        "trust.tsa_issued_by": "{tsa} (certificat émis par {issuer})",
     },
     "en": {
         "title.deposit": "Proof of deposit",
@@ -268,6 +277,13 @@ LABELS: dict[str, dict[str, str]] = {
             "This document is electronically signed (PAdES) and timestamped; any modification "
             "invalidates the signature."
         ),
+        "trust": "Seal and timestamps",
+        "trust.trial": (
+            "Trial setup: the seal and the timestamps come from the built-in local authority. "
+            "This is not a qualified service; this proof is not for court."
+        ),
+        "trust.configured": "Seal “{seal}”, certificate issued by {issuer}; timestamps: {tsa}.",
+        "trust.tsa_issued_by": "{tsa} (certificate issued by {issuer})",
     },
     "ar": {
         "title.deposit": "إثبات الإيداع",
@@ -339,6 +355,13 @@ LABELS: dict[str, dict[str, str]] = {
         "gb": "غيغابايت",
         "page": "الصفحة {page} من {pages}",
         "footer": "هذه الوثيقة موقعة إلكترونيا (PAdES) ومختومة زمنيا؛ وأي تعديل عليها يبطل التوقيع.",
+        "trust": "الختم الإلكتروني والختم الزمني",
+        "trust.trial": (
+            "تثبيت تجريبي: الختم الإلكتروني والأختام الزمنية صادرة عن السلطة المحلية المدمجة. "
+            "هذه ليست خدمة مؤهلة، ولا يُعتدّ بهذا الإثبات أمام المحاكم."
+        ),
+        "trust.configured": "الختم الإلكتروني «{seal}»، شهادة صادرة عن {issuer}؛ الختم الزمني: {tsa}.",
+        "trust.tsa_issued_by": "{tsa} (شهادة صادرة عن {issuer})",
     },
 }
 
@@ -1029,6 +1052,8 @@ class _Renderer:
             (t["reference"], [(f.reference, S_VALUE_BOLD, True)]),
             (t["letter_id"], [(f.letter_id, S_HASH, True)]),
         ]
+        if f.trust_notice:
+            letter_rows.append((t["trust"], [(f.trust_notice, S_VALUE, False)]))
         blocks.append(_Section(lay, t["letter"], letter_rows, MARGIN_X, CONTENT_WIDTH, 130))
 
         half = (CONTENT_WIDTH - GAP) / 2

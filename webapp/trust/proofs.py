@@ -10,7 +10,10 @@ A proof is requested in the transaction that records its event (see
    embedded as attachments, and the whole is signed by the seal certificate as
    a certifying PAdES signature with a signature timestamp: any PDF validator
    trusting our root accepts it, and any change breaks it;
-3. the signed PDF is stored encrypted until the end of the retention period.
+3. the validation data of the seal and its timestamp (certificates, CRLs) is
+   added in a DSS, then a document timestamp over everything: PAdES B-LTA
+   (`webapp.trust.ltv`), which the archive renewal job keeps alive;
+4. the signed PDF is stored encrypted until the end of the retention period.
 
 The job is idempotent: a proof already `ready` is left alone.
 """
@@ -28,7 +31,6 @@ from datetime import datetime, timedelta
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko.sign.fields import MDPPerm
-from pyhanko.sign.general import SigningError
 from sqlalchemy import select
 
 from webapp.extensions import DbSession
@@ -39,8 +41,9 @@ from webapp.queue import enqueue_after_commit
 from webapp.services import Services
 from webapp.trust.aio import run_sync
 from webapp.trust.journal import InclusionProof, ensure_logged, inclusion_proof, timestamp_response
+from webapp.trust.ltv import DSS_SETTINGS, LTV_ERRORS, archive_expiry, archive_field_name
 from webapp.trust.pdfa import attach_file, prepare_update
-from webapp.trust.proof_pdf import ProofEvent, ProofFacts, render_proof_pdf
+from webapp.trust.proof_pdf import LABELS, ProofEvent, ProofFacts, render_proof_pdf
 from webapp.trust.seal import SealError
 from webapp.trust.signed_note import Checkpoint, split_note
 from webapp.vault import Sealed
@@ -200,6 +203,7 @@ def issue_proof(session: DbSession, services: Services, proof_id: str) -> ProofS
         proof.size = len(signed)
         proof.issued_at = prepared.now
         proof.retain_until = add_years(prepared.now, services.settings.proof_retention_years)
+        proof.archive_expires_at = archive_expiry(signed)
         proof.status = ProofStatus.READY
         proof.last_error = None
         letter = session.get_one(Letter, proof.letter_id)
@@ -373,7 +377,21 @@ def build_facts(
         reason=reason,
         journal_size=journal.tree_size,
         journal_root=Checkpoint.parse(split_note(journal.note)[0]).root_hash.hex(),
+        trust_notice=trust_notice(services, language),
     )
+
+
+def trust_notice(services: Services, language: str) -> str:
+    """The proof's line on where its seal and timestamps come from: a trial setup, or whose they are."""
+    services.trust.tsa_certificate()  # an external TSA is asked once, so that it is named by its certificate
+    disclosure = services.trust.disclosure
+    labels = LABELS[language]
+    if disclosure.trial:
+        return labels["trust.trial"]
+    tsa = disclosure.tsa_name
+    if disclosure.tsa_issuer:
+        tsa = labels["trust.tsa_issued_by"].format(tsa=tsa, issuer=disclosure.tsa_issuer)
+    return labels["trust.configured"].format(seal=disclosure.seal_name, issuer=disclosure.seal_issuer, tsa=tsa)
 
 
 def sms_delivered_at(records: list[Evidence]) -> datetime | None:
@@ -461,7 +479,9 @@ class Attachment:
 def sign_proof_pdf(
     services: Services, pdf: bytes, records: list[Evidence], journal: JournalAttachments, *, title: str
 ) -> bytes:
-    """Embeds the records and the journal's proofs, then certifies the PDF (PAdES, no changes allowed)."""
+    """Embeds the records and the journal's proofs as PDF/A-3 associated files, then certifies the PDF
+    (PAdES B-LTA, no changes allowed but the DSS and document timestamps that long-term validation adds
+    after the signature: ETSI EN 319 142-1 §5.4 allows them under DocMDP P=1)."""
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
     for attachment in proof_attachments(records, journal):
         attach_file(
@@ -482,16 +502,23 @@ def sign_proof_pdf(
         reason=title,
         location="Maroc",
         name=services.settings.service_legal_name,
+        # PAdES B-LTA: the validation data in a DSS, then an archive timestamp over everything.
+        embed_validation_info=True,
+        use_pades_lta=True,
+        validation_context=services.trust.ltv_context(),
+        timestamp_field_name=archive_field_name(1),
+        dss_settings=DSS_SETTINGS,
     )
     output = io.BytesIO()
     try:
         run_sync(
             signers.async_sign_pdf(
                 writer, metadata, signer=services.trust.signer, timestamper=services.trust.timestamper, output=output
-            )
+            ),
+            metadata.validation_context,
         )
-    except (SigningError, OSError, ValueError) as exc:  # TimestampRequestError is an OSError
-        raise SealError(f"signing the proof failed: {exc}") from exc
+    except (*LTV_ERRORS, OSError, ValueError) as exc:  # TimestampRequestError is an OSError
+        raise SealError(f"signing the proof failed: {services.trust.explain_failure(exc)}") from exc
     return output.getvalue()
 
 

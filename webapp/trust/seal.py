@@ -78,7 +78,7 @@ def _der_header(tag: int, length: int) -> bytes:
 
 
 def validation_context(material: TrustMaterial) -> ValidationContext:
-    roots = [to_asn1_cert(material.root)]
+    roots = [to_asn1_cert(c) for c in material.trust_roots]
     extra = [to_asn1_cert(c) for c in material.seal.chain]
     if material.tsa is not None:
         extra += [material.tsa.asn1_cert, *(to_asn1_cert(c) for c in material.tsa.chain)]

@@ -6,8 +6,10 @@ application/timestamp-reply out) so that `openssl ts -query … | curl` and
 external, qualified TSA with `TSA_URL`.
 
 Tokens carry the ESS signing-certificate-v2 attribute (RFC 5816), our policy
-OID, a 1-second accuracy, the requester's nonce, and the TSA certificate only
-when the request asks for it (certReq).
+OID (`TSA_POLICY_OID`; by default a 2.25 UUID OID of ours, see
+`webapp.trust.policy`, described at `/trust/policy`), a 1-second accuracy,
+the requester's nonce, and the TSA certificate only when the request asks for
+it (certReq).
 """
 
 from __future__ import annotations
@@ -28,10 +30,7 @@ from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
 
 from webapp.trust.keys import KeyPair, to_asn1_cert
-
-# A private-arc OID naming our timestamping policy (replace with the registered
-# policy OID of the qualified service in production).
-DEFAULT_POLICY_OID = "1.3.6.1.4.1.57264.1.1"
+from webapp.trust.policy import DEFAULT_POLICY_OID
 
 _DIGESTS: dict[str, tuple[int, Any]] = {
     "sha256": (32, hashes.SHA256),

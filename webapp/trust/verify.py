@@ -1,7 +1,10 @@
 """Checking evidence records and proof PDFs, for the public verifier and `flask proofs verify`.
 
 Both say plainly whether what they were given is genuine, and what it attests,
-without ever touching the letter's document.
+without ever touching the letter's document.  A proof is also validated as
+PAdES B-LTA with revocation information required (pyHanko's AdES validator):
+whether it will still verify once our certificates have expired.  And both
+say who stands behind the seal: a trial setup, or the certificates' issuers.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ from typing import Any
 from asn1crypto import tsp
 from pyhanko.pdf_utils.misc import PdfReadError
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.validation import async_validate_pdf_signature
-from pyhanko.sign.validation.status import SignatureCoverageLevel
+from pyhanko.sign.diff_analysis import ModificationLevel
+from pyhanko.sign.validation import async_validate_pdf_signature, async_validate_pdf_timestamp
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 from sqlalchemy import select
@@ -36,6 +39,8 @@ from webapp.trust.journal import (
     inclusion_proof,
     latest_checkpoint,
 )
+from webapp.trust.keys import display_name
+from webapp.trust.ltv import LtaCheck, check_lta, covers_whole_file, document_timestamps, token_time
 from webapp.trust.proofs import CHECKPOINT_FILE, CHECKPOINT_SEAL_FILE, CHECKPOINT_TSR_FILE
 from webapp.trust.seal import SealCheck
 
@@ -205,14 +210,25 @@ def check_evidence_id(session: DbSession, services: Services, evidence_id: str) 
 
 @dataclass
 class ProofCheck:
-    """A proof PDF checked: its signature, and every evidence record it carries."""
+    """A proof PDF checked: its seal, its archive timestamps, and every evidence record it carries."""
 
     readable: bool
     signature_intact: bool = False
     signature_trusted: bool = False
-    covers_whole_file: bool = False
+    # Nothing changed since sealing but the validation data and archive timestamps that long-term
+    # validation adds (pyHanko's diff analysis), and not one byte after the last of those.
+    unmodified: bool = False
     signed_by: str | None = None
     timestamped_at: datetime | None = None
+    # The archive (document) timestamps, oldest first, each intact and by a trusted TSA.
+    archive_timestamps: list[datetime] = field(default_factory=list)
+    archive_timestamps_ok: bool = False
+    # PAdES B-LTA validation with revocation information required (pyHanko's AdES validator).
+    lta: LtaCheck | None = None
+    # Who stands behind the seal and the timestamps: our trial CA (not for court), or the names to show.
+    trial: bool = False
+    seal_issuer: str | None = None
+    tsa_name: str | None = None
     records: list[RecordCheck] = field(default_factory=list)
     problem: str | None = None
 
@@ -222,11 +238,17 @@ class ProofCheck:
             self.readable
             and self.signature_intact
             and self.signature_trusted
-            and self.covers_whole_file
+            and self.unmodified
             and self.timestamped_at is not None
+            and (self.archive_timestamps_ok or not self.archive_timestamps)
             and bool(self.records)
             and all(r.genuine for r in self.records)
         )
+
+    @property
+    def long_term(self) -> bool:
+        """Verifiable for the long term (PAdES B-LTA, revocation information required)."""
+        return self.lta is not None and self.lta.valid
 
     @property
     def attested(self) -> RecordCheck | None:
@@ -244,29 +266,51 @@ class ProofCheck:
 def check_proof_pdf(session: DbSession, services: Services, data: bytes) -> ProofCheck:
     try:
         reader = PdfFileReader(io.BytesIO(data), strict=False)
-        signatures = reader.embedded_signatures
+        seals = reader.embedded_regular_signatures
+        timestamps = document_timestamps(reader)
     except (PdfReadError, ValueError, KeyError, TypeError, IndexError) as exc:
         return ProofCheck(readable=False, problem=f"not a readable PDF: {exc}")
-    if len(signatures) != 1:
-        return ProofCheck(readable=True, problem="a proof carries exactly one signature")
+    if len(seals) != 1:
+        return ProofCheck(readable=True, problem="a proof carries exactly one signature, its seal")
+    seal = seals[0]
+    if any(ts.signed_revision < seal.signed_revision for ts in timestamps):
+        return ProofCheck(readable=True, problem="a document timestamp precedes the seal")
     try:
         status = run_sync(
-            async_validate_pdf_signature(signatures[0], signer_validation_context=services.trust.validation_context())
+            async_validate_pdf_signature(seal, signer_validation_context=services.trust.validation_context())
         )
+        timestamp_statuses = [
+            run_sync(async_validate_pdf_timestamp(ts, validation_context=services.trust.validation_context()))
+            for ts in timestamps
+        ]
     except (ValueError, KeyError, TypeError, PdfReadError) as exc:
         return ProofCheck(readable=True, problem=f"the signature cannot be read: {exc}")
     timestamp = status.timestamp_validity
     ts_ok = timestamp is not None and timestamp.intact and timestamp.valid and timestamp.trusted
+    last = timestamps[-1] if timestamps else seal
+    level = status.modification_level
     check = ProofCheck(
         readable=True,
         signature_intact=bool(status.intact and status.valid),
         signature_trusted=bool(status.trusted),
-        covers_whole_file=status.coverage == SignatureCoverageLevel.ENTIRE_FILE,
+        unmodified=bool(
+            status.docmdp_ok is not False
+            and level is not None
+            and level <= ModificationLevel.LTA_UPDATES
+            and covers_whole_file(last)
+        ),
         signed_by=status.signing_cert.subject.human_friendly,
         timestamped_at=timestamp.timestamp if ts_ok and timestamp is not None else None,
+        trial=services.trust.disclosure.trial,
+        seal_issuer=display_name(status.signing_cert.issuer),
+        tsa_name=display_name(timestamp.signing_cert.subject) if timestamp is not None else None,
+        archive_timestamps=[token_time(ts) for ts in timestamps],
+        archive_timestamps_ok=bool(timestamps) and all(s.intact and s.valid and s.trusted for s in timestamp_statuses),
     )
+    check.lta = check_lta(seal, services.trust.lta_spec(), services.clock.now())
     check.records = [
-        check_record(session, services, body, seal, inclusion) for body, seal, inclusion in _embedded_records(data)
+        check_record(session, services, body, record_seal, inclusion)
+        for body, record_seal, inclusion in _embedded_records(data)
     ]
     if not check.records:
         check.problem = "the proof carries no evidence record"

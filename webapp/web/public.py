@@ -28,11 +28,13 @@ def _headers(response: Response) -> Response:
 
 
 def _page(status: int = 200, **context: object) -> ResponseReturnValue:
-    settings = current_services().settings
+    services = current_services()
+    settings = services.settings
     return render_template(
         "public/check.html",
         link_prefix=settings.public_url.rstrip("/") + "/l/",
         support_contact=settings.support_contact,
+        disclosure=services.trust.disclosure,
         **context,
     ), status
 

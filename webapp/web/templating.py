@@ -47,6 +47,7 @@ EVENT_LABELS = {
     "ConsignmentRejection": _l("Letter refused"),
     "ContentHandover": _l("Document downloaded by the recipient"),
     "AcceptanceRejectionExpiry": _l("Deadline passed without an answer"),
+    "ArchiveTimestampRenewal": _l("Proof given a new archive timestamp"),
 }
 
 

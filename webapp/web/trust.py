@@ -1,10 +1,13 @@
-"""Public trust endpoints: our trust anchor, the RFC 3161 authority, and proof verification.
+"""Public trust endpoints: our trust anchor and CRL, the RFC 3161 authority, our policy, and proof verification.
 
 Nothing here needs an account, and nothing here reveals a letter's content, nor its
 document's name when the sender marked it confidential.
 """
 
 from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
 
 from flask import Blueprint, Response, abort, render_template, request
 from flask.typing import ResponseReturnValue
@@ -18,6 +21,8 @@ bp = Blueprint("trust", __name__)
 
 MAX_TSA_REQUEST = 16 * 1024
 MAX_PROOF_UPLOAD = 20 * 1024 * 1024
+# Caches may keep a CRL until this long before its nextUpdate (a validator then fetches the next one).
+CRL_CACHE_MARGIN = timedelta(hours=1)
 
 
 @bp.get("/trust/ca.pem")
@@ -27,6 +32,44 @@ def ca_certificate() -> ResponseReturnValue:
     response.headers["Content-Disposition"] = "inline; filename=wassit-root-ca.pem"
     response.headers["Cache-Control"] = "public, max-age=3600"
     return response
+
+
+@bp.get("/trust/crl")
+@bp.get("/trust/crl/<int:generation>")
+def certificate_revocation_list(generation: int | None = None) -> ResponseReturnValue:
+    """The local root CA's CRL, DER (contract): of the current seal and TSA certificates, or of
+    generation `generation` (what the certificates of that generation name)."""
+    services = current_services()
+    crl = services.trust.crl(generation)
+    if crl is None:
+        abort(404)  # a configured seal (its CA publishes the revocation information), or no such generation
+    now = services.clock.now()
+    response = Response(crl.der, mimetype="application/pkix-crl")
+    response.headers["Content-Disposition"] = "inline; filename=wassit-root-ca.crl"
+    fresh_for = max(0, int((crl.next_update - CRL_CACHE_MARGIN - now).total_seconds()))
+    response.headers["Cache-Control"] = f"public, max-age={fresh_for}"
+    response.expires = now + timedelta(seconds=fresh_for)
+    response.last_modified = crl.this_update
+    response.set_etag(hashlib.sha256(crl.der).hexdigest())
+    return response.make_conditional(request)
+
+
+@bp.get("/trust/policy")
+def policy() -> ResponseReturnValue:
+    """What our timestamps and seals promise, and what they do not (no claim of qualification)."""
+    services = current_services()
+    settings = services.settings
+    return render_template(
+        "public/policy.html",
+        disclosure=services.trust.disclosure,
+        policy_oid=settings.tsa_policy_oid,
+        public_tsa_url=f"{settings.public_url}/tsa",
+        external_tsa=settings.tsa_url is not None,
+        builtin_tsa=services.trust.authority is not None,
+        retention_years=settings.proof_retention_years,
+        renewal_margin_days=settings.archive_renewal_margin_days,
+        publishes_crl=services.trust.material.local is not None,
+    )
 
 
 @bp.post("/tsa")
@@ -56,7 +99,10 @@ def verify_evidence(evidence_id: str) -> ResponseReturnValue:
     names_shown = names_shown_publicly(db.session, [check.record.get("letter_id")] if check else [])
     db.session.rollback()
     status = 200 if check is not None else 404
-    page = render_template("verify/evidence.html", check=check, evidence_id=evidence_id, names_shown=names_shown)
+    disclosure = current_services().trust.disclosure
+    page = render_template(
+        "verify/evidence.html", check=check, evidence_id=evidence_id, names_shown=names_shown, disclosure=disclosure
+    )
     return page, status
 
 
@@ -64,15 +110,19 @@ def verify_evidence(evidence_id: str) -> ResponseReturnValue:
 @limiter.limit("30/minute", methods=["POST"])
 def verify_proof() -> ResponseReturnValue:
     """Anyone uploads a proof PDF and learns whether it is genuine."""
+    disclosure = current_services().trust.disclosure
     if request.method == "GET":
-        return render_template("verify/upload.html", check=None)
+        return render_template("verify/upload.html", check=None, names_shown=set(), disclosure=disclosure)
     upload = request.files.get("proof")
     if upload is None or not upload.filename:
-        return render_template("verify/upload.html", check=None, error="missing"), 422
+        page = render_template(
+            "verify/upload.html", check=None, error="missing", names_shown=set(), disclosure=disclosure
+        )
+        return page, 422
     data = upload.read(MAX_PROOF_UPLOAD + 1)
     if len(data) > MAX_PROOF_UPLOAD:
         abort(413)
     check = check_proof_pdf(db.session, current_services(), data)
     names_shown = names_shown_publicly(db.session, [record.record.get("letter_id") for record in check.records])
     db.session.rollback()
-    return render_template("verify/upload.html", check=check, names_shown=names_shown), 200
+    return render_template("verify/upload.html", check=check, names_shown=names_shown, disclosure=disclosure), 200
