@@ -242,7 +242,7 @@ def test_a_malformed_multipart_body_is_a_json_400(client: FlaskClient, sender: S
 def test_an_unexpected_failure_is_a_json_500(
     app: Flask, client: FlaskClient, sender: Sender, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from webapp.web import api
+    from webapp.web.api import letters as api
 
     def boom(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("boom")

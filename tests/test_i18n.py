@@ -21,7 +21,7 @@ from webapp.letters.errors import (
     InvalidPhoneNumber,
     OrganisationNotVerified,
 )
-from webapp.web.portal import deposit_error_message
+from webapp.web.portal.letters import deposit_error_message
 
 ROOT = Path(__file__).resolve().parent.parent
 TRANSLATIONS = ROOT / "webapp" / "translations"

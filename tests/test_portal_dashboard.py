@@ -23,8 +23,8 @@ from webapp.extensions import db
 from webapp.letters.recipient import expire_overdue_letters
 from webapp.letters.stats import month_starts
 from webapp.models import MessagePurpose, OutboundMessage
-from webapp.web import portal
-from webapp.web.charts import FUNNEL_WIDTH, Bar, Column, funnel_svg, stacked_columns_svg
+from webapp.web.portal import letters as portal
+from webapp.web.portal.charts import FUNNEL_WIDTH, Bar, Column, funnel_svg, stacked_columns_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
 HTMX = {"HX-Request": "true", "HX-Current-URL": "http://localhost/letters", **ENGLISH}

@@ -19,7 +19,7 @@ from webapp.clock import FrozenClock
 from webapp.extensions import db
 from webapp.letters.recipient import expire_overdue_letters
 from webapp.models import Evidence, OutboundMessage
-from webapp.web.portal import _notification_label, timeline
+from webapp.web.portal.letters import _notification_label, timeline
 
 
 def _notified(deposit: Any, run_jobs: Callable[[], None]) -> str:

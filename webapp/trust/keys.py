@@ -41,7 +41,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 log = logging.getLogger(__name__)
 
-# Where the local root publishes its CRL, below PUBLIC_URL (the route is in webapp.web.trust).
+# Where the local root publishes its CRL, below PUBLIC_URL (the route is in webapp.web.public.trust).
 CRL_PATH = "/trust/crl"
 ROOT_VALIDITY = timedelta(days=20 * 365)
 LEAF_VALIDITY = timedelta(days=10 * 365)

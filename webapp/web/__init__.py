@@ -6,25 +6,25 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from webapp.web.account import bp as account_bp
-    from webapp.web.api import bp as api_bp
+    from webapp.web.api.letters import bp as api_bp
     from webapp.web.errors import register_error_handlers
-    from webapp.web.health import bp as health_bp
-    from webapp.web.journal import bp as journal_bp
-    from webapp.web.metrics import bp as metrics_bp
-    from webapp.web.portal import bp as portal_bp
-    from webapp.web.portal_bulk import bp as portal_bulk_bp
-    from webapp.web.portal_compose import bp as compose_bp
-    from webapp.web.portal_webhooks import bp as portal_webhooks_bp
-    from webapp.web.public import bp as public_bp
-    from webapp.web.pwa import bp as pwa_bp
-    from webapp.web.recipient import bp as recipient_bp
+    from webapp.web.portal.account import bp as account_bp
+    from webapp.web.portal.bulk import bp as portal_bulk_bp
+    from webapp.web.portal.compose import bp as compose_bp
+    from webapp.web.portal.letters import bp as portal_bp
+    from webapp.web.portal.webhooks import bp as portal_webhooks_bp
+    from webapp.web.public.check import bp as public_bp
+    from webapp.web.public.health import bp as health_bp
+    from webapp.web.public.journal import bp as journal_bp
+    from webapp.web.public.provider_webhooks import bp as webhooks_bp
+    from webapp.web.public.trust import bp as trust_bp
+    from webapp.web.recipient.pages import bp as recipient_bp
+    from webapp.web.recipient.pwa import bp as pwa_bp
     from webapp.web.static_files import register_static_files
-    from webapp.web.support import bp as support_bp
-    from webapp.web.support_ops import bp as support_ops_bp
+    from webapp.web.support.console import bp as support_bp
+    from webapp.web.support.metrics import bp as metrics_bp
+    from webapp.web.support.operations import bp as support_ops_bp
     from webapp.web.templating import register_template_helpers
-    from webapp.web.trust import bp as trust_bp
-    from webapp.web.webhooks import bp as webhooks_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(metrics_bp)

@@ -22,7 +22,7 @@ from markupsafe import Markup
 from webapp.i18n import LANG_COOKIE, LANGUAGE_NAMES, LANGUAGES, text_direction
 from webapp.notify.texts import MOROCCO
 from webapp.services import current_services
-from webapp.web.recipient import masked_phone
+from webapp.web.recipient.pages import masked_phone
 
 STATUS_LABELS = {
     "deposited": _l("Deposited"),

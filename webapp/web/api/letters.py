@@ -33,7 +33,7 @@ from webapp.services import current_services
 from webapp.trust.bundle import Bundle, dispute_bundle
 from webapp.trust.evidence import isoformat_utc
 from webapp.trust.proofs import ProofNotReady, read_proof
-from webapp.web.api_docs import bp as docs_bp
+from webapp.web.api.docs import bp as docs_bp
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -426,7 +426,7 @@ def resend_letter(letter_id: str) -> ResponseReturnValue:
 
 @bp.get("/openapi.json")
 def openapi_json() -> ResponseReturnValue:
-    from webapp.web.openapi import openapi_document
+    from webapp.web.api.openapi import openapi_document
 
     response = jsonify(openapi_document(current_services().settings.public_url))
     response.headers["Cache-Control"] = "public, max-age=3600"
@@ -476,4 +476,4 @@ def proof_response(data: bytes, letter: Letter, kind: ProofKind) -> Response:
     return response
 
 
-from webapp.web import api_batches, api_webhooks  # noqa: E402,F401  (routes on this blueprint)
+from webapp.web.api import batches, webhooks  # noqa: E402,F401  (routes on this blueprint)

@@ -1,6 +1,6 @@
 """JSON API v1: webhook endpoints and their delivery log, as the portal's admins manage them.
 
-The same rules as the portal (webapp/web/portal_webhooks.py): only an admin of the
+The same rules as the portal (webapp/web/portal/webhooks.py): only an admin of the
 organisation manages its endpoints (403 `admin_required` for a sender's token),
 URLs are checked by `webapp.outgoing_webhooks`, the signing secret is shown once
 (on creation and rotation), and another organisation's endpoints are 404.
@@ -30,7 +30,7 @@ from webapp.outgoing_webhooks import (
 )
 from webapp.services import current_services
 from webapp.trust.evidence import isoformat_utc
-from webapp.web.api import ApiError, _decode_cursor, _iso, _limit_arg, bp, current_api_user
+from webapp.web.api.letters import ApiError, _decode_cursor, _iso, _limit_arg, bp, current_api_user
 
 DESCRIPTION_MAX = 100
 

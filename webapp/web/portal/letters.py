@@ -40,9 +40,9 @@ from webapp.notify.texts import MOROCCO
 from webapp.services import current_services
 from webapp.trust.bundle import dispute_bundle
 from webapp.trust.proofs import ProofNotReady, read_proof
-from webapp.web.api import bundle_response, proof_response
-from webapp.web.charts import Bar, Column, funnel_svg, stacked_columns_svg
+from webapp.web.api.letters import bundle_response, proof_response
 from webapp.web.forms import ComposeForm, LoginForm, SecondFactorForm
+from webapp.web.portal.charts import Bar, Column, funnel_svg, stacked_columns_svg
 from webapp.web.templating import EVENT_LABELS, STATUS_LABELS
 
 bp = Blueprint("portal", __name__)
@@ -101,7 +101,7 @@ def deposit_error_message(exc: LetterError) -> str:
 def _load_user(session_id: str) -> User | Agent | None:
     """Senders outside the support console, agents inside it, never the other way round."""
     from webapp.support.agents import agent_for_session
-    from webapp.web.support import SUPPORT_BLUEPRINTS
+    from webapp.web.support.console import SUPPORT_BLUEPRINTS
 
     if request.blueprint in SUPPORT_BLUEPRINTS:
         return agent_for_session(db.session, session_id)

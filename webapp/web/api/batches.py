@@ -1,6 +1,6 @@
 """JSON API v1, bulk sending: upload a CSV with a ZIP of PDFs (or one PDF), then follow the batch.
 
-Routes of `webapp.web.api`'s blueprint (its authentication and errors apply).
+Routes of `webapp.web.api.letters`'s blueprint (its authentication and errors apply).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from webapp.letters.bulk import LIMITS, BatchRejected, SinglePdf, batch_for_orga
 from webapp.models import Batch, BatchRow, Letter
 from webapp.services import current_services
 from webapp.trust.evidence import isoformat_utc
-from webapp.web.api import (
+from webapp.web.api.letters import (
     ApiError,
     _limit_arg,
     boolean_field,

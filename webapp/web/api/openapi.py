@@ -511,7 +511,7 @@ def openapi_document(public_url: str) -> dict[str, Any]:
     }
 
 
-# --- Webhook endpoints and the events we POST to them (webapp/web/api_webhooks.py) -----------------
+# --- Webhook endpoints and the events we POST to them (webapp/web/api/webhooks.py) -----------------
 
 
 WEBHOOK_TIMEOUT_DEFAULT: int = Settings.webhook_timeout
@@ -889,7 +889,7 @@ PATHS.update(WEBHOOK_PATHS)
 SCHEMAS.update(WEBHOOK_SCHEMAS)
 
 
-# --- Bulk sending (webapp/web/api_batches.py) ---
+# --- Bulk sending (webapp/web/api/batches.py) ---
 
 BATCH_ID = _path_id("batch_id", "The batch's id, as returned on upload.")
 

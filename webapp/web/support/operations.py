@@ -17,7 +17,7 @@ from webapp.queue import get_redis
 from webapp.services import current_services
 from webapp.support.audit import AuditAction, record_action
 from webapp.support.operations import FailedJobNotFound, failed_job, operations_snapshot, retry_failed_job
-from webapp.web.support import agent_required, current_agent
+from webapp.web.support.console import agent_required, current_agent
 
 bp = Blueprint("support_ops", __name__, url_prefix="/support/operations")
 

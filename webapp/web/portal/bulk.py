@@ -34,7 +34,7 @@ from webapp.letters.errors import LetterError
 from webapp.models import Batch, BatchRow, BatchStatus, Letter
 from webapp.services import current_services
 from webapp.web.forms import ComposeForm
-from webapp.web.portal import deposit_error_message
+from webapp.web.portal.letters import deposit_error_message
 
 bp = Blueprint("portal_bulk", __name__, url_prefix="/bulk")
 

@@ -10,7 +10,7 @@ from flask import Blueprint, render_template
 from flask.typing import ResponseReturnValue
 
 from webapp.services import current_services
-from webapp.web.openapi import openapi_document
+from webapp.web.api.openapi import openapi_document
 
 bp = Blueprint("api_docs", __name__)
 

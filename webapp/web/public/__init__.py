@@ -1,0 +1,1 @@
+"""Public pages and endpoints: no account needed."""

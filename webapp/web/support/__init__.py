@@ -1,0 +1,1 @@
+"""The support console and its operations view."""
