@@ -117,3 +117,27 @@ class ContentNotAvailable(LetterError):
     """The document is only available after acceptance."""
 
     code = "content_not_available"
+
+
+class LetterNotFound(LetterError):
+    """No such letter, or not one this actor may see (the same answer either way)."""
+
+    code = "not_found"
+
+
+class ProofNotAvailable(LetterError):
+    """The letter has no proof of that kind."""
+
+    code = "proof_not_available"
+
+
+class ProofPending(LetterError):
+    """The proof exists but is still being produced."""
+
+    code = "proof_pending"
+
+
+class AccessDenied(LetterError):
+    """This actor may see the letter but not open what was asked (an agent never opens content)."""
+
+    code = "access_denied"

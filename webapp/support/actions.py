@@ -13,9 +13,10 @@ from webapp.extensions import DbSession
 from webapp.letters import lifecycle
 from webapp.letters.errors import LetterError
 from webapp.letters.notifications import SEND_JOB, message_job_id
+from webapp.letters.read import message_retryable
 from webapp.letters.resend import resend_notification
 from webapp.letters.states import Event, LetterStatus
-from webapp.models import Agent, Letter, MessagePurpose, MessageStatus, OutboundMessage
+from webapp.models import Agent, Letter, MessageStatus, OutboundMessage
 from webapp.queue import enqueue_after_commit
 from webapp.services import Services
 from webapp.support.agents import AgentError
@@ -25,7 +26,6 @@ from webapp.trust.evidence import isoformat_utc
 MIN_REASON_LENGTH = 10
 MAX_REASON_LENGTH = 500
 CHANNELS = frozenset({"sms", "email"})
-OPEN_STATES = frozenset({LetterStatus.DEPOSITED, LetterStatus.NOTIFIED})
 
 
 class ReasonRequired(AgentError):
@@ -40,6 +40,12 @@ class NotLocked(LetterError):
     """The recipient is not locked out: there is nothing to unlock."""
 
     code = "not_locked"
+
+
+class MessageNotFound(LetterError):
+    """No such message on this letter."""
+
+    code = "not_found"
 
 
 class NotRetryable(LetterError):
@@ -101,25 +107,19 @@ def unlock_recipient(session: DbSession, services: Services, agent: Agent, lette
 
 
 def retryable(message: OutboundMessage, letter: Letter) -> bool:
-    """A notification or reminder whose sending is stuck, on a letter still open.
-
-    `uncertain`: the worker stopped while handing it over and the provider cannot say whether it left
-    (a retry may reach the recipient twice: the agent decides); `pending` with an error: waiting for
-    its next attempt after a temporary failure.  `failed` is final: its failure is already evidence.
-    """
-    if message.purpose is MessagePurpose.CODE or letter.status not in OPEN_STATES:
-        return False
-    if message.status is MessageStatus.UNCERTAIN:
-        return True
-    return message.status is MessageStatus.PENDING and message.last_error is not None
+    """A notification or reminder whose sending is stuck, on a letter still open (`letters.read`)."""
+    return message_retryable(message.purpose, message.status, message.last_error, letter.status)
 
 
 def retry_message(
-    session: DbSession, services: Services, agent: Agent, letter: Letter, message: OutboundMessage, *, reason: str
+    session: DbSession, services: Services, agent: Agent, letter: Letter, message_id: str, *, reason: str
 ) -> None:
     """Sends a stuck message now, through the usual job (which checks again that it is still needed)."""
     reason = checked_reason(reason)
-    if message.letter_id != letter.id or not retryable(message, letter):
+    message = session.get(OutboundMessage, message_id) if len(message_id) <= 36 else None
+    if message is None or message.letter_id != letter.id:
+        raise MessageNotFound()
+    if not retryable(message, letter):
         raise NotRetryable("this message cannot be retried")
     previous = message.status
     message.status = MessageStatus.PENDING

@@ -94,3 +94,7 @@ def reset_agent_two_factor(actor: Agent, agent: Agent) -> None:
     agent.totp_ciphertext = None
     agent.totp_last_timestep = None
     log_out_everywhere(agent)
+
+
+def agent_by_id(session: DbSession, agent_id: str) -> Agent | None:
+    return session.get(Agent, agent_id) if len(agent_id) <= 36 else None

@@ -7,13 +7,14 @@ Append-only: this module only adds entries, and the database refuses UPDATE and 
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
 
 from webapp.clock import Clock
 from webapp.extensions import DbSession
-from webapp.models import Agent, AgentAuditEntry
+from webapp.models import Agent, AgentAuditEntry, Letter
 
 
 class AuditAction(enum.StrEnum):
@@ -59,3 +60,12 @@ def audit_entries(
     if letter_id:
         query = query.where(AgentAuditEntry.letter_id == letter_id)
     return list(session.execute(query.order_by(AgentAuditEntry.at.desc()).limit(limit)).scalars())
+
+
+def letter_references(session: DbSession, letter_ids: Iterable[str]) -> dict[str, str]:
+    """The references of the letters audit entries name (the log keeps ids)."""
+    wanted = sorted(set(letter_ids))
+    if not wanted:
+        return {}
+    rows = session.execute(select(Letter.id, Letter.reference).where(Letter.id.in_(wanted)))
+    return {letter_id: reference for letter_id, reference in rows}

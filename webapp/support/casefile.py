@@ -17,18 +17,10 @@ from sqlalchemy import select
 
 from webapp.clock import Clock
 from webapp.extensions import DbSession
+from webapp.letters.read import AgentActor, CodeView, LetterView, MessageView, ProofView, letter_for, summary_of
 from webapp.letters.states import LetterStatus
-from webapp.models import (
-    DeliveryReceipt,
-    Evidence,
-    Letter,
-    MessagePurpose,
-    MessageStatus,
-    OneTimeCode,
-    OutboundMessage,
-    Proof,
-)
-from webapp.support.actions import retryable
+from webapp.models import Agent, Letter, MessagePurpose, MessageStatus, OutboundMessage
+from webapp.trust.evidence import EventFacts
 
 # Evidence details shown to agents: the notification's facts, reasons, and the code step's counters.
 NOTIFICATION_FACTS = (
@@ -50,53 +42,6 @@ ATTENTION_LIMIT = 100  # rows per reason
 
 
 @dataclass(frozen=True)
-class LetterSummary:
-    id: str
-    reference: str
-    status: LetterStatus
-    channel: str
-    language: str
-    organisation: str
-    sender_reference: str | None
-    recipient_name: str
-    recipient_phone: str
-    recipient_email: str | None
-    document_name: str | None  # None when the sender marked the letter confidential
-    document_confidential: bool
-    document_size: int
-    deposited_at: datetime
-    notified_at: datetime | None
-    deadline_at: datetime | None
-    decided_at: datetime | None
-    locked_at: datetime | None
-    code_failures: int
-
-
-def summarise(letter: Letter) -> LetterSummary:
-    return LetterSummary(
-        id=letter.id,
-        reference=letter.reference,
-        status=letter.status,
-        channel=letter.channel,
-        language=letter.language,
-        organisation=letter.organisation.name,
-        sender_reference=letter.sender_reference,
-        recipient_name=letter.recipient_name,
-        recipient_phone=letter.recipient_phone,
-        recipient_email=letter.recipient_email,
-        document_name=None if letter.document_confidential else letter.document_name,
-        document_confidential=letter.document_confidential,
-        document_size=letter.document_size,
-        deposited_at=letter.deposited_at,
-        notified_at=letter.notified_at,
-        deadline_at=letter.deadline_at,
-        decided_at=letter.decided_at,
-        locked_at=letter.locked_at,
-        code_failures=letter.code_failures,
-    )
-
-
-@dataclass(frozen=True)
 class TimelineRecord:
     evidence_id: str
     seq: int
@@ -106,154 +51,57 @@ class TimelineRecord:
 
 
 @dataclass(frozen=True)
-class ReceiptRow:
-    status: str
-    error_code: str | None
-    operator_at: datetime | None
-    received_at: datetime
-
-
-@dataclass(frozen=True)
-class MessageRow:
-    id: str
-    purpose: MessagePurpose
-    channel: str
-    recipient: str
-    status: MessageStatus
-    provider: str | None
-    provider_message_id: str | None
-    attempts: int
-    last_error: str | None
-    created_at: datetime
-    sent_at: datetime | None
-    next_attempt_at: datetime | None
-    delivery_status: str | None
-    delivered_at: datetime | None
-    reminder_number: int | None
-    requested_by: str | None  # "sender" or "support"
-    receipts: tuple[ReceiptRow, ...]
-    retryable: bool
-
-
-@dataclass(frozen=True)
-class CodeRow:
-    """A one-time code request: when, until when, how many tries, used or not; never the code."""
-
-    created_at: datetime
-    expires_at: datetime
-    attempts: int
-    used_at: datetime | None
-
-
-@dataclass(frozen=True)
-class ProofRow:
-    kind: str
-    status: str
-    evidence_id: str
-    created_at: datetime
-    issued_at: datetime | None
-    attempts: int
-    last_error: str | None
-
-
-@dataclass(frozen=True)
 class LetterCase:
-    letter: LetterSummary
+    """The letter as an agent sees it (`letters.read`), its timeline as the facts agents may read."""
+
+    letter: LetterView
     timeline: tuple[TimelineRecord, ...]
-    messages: tuple[MessageRow, ...]
-    codes: tuple[CodeRow, ...]
-    proofs: tuple[ProofRow, ...]
+
+    @property
+    def messages(self) -> tuple[MessageView, ...]:
+        return self.letter.messages
+
+    @property
+    def codes(self) -> tuple[CodeView, ...]:
+        return self.letter.codes
+
+    @property
+    def proofs(self) -> tuple[ProofView, ...]:
+        return self.letter.proofs
 
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def _section(details: dict[str, Any], key: str) -> dict[str, Any]:
-    value = details.get(key)
-    return value if isinstance(value, dict) else {}
-
-
-def _facts(record: Evidence) -> tuple[tuple[str, str], ...]:
-    details = record.details
-    notification = _section(details, "notification")
-    receipt = _section(details, "receipt")
+def _facts(event: EventFacts) -> tuple[tuple[str, str], ...]:
+    details = event.details
+    notification = event.notification
+    receipt = event.section("receipt")
     facts = [(f"notification.{key}", _text(notification[key])) for key in NOTIFICATION_FACTS if notification.get(key)]
-    code_message = _section(details, "message")
+    code_message = event.section("message")
     facts += [(f"message.{key}", _text(code_message[key])) for key in CODE_MESSAGE_FACTS if code_message.get(key)]
     facts += [(key, _text(details[key])) for key in DETAIL_FACTS if details.get(key) not in (None, "")]
     facts += [(f"receipt.{key}", _text(receipt[key])) for key in RECEIPT_FACTS if receipt.get(key)]
     return tuple(facts)
 
 
-def _message_row(message: OutboundMessage, letter: Letter, receipts: Iterable[DeliveryReceipt]) -> MessageRow:
-    requested_by = "support" if message.requested_by_agent_id else "sender" if message.requested_by_user_id else None
-    return MessageRow(
-        id=message.id,
-        purpose=message.purpose,
-        channel=message.channel,
-        recipient=message.recipient,
-        status=message.status,
-        provider=message.provider,
-        provider_message_id=message.provider_message_id,
-        attempts=message.attempts,
-        last_error=message.last_error,
-        created_at=message.created_at,
-        sent_at=message.sent_at,
-        next_attempt_at=message.next_attempt_at,
-        delivery_status=message.delivery_status,
-        delivered_at=message.delivered_at,
-        reminder_number=message.reminder_number,
-        requested_by=requested_by,
-        receipts=tuple(ReceiptRow(r.status, r.error_code, r.operator_at, r.received_at) for r in receipts),
-        retryable=retryable(message, letter),
-    )
-
-
-def letter_case(session: DbSession, letter: Letter) -> LetterCase:
-    records = session.execute(select(Evidence).where(Evidence.letter_id == letter.id).order_by(Evidence.seq)).scalars()
-    messages = list(
-        session.execute(
-            select(OutboundMessage)
-            .where(OutboundMessage.letter_id == letter.id)
-            .order_by(OutboundMessage.created_at, OutboundMessage.channel)
-        ).scalars()
-    )
-    receipts: dict[str, list[DeliveryReceipt]] = {}
-    if messages:
-        for receipt in session.execute(
-            select(DeliveryReceipt)
-            .where(DeliveryReceipt.message_id.in_([m.id for m in messages]))
-            .order_by(DeliveryReceipt.received_at)
-        ).scalars():
-            receipts.setdefault(receipt.message_id, []).append(receipt)
-    codes = session.execute(
-        select(OneTimeCode.created_at, OneTimeCode.expires_at, OneTimeCode.attempts, OneTimeCode.used_at)
-        .where(OneTimeCode.letter_id == letter.id)
-        .order_by(OneTimeCode.created_at)
-    ).all()
-    proofs = session.execute(select(Proof).where(Proof.letter_id == letter.id).order_by(Proof.created_at)).scalars()
-    return LetterCase(
-        letter=summarise(letter),
-        timeline=tuple(TimelineRecord(r.id, r.seq, r.record["event"], r.at, _facts(r)) for r in records),
-        messages=tuple(_message_row(m, letter, receipts.get(m.id, ())) for m in messages),
-        codes=tuple(CodeRow(*row) for row in codes),
-        proofs=tuple(
-            ProofRow(p.kind.value, p.status.value, p.evidence_id, p.created_at, p.issued_at, p.attempts, p.last_error)
-            for p in proofs
-        ),
-    )
+def letter_case(session: DbSession, agent: Agent, letter_id: str) -> LetterCase:
+    """The case file of a letter; `LetterNotFound` when there is no such letter."""
+    view = letter_for(session, AgentActor(agent), letter_id)
+    timeline = tuple(TimelineRecord(e.evidence_id, e.seq, e.event, e.at, _facts(e)) for e in view.timeline)
+    return LetterCase(letter=view, timeline=timeline)
 
 
 @dataclass(frozen=True)
 class AttentionRow:
-    letter: LetterSummary
+    letter: LetterView
     reasons: tuple[str, ...]  # "locked", "code_failures", "message_failed", "message_stuck", "undeliverable"
     retry_message_ids: tuple[str, ...]
     resendable: bool
 
 
-def attention_queue(session: DbSession, clock: Clock) -> list[AttentionRow]:
+def attention_queue(session: DbSession, clock: Clock, agent: Agent) -> list[AttentionRow]:
     """Letters needing a person: each reason is its own indexed query, at most ATTENTION_LIMIT rows each."""
     now = clock.now()
     reasons: dict[str, set[str]] = {}
@@ -321,7 +169,7 @@ def attention_queue(session: DbSession, clock: Clock) -> list[AttentionRow]:
     ).scalars()
     return [
         AttentionRow(
-            letter=summarise(letter),
+            letter=summary_of(letter, AgentActor(agent)),
             reasons=tuple(sorted(reasons[letter.id])),
             retry_message_ids=tuple(retry.get(letter.id, ())),
             resendable=letter.status is LetterStatus.NOTIFIED and letter.locked_at is None,

@@ -123,3 +123,70 @@ def check_chain(records: Iterable[Evidence], head: ChainHead | None) -> list[Cha
     if head is not None and head.record_hash != expected_head:
         problems.append(ChainProblem(head.seq, "-", "chain head does not match the last record"))
     return problems
+
+
+@dataclass(frozen=True)
+class EventFacts:
+    """One evidence record as every reader shows it, parsed once from the sealed canonical JSON.
+
+    The API, the portal, the support console, the proof renderer and the verifier all read events
+    through this: none of them reads the free columns beside a record, nor parses its JSON itself.
+    """
+
+    evidence_id: str
+    seq: int
+    event: str
+    event_uri: str | None
+    at: datetime
+    details: Mapping[str, Any]
+    record_hash: str
+    stated: Mapping[str, Any]  # the whole record: the letter facts every record repeats
+
+    @classmethod
+    def of(cls, record: Evidence) -> EventFacts:
+        stated = record.record
+        return cls(
+            evidence_id=record.id,
+            seq=record.seq,
+            event=str(stated["event"]),
+            event_uri=stated.get("event_uri"),
+            at=datetime.fromisoformat(str(stated["at"])),
+            details=record.details,
+            record_hash=record.record_hash,
+            stated=stated,
+        )
+
+    def fact(self, key: str) -> Mapping[str, Any]:
+        """One of the letter facts the record states: `sender`, `recipient`, `document`."""
+        value = self.stated.get(key)
+        return value if isinstance(value, dict) else {}
+
+    def section(self, key: str) -> Mapping[str, Any]:
+        value = self.details.get(key)
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def notification(self) -> Mapping[str, Any]:
+        return self.section("notification")
+
+    @property
+    def channel(self) -> str | None:
+        channel = self.notification.get("channel")
+        return channel if isinstance(channel, str) else None
+
+    @property
+    def reminder(self) -> int | None:
+        reminder = self.notification.get("reminder")
+        return reminder if isinstance(reminder, int) else None
+
+    @property
+    def sent_again_by(self) -> str | None:
+        """ "resend" (the sender asked) or "support" (our support team) for a notification sent again."""
+        reason = self.notification.get("reason")
+        return reason if reason in ("resend", "support") else None
+
+    @property
+    def reason(self) -> str | None:
+        """A negative event's reason (a refusal's words, a failure's cause)."""
+        reason = self.details.get("reason")
+        return reason if isinstance(reason, str) and reason else None

@@ -40,6 +40,7 @@ from webapp.outgoing_webhooks import letter_proof_ready
 from webapp.queue import enqueue_after_commit
 from webapp.services import Services
 from webapp.trust.aio import run_sync
+from webapp.trust.evidence import EventFacts
 from webapp.trust.journal import InclusionProof, ensure_logged, inclusion_proof, timestamp_response
 from webapp.trust.ltv import DSS_SETTINGS, LTV_ERRORS, archive_expiry, archive_field_name
 from webapp.trust.pdfa import attach_file, prepare_update
@@ -338,15 +339,13 @@ def build_facts(
     language = letter.language if letter.language in EVENT_LABELS else "fr"
     labels = EVENT_LABELS[language]
     settings = services.settings
-    stated = trigger.record
-    sender = stated.get("sender") or {}
-    recipient = stated.get("recipient") or {}
-    document = stated.get("document") or {}
-    reason = None
-    if kind in {ProofKind.REFUSAL, ProofKind.NON_DELIVERY}:
-        reason = trigger.details.get("reason")
+    attested = EventFacts.of(trigger)
+    events = [EventFacts.of(r) for r in records]
+    stated = attested.stated
+    sender, recipient, document = attested.fact("sender"), attested.fact("recipient"), attested.fact("document")
+    reason = attested.reason if kind in {ProofKind.REFUSAL, ProofKind.NON_DELIVERY} else None
     return ProofFacts(
-        sms_delivered_at=sms_delivered_at(records),
+        sms_delivered_at=sms_delivered_at(events),
         kind=kind.value,
         language=language,
         provider_name=settings.service_name,
@@ -364,15 +363,12 @@ def build_facts(
         document_sha256=str(document.get("sha256") or ""),
         events=tuple(
             ProofEvent(
-                label=labels.get(r.event, r.event),
-                at=r.at,
-                evidence_id=r.id,
-                record_hash=r.record_hash,
+                label=labels.get(e.event, e.event), at=e.at, evidence_id=e.evidence_id, record_hash=e.record_hash
             )
-            for r in records
+            for e in events
         ),
-        chain_head_hash=trigger.record_hash,
-        verify_url=f"{settings.public_url}/verify/{trigger.id}",
+        chain_head_hash=attested.record_hash,
+        verify_url=f"{settings.public_url}/verify/{attested.evidence_id}",
         issued_at=now,
         reason=reason,
         journal_size=journal.tree_size,
@@ -394,14 +390,14 @@ def trust_notice(services: Services, language: str) -> str:
     return labels["trust.configured"].format(seal=disclosure.seal_name, issuer=disclosure.seal_issuer, tsa=tsa)
 
 
-def sms_delivered_at(records: list[Evidence]) -> datetime | None:
+def sms_delivered_at(events: list[EventFacts]) -> datetime | None:
     """When the operator says the notification SMS reached the phone (its first receipt), if it did."""
-    for record in records:
-        if record.event != "NotificationDelivered":
+    for event in events:
+        if event.event != "NotificationDelivered":
             continue
-        notification = record.details.get("notification", {})
+        notification = event.notification
         if notification.get("channel") == "sms" and notification.get("purpose", "notification") == "notification":
-            return record.at
+            return event.at
     return None
 
 
@@ -547,9 +543,10 @@ def requeue_pending_proofs(session: DbSession, services: Services, *, older_than
     return len(pending)
 
 
-def read_proof(session: DbSession, services: Services, letter: Letter, kind: ProofKind) -> bytes:
-    proof = session.execute(select(Proof).where(Proof.letter_id == letter.id, Proof.kind == kind)).scalar_one_or_none()
-    if proof is None or proof.status is not ProofStatus.READY or proof.ciphertext is None:
+def decrypt_proof(services: Services, proof: Proof) -> bytes:
+    """The signed PDF of a ready proof.  Only the letters gate (`letters.access.open_proof`) calls this,
+    after checking who asks."""
+    if proof.status is not ProofStatus.READY or proof.ciphertext is None:
         raise ProofNotReady()
     if proof.key_id is None or proof.wrapped_key is None or proof.nonce is None:
         raise ProofNotReady()

@@ -12,27 +12,31 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, request, url_for
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from webapp.accounts import user_for_api_token
 from webapp.extensions import csrf, db, limiter
+from webapp.letters.access import OpenedProof, dispute_bundle, open_proof
+from webapp.letters.bundle import Bundle
 from webapp.letters.deposit import DepositRequest, deposit_letter_once, format_limit
 from webapp.letters.errors import (
+    AccessDenied,
     DocumentTooLarge,
     EmailNotConfirmed,
     InvalidInput,
     LetterError,
+    LetterNotFound,
     OrganisationNotVerified,
+    ProofNotAvailable,
+    ProofPending,
 )
 from webapp.letters.queries import SEARCH_MAX_LENGTH, LetterFilter, after_position, organisation_letters
+from webapp.letters.read import LetterView, SenderActor, letter_for, visible_letter
 from webapp.letters.resend import ResendLimited, resend_notification
 from webapp.letters.states import LetterStatus
-from webapp.models import Evidence, Letter, MessagePurpose, MessageStatus, OutboundMessage, Proof, ProofKind, User
+from webapp.models import Letter, MessageStatus, User
 from webapp.services import current_services
-from webapp.trust.bundle import Bundle, dispute_bundle
-from webapp.trust.evidence import isoformat_utc
-from webapp.trust.proofs import ProofNotReady, read_proof
+from webapp.trust.evidence import EventFacts, isoformat_utc
 from webapp.web.api.docs import bp as docs_bp
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -108,6 +112,14 @@ def _letter_error(exc: LetterError) -> ResponseReturnValue:
         response = error_response(429, exc.code, exc.message, exc.field)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
+    if isinstance(exc, ProofPending):
+        response = error_response(409, exc.code, "The proof is being produced; retry in a few seconds.")
+        response.headers["Retry-After"] = "5"
+        return response
+    if isinstance(exc, LetterNotFound):
+        return error_response(404, exc.code, "No such letter.")
+    if isinstance(exc, ProofNotAvailable | AccessDenied):
+        return error_response(404, exc.code, exc.message)
     if isinstance(exc, DocumentTooLarge):
         status = 413
     elif isinstance(exc, InvalidInput):
@@ -198,9 +210,10 @@ def create_letter() -> ResponseReturnValue:
         document_confidential=boolean_field("document_confidential"),
         idempotency_key=key,
     )
-    letter, created = deposit_letter_once(db.session, services, current_api_user(), deposit)
+    user = current_api_user()
+    letter, created = deposit_letter_once(db.session, services, user, deposit)
     db.session.commit()
-    response = jsonify(letter_json(letter))
+    response = jsonify(letter_json(letter_for(db.session, SenderActor(user), letter.id)))
     response.status_code = 201
     response.headers["Location"] = url_for("api.get_letter", letter_id=letter.id)
     response.headers["Cache-Control"] = "no-store"
@@ -211,41 +224,29 @@ def create_letter() -> ResponseReturnValue:
 
 def letter_for_user(user: User, letter_id: str) -> Letter:
     """The letter if it belongs to the user's organisation; 404 otherwise (never 403)."""
-    letter = db.session.execute(
-        select(Letter).where(Letter.id == letter_id, Letter.organisation_id == user.organisation_id)
-    ).scalar_one_or_none()
-    if letter is None:
-        raise ApiError(404, "not_found", "No such letter.")
-    return letter
+    return visible_letter(db.session, SenderActor(user), letter_id)
 
 
-def _event_json(record: Evidence) -> dict[str, Any]:
+def _event_json(event: EventFacts) -> dict[str, Any]:
     """An event as the API shows it: its type and time, and for notifications their channel and
     any failure reason, all read from the sealed record (which is on the verification page)."""
-    entry: dict[str, Any] = {"type": record.record["event"], "at": record.record["at"], "evidence_id": record.id}
-    if record.record.get("event_uri"):
-        entry["event_uri"] = record.record["event_uri"]
-    details = record.details
-    notification = details.get("notification")
-    if isinstance(notification, dict):
-        entry["channel"] = notification.get("channel")
-        if notification.get("reminder") is not None:
-            entry["reminder"] = notification["reminder"]
-        if notification.get("reason") in ("resend", "support"):
-            entry["reason"] = notification["reason"]  # sent again by the sender, or by our support team
-    if details.get("reason"):
-        entry["reason"] = details["reason"]
+    entry: dict[str, Any] = {"type": event.event, "at": isoformat_utc(event.at), "evidence_id": event.evidence_id}
+    if event.event_uri:
+        entry["event_uri"] = event.event_uri
+    if event.notification:
+        entry["channel"] = event.channel
+        if event.reminder is not None:
+            entry["reminder"] = event.reminder
+        if event.sent_again_by:
+            entry["reason"] = event.sent_again_by  # sent again by the sender, or by our support team
+    if event.reason:
+        entry["reason"] = event.reason
     return entry
 
 
-def _notifications_json(letter: Letter) -> list[dict[str, Any]]:
+def _notifications_json(letter: LetterView) -> list[dict[str, Any]]:
     """The letter's notifications and reminders (codes are the recipient's business), each with
     what the provider and the operator said of it."""
-    messages = db.session.execute(
-        select(OutboundMessage)
-        .where(OutboundMessage.letter_id == letter.id, OutboundMessage.purpose != MessagePurpose.CODE)
-        .order_by(OutboundMessage.created_at, OutboundMessage.channel)
-    ).scalars()
     return [
         {
             "channel": message.channel,
@@ -260,11 +261,11 @@ def _notifications_json(letter: Letter) -> list[dict[str, Any]]:
             if message.status is not MessageStatus.SENT or message.delivery_status == "failed"
             else None,
         }
-        for message in messages
+        for message in letter.notifications
     ]
 
 
-def letter_summary_json(letter: Letter) -> dict[str, Any]:
+def letter_summary_json(letter: Letter | LetterView) -> dict[str, Any]:
     """A letter as lists show it: its facts and dates, without its timeline."""
     return {
         "id": letter.id,
@@ -283,7 +284,7 @@ def letter_summary_json(letter: Letter) -> dict[str, Any]:
     }
 
 
-def proofs_json(letter: Letter) -> list[dict[str, Any]]:
+def proofs_json(letter: LetterView) -> list[dict[str, Any]]:
     return [
         {
             "kind": proof.kind.value,
@@ -292,18 +293,13 @@ def proofs_json(letter: Letter) -> list[dict[str, Any]]:
             "issued_at": _iso(proof.issued_at),
             "sha256": proof.sha256,
         }
-        for proof in db.session.execute(
-            select(Proof).where(Proof.letter_id == letter.id).order_by(Proof.created_at)
-        ).scalars()
+        for proof in letter.proofs
     ]
 
 
-def letter_json(letter: Letter) -> dict[str, Any]:
-    events = db.session.execute(
-        select(Evidence).where(Evidence.letter_id == letter.id).order_by(Evidence.seq)
-    ).scalars()
+def letter_json(letter: LetterView) -> dict[str, Any]:
     return letter_summary_json(letter) | {
-        "events": [_event_json(record) for record in events],
+        "events": [_event_json(event) for event in letter.timeline],
         "notifications": _notifications_json(letter),
         "proofs": proofs_json(letter),
     }
@@ -315,8 +311,7 @@ def _iso(value: Any) -> str | None:
 
 @bp.get("/letters/<letter_id>")
 def get_letter(letter_id: str) -> ResponseReturnValue:
-    letter = letter_for_user(current_api_user(), letter_id)
-    response = jsonify(letter_json(letter))
+    response = jsonify(letter_json(letter_for(db.session, SenderActor(current_api_user()), letter_id)))
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -399,8 +394,7 @@ def list_letters() -> ResponseReturnValue:
 
 @bp.get("/letters/<letter_id>/proofs")
 def list_proofs(letter_id: str) -> ResponseReturnValue:
-    letter = letter_for_user(current_api_user(), letter_id)
-    response = jsonify(items=proofs_json(letter))
+    response = jsonify(items=proofs_json(letter_for(db.session, SenderActor(current_api_user()), letter_id)))
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -436,30 +430,14 @@ def openapi_json() -> ResponseReturnValue:
 
 @bp.get("/letters/<letter_id>/proofs/<kind>")
 def get_proof(letter_id: str, kind: str) -> ResponseReturnValue:
-    letter = letter_for_user(current_api_user(), letter_id)
-    try:
-        proof_kind = ProofKind(kind)
-    except ValueError:
-        raise ApiError(404, "not_found", f"Unknown proof kind {kind!r}.") from None
-    try:
-        data = read_proof(db.session, current_services(), letter, proof_kind)
-    except ProofNotReady:
-        exists = db.session.execute(
-            select(Proof.id).where(Proof.letter_id == letter.id, Proof.kind == proof_kind)
-        ).first()
-        if exists is None:
-            raise ApiError(404, "proof_not_available", f"This letter has no {kind} proof.") from None
-        response = error_response(409, "proof_pending", "The proof is being produced; retry in a few seconds.")
-        response.headers["Retry-After"] = "5"
-        return response
-    return proof_response(data, letter, proof_kind)
+    return proof_response(open_proof(db.session, current_services(), SenderActor(current_api_user()), letter_id, kind))
 
 
 @bp.get("/letters/<letter_id>/bundle")
 def get_bundle(letter_id: str) -> ResponseReturnValue:
     """The dispute bundle: every proof, record, journal proof and certificate, with VERIFY.md (a ZIP)."""
-    letter = letter_for_user(current_api_user(), letter_id)
-    return bundle_response(dispute_bundle(db.session, current_services(), letter))
+    actor = SenderActor(current_api_user())
+    return bundle_response(dispute_bundle(db.session, current_services(), actor, letter_id))
 
 
 def bundle_response(bundle: Bundle) -> Response:
@@ -469,9 +447,10 @@ def bundle_response(bundle: Bundle) -> Response:
     return response
 
 
-def proof_response(data: bytes, letter: Letter, kind: ProofKind) -> Response:
-    response = Response(data, mimetype="application/pdf")
-    response.headers.set("Content-Disposition", "attachment", filename=f"proof-{kind.value}-{letter.reference}.pdf")
+def proof_response(proof: OpenedProof) -> Response:
+    response = Response(proof.data, mimetype="application/pdf")
+    filename = f"proof-{proof.kind.value}-{proof.reference}.pdf"
+    response.headers.set("Content-Disposition", "attachment", filename=filename)
     response.headers["Cache-Control"] = "private, no-store"
     return response
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -14,14 +14,15 @@ from flask_babel import format_date, format_decimal, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
-from sqlalchemy import select
 
 from webapp.accounts import CodeRejected, authenticate, check_second_factor, user_for_session
 from webapp.extensions import db, limiter, login_manager
 from webapp.i18n import text_direction
+from webapp.letters.access import dispute_bundle, open_proof
 from webapp.letters.deposit import DepositRequest, deposit_letter
-from webapp.letters.errors import DocumentTooLarge, LetterError
+from webapp.letters.errors import DocumentTooLarge, LetterError, LetterNotFound, ProofNotAvailable, ProofPending
 from webapp.letters.queries import SEARCH_MAX_LENGTH, LetterFilter, count_letters, organisation_letters
+from webapp.letters.read import LetterView, MessageView, SenderActor, letter_for, visible_letter
 from webapp.letters.resend import ResendLimited, resend_notification
 from webapp.letters.states import FINAL_STATES, LetterStatus
 from webapp.letters.stats import OUTCOMES, delivery_funnel, monthly_volume
@@ -29,17 +30,12 @@ from webapp.models import (
     Agent,
     Evidence,
     Letter,
-    MessagePurpose,
     OutboundMessage,
-    Proof,
-    ProofKind,
-    ProofStatus,
     User,
 )
 from webapp.notify.texts import MOROCCO
 from webapp.services import current_services
-from webapp.trust.bundle import dispute_bundle
-from webapp.trust.proofs import ProofNotReady, read_proof
+from webapp.trust.evidence import EventFacts
 from webapp.web.api.letters import bundle_response, proof_response
 from webapp.web.forms import ComposeForm, LoginForm, SecondFactorForm
 from webapp.web.portal.charts import Bar, Column, funnel_svg, stacked_columns_svg
@@ -419,12 +415,10 @@ def compose() -> ResponseReturnValue:
 
 def _own_letter(letter_id: str) -> Letter:
     """A letter of the user's organisation; 404 for anyone else's."""
-    letter = db.session.execute(
-        select(Letter).where(Letter.id == letter_id, Letter.organisation_id == current_user.organisation_id)
-    ).scalar_one_or_none()
-    if letter is None:
+    try:
+        return visible_letter(db.session, SenderActor(current_user), letter_id)
+    except LetterNotFound:
         abort(404)
-    return letter
 
 
 CHANNEL_NAMES = {"sms": _l("SMS"), "email": _l("Email")}
@@ -469,54 +463,39 @@ def _timeline_label(event: str, channel: str | None, reminder: int | None, reaso
     return str(EVENT_LABELS.get(event, event))
 
 
-def timeline(events: Sequence[Evidence]) -> list[TimelineEntry]:
+def timeline(events: Iterable[EventFacts | Evidence]) -> list[TimelineEntry]:
     entries = []
-    for event in events:
-        details = event.details
-        notification = details.get("notification")
-        if not isinstance(notification, dict):
-            notification = {}
-        label = _timeline_label(
-            event.event, notification.get("channel"), notification.get("reminder"), notification.get("reason")
-        )
-        reason = details.get("reason") if event.event == "ConsignmentNotificationFailure" else None
-        entries.append(TimelineEntry(event.id, event.at, label, reason))
+    for item in events:
+        event = item if isinstance(item, EventFacts) else EventFacts.of(item)
+        label = _timeline_label(event.event, event.channel, event.reminder, event.sent_again_by)
+        reason = event.reason if event.event == "ConsignmentNotificationFailure" else None
+        entries.append(TimelineEntry(event.evidence_id, event.at, label, reason))
     return entries
 
 
-def _letter_context(letter: Letter) -> dict[str, Any]:
+def _letter_context(letter: LetterView) -> dict[str, Any]:
     """What the letter's page shows of it: its notifications, proofs and timeline."""
-    events = (
-        db.session.execute(select(Evidence).where(Evidence.letter_id == letter.id).order_by(Evidence.seq))
-        .scalars()
-        .all()
-    )
-    proofs = list(
-        db.session.execute(select(Proof).where(Proof.letter_id == letter.id).order_by(Proof.created_at)).scalars()
-    )
-    notifications = db.session.execute(
-        select(OutboundMessage)
-        .where(OutboundMessage.letter_id == letter.id, OutboundMessage.purpose != MessagePurpose.CODE)
-        .order_by(OutboundMessage.created_at, OutboundMessage.channel)
-    ).scalars()
     return {
         "letter": letter,
-        "events": timeline(events),
-        "proofs": proofs,
-        "notifications": [(message, _notification_label(message)) for message in notifications],
+        "events": timeline(letter.timeline),
+        "proofs": letter.proofs,
+        "notifications": [(message, _notification_label(message)) for message in letter.notifications],
         "channel_names": CHANNEL_NAMES,
         "message_status_labels": MESSAGE_STATUS_LABELS,
         # Poll while the letter may still change or a proof is still being produced.
-        "live": letter.status not in FINAL_STATES or any(proof.status is not ProofStatus.READY for proof in proofs),
+        "live": letter.live,
     }
 
 
-def _notification_label(message: OutboundMessage) -> str:
+def _notification_label(message: MessageView | OutboundMessage) -> str:
     """Which notification this was: the first, a scheduled reminder, or one sent again by hand."""
-    # `requested_by_agent_id` comes with the support console; read it only where it exists.
-    if getattr(message, "requested_by_agent_id", None):
+    if isinstance(message, OutboundMessage):
+        by_agent, by_user = bool(message.requested_by_agent_id), bool(message.requested_by_user_id)
+    else:
+        by_agent, by_user = message.requested_by == "support", message.requested_by == "sender"
+    if by_agent:
         return str(_("Sent again by our support team"))
-    if message.requested_by_user_id:
+    if by_user:
         return str(_("Sent again at your request"))
     if message.reminder_number:
         return str(_("Reminder %(number)s", number=message.reminder_number))
@@ -527,7 +506,10 @@ def _notification_label(message: OutboundMessage) -> str:
 @login_required
 def letter_detail(letter_id: str) -> ResponseReturnValue:
     """The letter's page; to htmx, only its live part (status, notifications, proofs, timeline)."""
-    letter = _own_letter(letter_id)
+    try:
+        letter = letter_for(db.session, SenderActor(current_user), letter_id)
+    except LetterNotFound:
+        abort(404)
     template = "portal/_letter_live.html" if _htmx_refresh() else "portal/letter.html"
     return _answer(render_template(template, **_letter_context(letter)))
 
@@ -562,17 +544,18 @@ def resend(letter_id: str) -> ResponseReturnValue:
 @login_required
 def download_bundle(letter_id: str) -> ResponseReturnValue:
     """The dispute bundle a lawyer hands to a court expert (see `trust.bundle`)."""
-    letter = _own_letter(letter_id)
-    return bundle_response(dispute_bundle(db.session, current_services(), letter))
+    try:
+        bundle = dispute_bundle(db.session, current_services(), SenderActor(current_user), letter_id)
+    except LetterNotFound:
+        abort(404)
+    return bundle_response(bundle)
 
 
 @bp.get("/letters/<letter_id>/proofs/<kind>")
 @login_required
 def download_proof(letter_id: str, kind: str) -> ResponseReturnValue:
-    letter = _own_letter(letter_id)
     try:
-        proof_kind = ProofKind(kind)
-        data = read_proof(db.session, current_services(), letter, proof_kind)
-    except (ValueError, ProofNotReady):
+        proof = open_proof(db.session, current_services(), SenderActor(current_user), letter_id, kind)
+    except (LetterNotFound, ProofNotAvailable, ProofPending):
         abort(404)
-    return proof_response(data, letter, proof_kind)
+    return proof_response(proof)

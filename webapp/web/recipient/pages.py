@@ -18,6 +18,7 @@ from markupsafe import Markup
 
 from webapp.extensions import db, limiter
 from webapp.i18n import text_direction
+from webapp.letters.access import open_document
 from webapp.letters.errors import (
     AlreadyDecided,
     LetterError,
@@ -28,12 +29,12 @@ from webapp.letters.errors import (
     TooManyCodes,
 )
 from webapp.letters.identification import ClientInfo
+from webapp.letters.read import RecipientActor
 from webapp.letters.recipient import (
     decide,
     ensure_open_for_decision,
     failures_left,
     find_letter_by_token,
-    hand_over_document,
     request_code,
     verify_code,
 )
@@ -92,13 +93,21 @@ def _client() -> ClientInfo:
     return ClientInfo.of(request.remote_addr, request.headers.get("User-Agent"))
 
 
-def _identified_for(letter: Letter) -> bool:
+def _recipient() -> RecipientActor | None:
+    """The identified recipient this browser session is bound to, while the session is fresh."""
     data = session.get(SESSION_KEY)
-    if not isinstance(data, dict) or data.get("letter") != letter.id:
-        return False
+    if not isinstance(data, dict) or not isinstance(data.get("letter"), str):
+        return None
     now = current_services().clock.now().timestamp()
     ttl = current_services().settings.recipient_session_ttl
-    return isinstance(data.get("at"), int | float) and 0 <= now - data["at"] < ttl
+    if not (isinstance(data.get("at"), int | float) and 0 <= now - data["at"] < ttl):
+        return None
+    return RecipientActor(data["letter"])
+
+
+def _identified_for(letter: Letter) -> bool:
+    actor = _recipient()
+    return actor is not None and actor.letter_id == letter.id
 
 
 def _bind_session_to(letter: Letter) -> None:
@@ -283,9 +292,10 @@ def letter(token: str) -> ResponseReturnValue:
 @bp.get("/<token>/document")
 def document(token: str) -> ResponseReturnValue:
     letter = _letter(token)
-    if letter.status is not LetterStatus.ACCEPTED or not _identified_for(letter):
+    actor = _recipient()
+    if letter.status is not LetterStatus.ACCEPTED or actor is None or actor.letter_id != letter.id:
         return redirect(url_for(".landing", token=token))
-    data = hand_over_document(db.session, current_services(), letter, client=_client())
+    data = open_document(db.session, current_services(), actor, letter, client=_client())
     db.session.commit()
     response = Response(data, mimetype="application/pdf")
     response.headers.set("Content-Disposition", "attachment", **download_filename(letter.document_name))

@@ -17,7 +17,6 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from wtforms import BooleanField, EmailField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length
 
@@ -33,12 +32,14 @@ from webapp.accounts import (
     turn_on_totp,
 )
 from webapp.extensions import db, limiter
-from webapp.letters.errors import LetterError
+from webapp.letters.errors import LetterError, LetterNotFound
+from webapp.letters.read import AgentActor, visible_letter
 from webapp.letters.resend import ResendLimited
-from webapp.models import Agent, Letter, OutboundMessage
+from webapp.models import Agent, Letter
 from webapp.services import current_services
 from webapp.support.actions import (
     MIN_REASON_LENGTH,
+    MessageNotFound,
     NoChannelChosen,
     ReasonRequired,
     resend_for_agent,
@@ -47,6 +48,7 @@ from webapp.support.actions import (
 )
 from webapp.support.agents import (
     AgentError,
+    agent_by_id,
     agent_for_session,
     all_agents,
     authenticate_agent,
@@ -54,7 +56,7 @@ from webapp.support.agents import (
     reset_agent_two_factor,
     set_agent_active,
 )
-from webapp.support.audit import AuditAction, audit_entries, record_action
+from webapp.support.audit import AuditAction, audit_entries, letter_references, record_action
 from webapp.support.casefile import attention_queue, letter_case
 from webapp.web.forms import LoginForm
 
@@ -277,16 +279,16 @@ def search() -> ResponseReturnValue:
 
 
 def _letter(letter_id: str) -> Letter:
-    letter = db.session.get(Letter, letter_id) if len(letter_id) <= 36 else None
-    if letter is None:
+    try:
+        return visible_letter(db.session, AgentActor(current_agent()), letter_id)
+    except LetterNotFound:
         abort(404)
-    return letter
 
 
 def _letter_page(letter: Letter, *, resend_form: ResendForm | None = None, status: int = 200) -> ResponseReturnValue:
     page = render_template(
         "support/letter.html",
-        case=letter_case(db.session, letter),
+        case=letter_case(db.session, current_agent(), letter.id),
         audit=audit_entries(db.session, letter_id=letter.id, limit=50),
         resend_form=resend_form or ResendForm(sms=True, email=letter.channel == "email"),
         reason_form=ReasonForm(),
@@ -374,15 +376,15 @@ def unlock(letter_id: str) -> ResponseReturnValue:
 @limiter.limit("30/hour")
 def retry(letter_id: str, message_id: str) -> ResponseReturnValue:
     letter = _letter(letter_id)
-    message = db.session.get(OutboundMessage, message_id) if len(message_id) <= 36 else None
-    if message is None or message.letter_id != letter.id:
-        abort(404)
     form = ReasonForm()
     if not form.validate_on_submit():
         flash(_("Write a reason of at least %(num)d characters.", num=MIN_REASON_LENGTH), "error")
         return _back_to(letter)
     try:
-        retry_message(db.session, current_services(), current_agent(), letter, message, reason=form.reason.data)
+        retry_message(db.session, current_services(), current_agent(), letter, message_id, reason=form.reason.data)
+    except MessageNotFound:
+        db.session.rollback()
+        abort(404)
     except (LetterError, ReasonRequired):
         db.session.rollback()
         flash(_("This message cannot be retried: it was sent, failed for good, or its letter is closed."), "error")
@@ -396,7 +398,7 @@ def retry(letter_id: str, message_id: str) -> ResponseReturnValue:
 @agent_required
 def attention() -> ResponseReturnValue:
     """Letters needing a person: locked out, repeated wrong codes, failed or stuck messages, undeliverable."""
-    rows = attention_queue(db.session, current_services().clock)
+    rows = attention_queue(db.session, current_services().clock, current_agent())
     return render_template("support/attention.html", rows=rows, reason_form=ReasonForm())
 
 
@@ -408,13 +410,7 @@ def audit_log() -> ResponseReturnValue:
     letter_id = request.args.get("letter", "").strip()[:36] or None
     agents = {agent.id: agent.email for agent in all_agents(db.session)}
     entries = audit_entries(db.session, agent_id=agent_id, letter_id=letter_id)
-    letter_ids = sorted({entry.letter_id for entry in entries if entry.letter_id})
-    references = {
-        letter_id: reference
-        for letter_id, reference in db.session.execute(
-            select(Letter.id, Letter.reference).where(Letter.id.in_(letter_ids))
-        ).all()
-    }
+    references = letter_references(db.session, (entry.letter_id for entry in entries if entry.letter_id))
     return render_template(
         "support/audit.html",
         entries=entries,
@@ -480,7 +476,7 @@ def create_agent_view() -> ResponseReturnValue:
 @agent_required
 def change_agent(agent_id: str, operation: str) -> ResponseReturnValue:
     admin = _operator_admin()
-    agent = db.session.get(Agent, agent_id) if len(agent_id) <= 36 else None
+    agent = agent_by_id(db.session, agent_id)
     if agent is None:
         abort(404)
     form = ReasonForm()

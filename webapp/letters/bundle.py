@@ -6,7 +6,8 @@ a signed journal checkpoint (with its RFC 3161 timestamp and CAdES seal), the jo
 CA, seal and TSA certificates, and `VERIFY.md` (French and English) with the exact `openssl` and
 `pyhanko` commands and a standard-library Python script that checks the records and the log.
 
-The caller checks that the actor may read the letter's proofs; nothing here reads the document.
+Built for the gate (`letters.access.dispute_bundle`), which checks that the actor may read the
+letter's proofs; nothing here reads the document.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ from webapp.extensions import DbSession
 from webapp.models import Evidence, Letter, Proof, ProofStatus
 from webapp.services import Services
 from webapp.trust.journal import ensure_logged, inclusion_proof, timestamp_response
-from webapp.trust.proofs import read_proof, record_stem
+from webapp.trust.proofs import decrypt_proof, record_stem
 
-FILES = resources.files("webapp.trust") / "bundle_files"
+FILES = resources.files("webapp.letters") / "bundle_files"
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def _pem(certificate: object) -> bytes:
     return certificate.public_bytes(serialization.Encoding.PEM)  # type: ignore[attr-defined, no-any-return]
 
 
-def dispute_bundle(session: DbSession, services: Services, letter: Letter) -> Bundle:
+def build_dispute_bundle(session: DbSession, services: Services, letter: Letter) -> Bundle:
     """The ZIP of a letter's evidence; logs the letter's latest records first if they are not yet."""
     records = list(
         session.execute(select(Evidence).where(Evidence.letter_id == letter.id).order_by(Evidence.seq)).scalars()
@@ -69,7 +70,7 @@ def dispute_bundle(session: DbSession, services: Services, letter: Letter) -> Bu
         proof_names, legacy_seals = [], []
         for proof in proofs:
             name = f"proofs/proof-{proof.kind.value}-{letter.reference}.pdf"
-            put(name, read_proof(session, services, letter, proof.kind))
+            put(name, decrypt_proof(services, proof))
             proof_names.append(name)
         for record in records:
             stem = record_stem(record)
