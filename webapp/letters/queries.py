@@ -76,6 +76,14 @@ def after_position(deposited_at: datetime, letter_id: str) -> ColumnElement[bool
     return or_(Letter.deposited_at < deposited_at, and_(Letter.deposited_at == deposited_at, Letter.id < letter_id))
 
 
+def letters_page(
+    session: DbSession, organisation_id: str, filters: LetterFilter, *, page: int, size: int
+) -> list[Letter]:
+    """One page of the organisation's letters, newest first (the portal's dashboard)."""
+    query = organisation_letters(organisation_id, filters).limit(size).offset((page - 1) * size)
+    return list(session.execute(query).scalars())
+
+
 def count_letters(session: DbSession, organisation_id: str, filters: LetterFilter) -> int:
     """How many letters `filters` selects, counted by the database."""
     total = session.execute(

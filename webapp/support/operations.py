@@ -19,7 +19,8 @@ from rq.cron import CronScheduler
 from rq.exceptions import DeserializationError, NoSuchJobError
 from rq.job import Job
 from rq.registry import FailedJobRegistry
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from webapp.config import Settings
 from webapp.extensions import DbSession
@@ -390,6 +391,40 @@ def error_rates(session: DbSession, redis: RedisSnapshot, now: datetime) -> list
             )
         )
     return rates
+
+
+class DatabaseUnavailable(Exception):
+    """The database did not answer."""
+
+
+def database_answers(session: DbSession) -> bool:
+    """`SELECT 1` answered (the health check); the transaction is ended either way."""
+    try:
+        session.execute(text("SELECT 1"))
+    except SQLAlchemyError:
+        session.rollback()
+        return False
+    session.rollback()
+    return True
+
+
+def redis_answers(redis: Redis) -> bool:
+    try:
+        redis.ping()
+    except RedisError:
+        return False
+    return True
+
+
+def readable_database_counts(session: DbSession, now: datetime) -> DatabaseCounts:
+    """`database_counts`, or `DatabaseUnavailable`; the transaction is ended either way."""
+    try:
+        counts = database_counts(session, now)
+    except SQLAlchemyError as exc:
+        session.rollback()
+        raise DatabaseUnavailable() from exc
+    session.rollback()
+    return counts
 
 
 def database_counts(session: DbSession, now: datetime) -> DatabaseCounts:

@@ -18,12 +18,17 @@ from flask.typing import ResponseReturnValue
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
-from sqlalchemy.exc import SQLAlchemyError
 
 from webapp.extensions import db, limiter
 from webapp.queue import get_redis
 from webapp.services import current_services
-from webapp.support.operations import DatabaseCounts, RedisSnapshot, database_counts, redis_snapshot
+from webapp.support.operations import (
+    DatabaseCounts,
+    DatabaseUnavailable,
+    RedisSnapshot,
+    readable_database_counts,
+    redis_snapshot,
+)
 
 bp = Blueprint("metrics", __name__)
 
@@ -116,11 +121,9 @@ def _authorised() -> None:
 def _readings() -> Readings:
     services = current_services()
     try:
-        counts = database_counts(db.session, services.clock.now())
-    except SQLAlchemyError:
-        db.session.rollback()
+        counts = readable_database_counts(db.session, services.clock.now())
+    except DatabaseUnavailable:
         abort(503)
-    db.session.rollback()
     return Readings(counts, redis_snapshot(get_redis(), services.settings.queue_name))
 
 
