@@ -52,7 +52,7 @@ from reportlab.pdfgen.canvas import Canvas
 from sqlalchemy import select
 
 from webapp import create_app
-from webapp.accounts import create_sender
+from webapp.accounts.signup import create_sender
 from webapp.clock import SystemClock
 from webapp.config import Settings
 from webapp.extensions import db

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from webapp.clock import Clock
 from webapp.extensions import DbSession
-from webapp.models import Agent, AgentAuditEntry
+from webapp.models import Agent, AgentAuditEntry, Letter
 
 
 class AuditAction(enum.StrEnum):
@@ -59,3 +59,9 @@ def audit_entries(
     if letter_id:
         query = query.where(AgentAuditEntry.letter_id == letter_id)
     return list(session.execute(query.order_by(AgentAuditEntry.at.desc()).limit(limit)).scalars())
+
+
+def letter_references(session: DbSession, entries: list[AgentAuditEntry]) -> dict[str, str]:
+    """The reference of each letter the entries name (the log shows references, not ids)."""
+    letter_ids = sorted({entry.letter_id for entry in entries if entry.letter_id})
+    return dict(session.execute(select(Letter.id, Letter.reference).where(Letter.id.in_(letter_ids))).tuples().all())

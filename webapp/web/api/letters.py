@@ -15,7 +15,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
-from webapp.accounts import user_for_api_token
+from webapp.accounts.tokens import user_for_api_token
 from webapp.extensions import csrf, db, limiter
 from webapp.letters.deposit import DepositRequest, deposit_letter_once, format_limit
 from webapp.letters.errors import (
