@@ -64,4 +64,5 @@ def audit_entries(
 def letter_references(session: DbSession, entries: list[AgentAuditEntry]) -> dict[str, str]:
     """The reference of each letter the entries name (the log shows references, not ids)."""
     letter_ids = sorted({entry.letter_id for entry in entries if entry.letter_id})
-    return dict(session.execute(select(Letter.id, Letter.reference).where(Letter.id.in_(letter_ids))).tuples().all())
+    rows = session.execute(select(Letter.id, Letter.reference).where(Letter.id.in_(letter_ids))).all()
+    return {letter_id: reference for letter_id, reference in rows}
