@@ -36,7 +36,7 @@ from typing import Any
 from pypdf import PdfWriter
 
 from bench.proofs import RESULTS, bench_app, machine
-from webapp.accounts import create_sender
+from webapp.accounts.signup import create_sender
 from webapp.clock import SystemClock
 from webapp.extensions import db
 from webapp.letters.bulk import create_batch, deposit_batch, validate_bulk

@@ -52,10 +52,11 @@ from reportlab.pdfgen.canvas import Canvas
 from sqlalchemy import select
 
 from webapp import create_app
-from webapp.accounts import create_sender
+from webapp.accounts.signup import create_sender
 from webapp.clock import SystemClock
 from webapp.config import Settings
 from webapp.extensions import db
+from webapp.i18n import LANGUAGES
 from webapp.letters.deposit import DepositRequest, deposit_letter
 from webapp.models import Proof, ProofStatus
 from webapp.services import Services, current_services
@@ -292,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--count", type=int, default=100, help="proofs and bare signatures timed (default 100)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed rounds first (default 3)")
-    parser.add_argument("--language", choices=("fr", "ar", "en"), default="fr", help="the letters' language")
+    parser.add_argument("--language", choices=LANGUAGES, default="fr", help="the letters' language")
     parser.add_argument("--no-json", action="store_true", help="do not write bench/results/proofs-*.json")
     args = parser.parse_args(argv)
     if args.count < 1 or args.warmup < 0:

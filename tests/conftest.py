@@ -217,7 +217,8 @@ class Sender:
 
 @pytest.fixture
 def make_sender(app: Flask, clock: FrozenClock) -> Callable[..., Sender]:
-    from webapp.accounts import create_api_token, create_sender
+    from webapp.accounts.signup import create_sender
+    from webapp.accounts.tokens import create_api_token
 
     def factory(org: str = "Banque Atlas SA", email: str | None = None, verified: bool = True) -> Sender:
         email = email or f"sender-{secrets.token_hex(4)}@atlas.ma"

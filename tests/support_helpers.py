@@ -7,7 +7,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.portal_helpers import ENGLISH, csrf_token
-from webapp.accounts import new_totp_secret, turn_on_totp
+from webapp.accounts.two_factor import new_totp_secret, turn_on_totp
 from webapp.extensions import db
 from webapp.models import Agent
 from webapp.services import current_services

@@ -16,19 +16,10 @@ from sqlalchemy import select
 
 from tests.conftest import Sender
 from tests.portal_helpers import ENGLISH, PASSWORD, csrf_token, log_in
-from webapp.accounts import (
-    MAX_FAILURES,
-    CodeRejected,
-    InvalidIce,
-    WeakPassword,
-    authenticate,
-    check_second_factor,
-    create_sender,
-    enable_two_factor,
-    new_totp_secret,
-    normalise_ice,
-    sign_up,
-)
+from webapp.accounts.errors import CodeRejected, InvalidIce, WeakPassword
+from webapp.accounts.login import MAX_FAILURES, authenticate
+from webapp.accounts.signup import create_sender, normalise_ice, sign_up
+from webapp.accounts.two_factor import check_second_factor, enable_two_factor, new_totp_secret
 from webapp.clock import FrozenClock
 from webapp.config import Settings
 from webapp.extensions import db

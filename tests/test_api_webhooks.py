@@ -13,7 +13,8 @@ from redis import Redis
 from sqlalchemy import select, update
 
 from tests.conftest import Sender
-from webapp.accounts import create_api_token, create_sender
+from webapp.accounts.signup import create_sender
+from webapp.accounts.tokens import create_api_token
 from webapp.clock import FrozenClock
 from webapp.config import Settings
 from webapp.extensions import db

@@ -16,7 +16,7 @@ from sqlalchemy import select, text
 from tests.portal_helpers import ENGLISH, csrf_token
 from tests.test_accounts import SIGNUP, last_email, link_path, post_form
 from webapp import jobs
-from webapp.accounts import CONFIRMATION_LINKS_PER_DAY
+from webapp.accounts.signup import CONFIRMATION_LINKS_PER_DAY
 from webapp.clock import FrozenClock
 from webapp.config import Settings
 from webapp.extensions import db

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from tests.conftest import Sender
 from tests.portal_helpers import ENGLISH, csrf_token, log_in
 from tests.test_accounts import last_email, link_path, post_form
-from webapp.accounts import deliver_invitation_email
+from webapp.accounts.invitations import deliver_invitation_email
 from webapp.config import Settings
 from webapp.extensions import db
 from webapp.models import User

@@ -471,7 +471,7 @@ def test_senders_get_403_and_other_organisations_get_404(
     run_jobs: Callable[[], None],
     receiver: Receiver,
 ) -> None:
-    from webapp.accounts import create_sender
+    from webapp.accounts.signup import create_sender
 
     owner, stranger = make_sender(), make_sender(org="Cabinet Benali")
     endpoint_id, _ = register(app, owner, receiver.url)

@@ -14,12 +14,12 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from webapp.clock import Clock, SystemClock
 from webapp.config import PROJECT_ROOT, Settings
 from webapp.extensions import babel, compress, csrf, db, htmx, limiter, login_manager, migrate
-from webapp.i18n import select_locale
 from webapp.notify.email import make_email_provider
 from webapp.notify.sms import make_sms_provider
 from webapp.services import Services
 from webapp.trust.authority import Trust
 from webapp.vault import Vault
+from webapp.web.locale import select_locale
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

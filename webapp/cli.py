@@ -8,15 +8,15 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from webapp.accounts import (
-    AccountError,
-    create_api_token,
+from webapp.accounts.errors import AccountError
+from webapp.accounts.signup import (
     create_sender,
     find_organisation,
     organisation_admin_contacts,
     unverified_organisations,
     verify_organisation,
 )
+from webapp.accounts.tokens import create_api_token
 from webapp.extensions import db
 from webapp.services import current_services
 

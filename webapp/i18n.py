@@ -1,30 +1,14 @@
-"""Language choice: French by default, Arabic (right-to-left) and English."""
+"""The languages of the service, in one place: French by default, Arabic (right-to-left) and English.
+
+Pages, emails, SMS and proofs all offer these; which one a web page shows is chosen in
+`webapp.web.locale`.  This module imports nothing, so that every layer may use it.
+"""
 
 from __future__ import annotations
-
-from flask import g, request
 
 LANGUAGES = ("fr", "ar", "en")
 LANGUAGE_NAMES = {"fr": "Français", "ar": "العربية", "en": "English"}
 RTL_LANGUAGES = frozenset({"ar"})
-LANG_COOKIE = "lang"
-
-
-def select_locale() -> str:
-    """`?lang=` (then remembered in a cookie), the cookie, Accept-Language, the language the
-    letter was sent in (on a recipient's page, when the browser names none of ours), or French."""
-    chosen = request.args.get("lang") or request.form.get("lang")
-    if chosen in LANGUAGES:
-        g.remember_language = chosen
-        return chosen
-    cookie = request.cookies.get(LANG_COOKIE)
-    if cookie in LANGUAGES:
-        return cookie
-    preferred = request.accept_languages.best_match(LANGUAGES)
-    if preferred:
-        return preferred
-    letter_language = g.get("letter_language")
-    return letter_language if letter_language in LANGUAGES else "fr"
 
 
 def text_direction(language: str) -> str:

@@ -104,20 +104,20 @@ def requeue_batches() -> int:
 
 
 def requeue_account_emails() -> int:
-    from webapp.accounts import requeue_link_emails
+    from webapp.accounts.links import requeue_link_emails
 
     return requeue_link_emails(db.session, current_services())
 
 
 def email_invitation(invitation_id: str) -> str | None:
-    from webapp.accounts import deliver_invitation_email
+    from webapp.accounts.invitations import deliver_invitation_email
 
     status = deliver_invitation_email(db.session, current_services(), invitation_id)
     return status.value if status else None
 
 
 def email_confirmation_link(confirmation_id: str) -> str | None:
-    from webapp.accounts import deliver_confirmation_email
+    from webapp.accounts.signup import deliver_confirmation_email
 
     status = deliver_confirmation_email(db.session, current_services(), confirmation_id)
     return status.value if status else None

@@ -33,8 +33,8 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import DbSession
+from webapp.i18n import LANGUAGES
 from webapp.letters.deposit import (
-    LANGUAGES,
     DepositRequest,
     check_pdf,
     clean_document_name,

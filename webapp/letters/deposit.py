@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import DbSession
+from webapp.i18n import LANGUAGES
 from webapp.letters import lifecycle
 from webapp.letters.errors import (
     DocumentTooLarge,
@@ -38,7 +39,6 @@ from webapp.models import AccessLink, Letter, MessagePurpose, ProofKind, StoredD
 from webapp.services import Services
 from webapp.trust.proofs import request_proof
 
-LANGUAGES = ("fr", "ar", "en")
 CHANNELS = ("sms", "email")
 # No 0/O, 1/I/L or U: references are read aloud over the phone to support.
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String, false, true
+from sqlalchemy import JSON, ForeignKey, Index, String, false, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
@@ -30,20 +30,7 @@ class Agent(LoginAccount, db.Model):  # type: ignore[name-defined,misc]
     is_active: Mapped[bool] = mapped_column(default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # The same credential columns as User (webapp/accounts.py works on both).
-    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    login_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    login_failures_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    login_locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    totp_key_id: Mapped[str | None] = mapped_column(String(16))
-    totp_wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
-    totp_nonce: Mapped[bytes | None] = mapped_column(LargeBinary(12))
-    totp_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
-    totp_last_timestep: Mapped[int | None] = mapped_column(Integer)
-    totp_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    totp_failures_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    totp_locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The session epoch, log-in throttling and TOTP columns are `LoginAccount`'s, the same as a User's.
 
 
 class AgentAuditEntry(db.Model):  # type: ignore[name-defined,misc]

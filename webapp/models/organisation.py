@@ -67,24 +67,10 @@ class User(LoginAccount, db.Model):  # type: ignore[name-defined,misc]
     )
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    # Part of the session's identity: bumping it logs every session of the user out.
-    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    # Password login throttling, per account.
-    login_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    login_failures_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    login_locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # TOTP two-factor: the secret sealed by the vault, and the last accepted time step (no replay).
-    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    totp_key_id: Mapped[str | None] = mapped_column(String(16))
-    totp_wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
-    totp_nonce: Mapped[bytes | None] = mapped_column(LargeBinary(12))
-    totp_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
-    totp_last_timestep: Mapped[int | None] = mapped_column(Integer)
-    totp_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    totp_failures_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    totp_locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # When the user proved they read this address (a confirmation link, an invitation, or the operator's CLI).
-    email_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The session epoch, log-in throttling and TOTP columns are `LoginAccount`'s.
+    # When the user proved they read this address (a confirmation link, an invitation, or the operator's CLI);
+    # placed after `LoginAccount`'s columns, as the migrations made the table.
+    email_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, sort_order=1)
 
     organisation: Mapped[Organisation] = relationship(back_populates="users")
 

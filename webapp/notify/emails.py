@@ -15,10 +15,9 @@ from datetime import datetime
 from flask import current_app
 from flask_babel import force_locale, format_date, format_time, gettext
 
+from webapp.i18n import text_direction
 from webapp.notify.email.base import OutgoingEmail
 from webapp.notify.texts import MOROCCO
-
-RTL_LANGUAGES = frozenset({"ar"})
 
 
 @dataclass(frozen=True)
@@ -98,7 +97,7 @@ def letter_email(facts: LetterEmail) -> OutgoingEmail:
             current_app.jinja_env.get_template("email/letter.html")
             .render(
                 language=facts.language,
-                direction="rtl" if facts.language in RTL_LANGUAGES else "ltr",
+                direction=text_direction(facts.language),
                 subject=subject,
                 greeting=greeting,
                 intro=intro,

@@ -1,6 +1,7 @@
 """The service's support agents: created by the CLI or an operator admin, logged in with a mandatory second factor.
 
-Password checks, throttling and TOTP are webapp/accounts.py's, shared with senders.
+Password checks, throttling and TOTP are `webapp.accounts.login` and `webapp.accounts.two_factor`'s,
+shared with senders.
 """
 
 from __future__ import annotations
@@ -8,15 +9,15 @@ from __future__ import annotations
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
-from webapp.accounts import (
-    AccountError,
-    EmailTaken,
+from webapp.accounts.errors import AccountError, EmailTaken
+from webapp.accounts.login import (
     check_password_policy,
     log_out_everywhere,
     normalise_email,
     password_login,
     session_still_valid,
 )
+from webapp.accounts.two_factor import forget_totp
 from webapp.clock import Clock
 from webapp.extensions import DbSession
 from webapp.models import Agent
@@ -65,6 +66,16 @@ def agent_for_session(session: DbSession, session_id: str) -> Agent | None:
     return agent if session_still_valid(agent, epoch) else None
 
 
+def record_agent_login(clock: Clock, agent: Agent) -> None:
+    """Notes when the agent last logged in (shown to operator admins); the caller commits."""
+    agent.last_login_at = clock.now()
+
+
+def agent_by_id(session: DbSession, agent_id: str) -> Agent | None:
+    """The agent with this id; None for an unknown or over-long id (the caller answers 404)."""
+    return session.get(Agent, agent_id) if len(agent_id) <= 36 else None
+
+
 def all_agents(session: DbSession) -> list[Agent]:
     return list(session.execute(select(Agent).order_by(Agent.email)).scalars())
 
@@ -87,14 +98,5 @@ def set_agent_active(actor: Agent, agent: Agent, active: bool) -> None:
 def reset_agent_two_factor(actor: Agent, agent: Agent) -> None:
     """Forgets a lost authenticator: the agent enrols a new one at the next log-in (agents have no recovery codes)."""
     _require_operator_admin(actor)
-    agent.totp_enabled_at = None
-    agent.totp_key_id = None
-    agent.totp_wrapped_key = None
-    agent.totp_nonce = None
-    agent.totp_ciphertext = None
-    agent.totp_last_timestep = None
+    forget_totp(agent)
     log_out_everywhere(agent)
-
-
-def agent_by_id(session: DbSession, agent_id: str) -> Agent | None:
-    return session.get(Agent, agent_id) if len(agent_id) <= 36 else None

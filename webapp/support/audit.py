@@ -7,7 +7,6 @@ Append-only: this module only adds entries, and the database refuses UPDATE and 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
@@ -62,10 +61,8 @@ def audit_entries(
     return list(session.execute(query.order_by(AgentAuditEntry.at.desc()).limit(limit)).scalars())
 
 
-def letter_references(session: DbSession, letter_ids: Iterable[str]) -> dict[str, str]:
-    """The references of the letters audit entries name (the log keeps ids)."""
-    wanted = sorted(set(letter_ids))
-    if not wanted:
-        return {}
-    rows = session.execute(select(Letter.id, Letter.reference).where(Letter.id.in_(wanted)))
+def letter_references(session: DbSession, entries: list[AgentAuditEntry]) -> dict[str, str]:
+    """The reference of each letter the entries name (the log shows references, not ids)."""
+    letter_ids = sorted({entry.letter_id for entry in entries if entry.letter_id})
+    rows = session.execute(select(Letter.id, Letter.reference).where(Letter.id.in_(letter_ids))).all()
     return {letter_id: reference for letter_id, reference in rows}

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, or_, select
 
-from webapp.accounts import InvalidIce, normalise_ice
+from webapp.accounts.errors import InvalidIce
+from webapp.accounts.signup import normalise_ice
 from webapp.extensions import DbSession
 from webapp.letters.deposit import clean_email, parse_mobile_number
 from webapp.letters.errors import InvalidInput

@@ -48,6 +48,7 @@ from reportlab.pdfbase.pdfdoc import XMP, PDFArray, PDFCatalog, PDFDictionary, P
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
+from webapp.i18n import LANGUAGES
 from webapp.trust.pdfa import OUTPUT_CONDITION, DocumentInfo, srgb_profile, xmp_packet
 
 __all__ = [
@@ -63,7 +64,6 @@ __all__ = [
 ]
 
 KINDS = ("deposit", "reception", "refusal", "negligence", "non_delivery", "handover")
-LANGUAGES = ("fr", "ar", "en")
 MOROCCO = ZoneInfo("Africa/Casablanca")
 FONT_DIR = Path(__file__).resolve().parent / "fonts"
 

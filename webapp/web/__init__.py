@@ -8,10 +8,12 @@ from flask import Flask
 def register_blueprints(app: Flask) -> None:
     from webapp.web.api.letters import bp as api_bp
     from webapp.web.errors import register_error_handlers
+    from webapp.web.portal import bp as portal_bp
+    from webapp.web.portal import letters as _portal_letters  # noqa: F401 - routes on portal_bp
+    from webapp.web.portal import login as _portal_login  # noqa: F401 - routes on portal_bp
     from webapp.web.portal.account import bp as account_bp
     from webapp.web.portal.bulk import bp as portal_bulk_bp
     from webapp.web.portal.compose import bp as compose_bp
-    from webapp.web.portal.letters import bp as portal_bp
     from webapp.web.portal.webhooks import bp as portal_webhooks_bp
     from webapp.web.public.check import bp as public_bp
     from webapp.web.public.health import bp as health_bp

@@ -19,9 +19,10 @@ from flask_babel import (
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
-from webapp.i18n import LANG_COOKIE, LANGUAGE_NAMES, LANGUAGES, text_direction
+from webapp.i18n import LANGUAGE_NAMES, LANGUAGES, text_direction
 from webapp.notify.texts import MOROCCO
 from webapp.services import current_services
+from webapp.web.locale import LANG_COOKIE
 from webapp.web.recipient.pages import masked_phone
 
 STATUS_LABELS = {

@@ -14,7 +14,7 @@ from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
-from webapp.accounts import user_for_api_token
+from webapp.accounts.tokens import user_for_api_token
 from webapp.extensions import csrf, db, limiter
 from webapp.letters.access import OpenedProof, dispute_bundle, open_proof
 from webapp.letters.bundle import Bundle

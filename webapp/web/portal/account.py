@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from functools import wraps
-from typing import Any, TypeVar, cast
+from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 
-from webapp.accounts import (
+from webapp.accounts.errors import (
     CodeRejected,
     ConfirmationInvalid,
     ConfirmationThrottled,
@@ -23,36 +22,21 @@ from webapp.accounts import (
     OrganisationExists,
     TwoFactorError,
     WeakPassword,
+)
+from webapp.accounts.invitations import (
     accept_invitation,
-    change_password,
-    confirm_email,
-    create_api_token,
-    disable_two_factor,
-    enable_two_factor,
     invitation_link,
     invite_user,
-    log_out_everywhere,
-    new_totp_secret,
-    open_enrolment_secret,
     organisation_invitation,
-    organisation_user,
-    organisation_users,
-    pending_email_confirmation,
     pending_invitation,
     pending_invitations,
     resend_invitation,
-    revoke_api_token,
-    seal_enrolment_secret,
-    set_active,
-    set_role,
-    sign_up,
-    start_email_confirmation,
-    totp_qr_svg,
-    totp_uri,
-    unused_recovery_codes,
-    visible_api_token,
-    visible_api_tokens,
 )
+from webapp.accounts.login import change_password, log_out_everywhere
+from webapp.accounts.members import organisation_user, organisation_users, set_active, set_role
+from webapp.accounts.signup import confirm_email, pending_email_confirmation, sign_up, start_email_confirmation
+from webapp.accounts.tokens import create_api_token, revoke_api_token, visible_api_token, visible_api_tokens
+from webapp.accounts.two_factor import confirm_enrolment, disable_two_factor, unused_recovery_codes
 from webapp.extensions import db, limiter
 from webapp.models import Role, User
 from webapp.services import current_services
@@ -66,37 +50,20 @@ from webapp.web.forms import (
     SignupForm,
     TokenForm,
 )
+from webapp.web.login_flow import enrolment_in_session
+from webapp.web.policies import admins_only, no_store, senders_only
 
 bp = Blueprint("account", __name__)
+no_store(bp)
 
 # The secret being enrolled, until the user confirms it with a code.
 ENROLLING_SECRET = "enrolling_totp"  # noqa: S105 - a session key's name
-
-View = TypeVar("View")
-
-
-def admin_required(view: View) -> View:
-    """Only an organisation's admins manage its users: a sender gets 403."""
-
-    @wraps(view)  # type: ignore[arg-type]
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if not current_user.is_admin:
-            abort(403)
-        return view(*args, **kwargs)  # type: ignore[operator]
-
-    return cast(View, login_required(wrapped))
 
 
 def _me() -> User:
     """The logged-in user itself (not the proxy), for what keeps a reference to it."""
     user: User = current_user._get_current_object()
     return user
-
-
-@bp.after_request
-def _private(response: Any) -> Any:
-    response.headers.setdefault("Cache-Control", "no-store")
-    return response
 
 
 @bp.route("/signup", methods=["GET", "POST"])
@@ -145,7 +112,7 @@ def _language() -> str:
 
 
 @bp.get("/account")
-@login_required
+@senders_only
 def overview() -> ResponseReturnValue:
     return render_template(
         "portal/account/overview.html",
@@ -156,7 +123,7 @@ def overview() -> ResponseReturnValue:
 
 
 @bp.post("/account/password")
-@login_required
+@senders_only
 def password() -> ResponseReturnValue:
     form = ChangePasswordForm()
     if form.validate_on_submit():
@@ -176,7 +143,7 @@ def password() -> ResponseReturnValue:
 
 
 @bp.post("/account/logout-everywhere")
-@login_required
+@senders_only
 def logout_everywhere() -> ResponseReturnValue:
     if ConfirmForm().validate_on_submit():
         log_out_everywhere(current_user)
@@ -187,20 +154,17 @@ def logout_everywhere() -> ResponseReturnValue:
 
 
 @bp.route("/account/two-factor", methods=["GET", "POST"])
-@login_required
+@senders_only
 def two_factor() -> ResponseReturnValue:
     """Enrolment: a QR code and the secret in text; a code confirms; the recovery codes are shown once."""
     if current_user.has_two_factor:
         return render_template("portal/account/two_factor_on.html", form=SecondFactorForm())
-    services = current_services()
-    secret = open_enrolment_secret(services.vault, _me(), session.get(ENROLLING_SECRET))
-    if secret is None or request.method == "GET":
-        secret = new_totp_secret()
-        session[ENROLLING_SECRET] = seal_enrolment_secret(services.vault, _me(), secret)
+    # A new secret on each visit of the page; a code typed in confirms the one it showed.
+    enrolling = enrolment_in_session(ENROLLING_SECRET, _me(), renew=request.method == "GET")
     form = SecondFactorForm()
     if form.validate_on_submit():
         try:
-            codes = enable_two_factor(db.session, services.clock, services.vault, current_user, secret, form.code.data)
+            codes = confirm_enrolment(db.session, current_services(), _me(), enrolling.secret, form.code.data)
         except CodeRejected:
             db.session.rollback()
             form.code.errors.append(_("This code does not match: check your phone's time and try again."))
@@ -209,23 +173,21 @@ def two_factor() -> ResponseReturnValue:
             session.pop(ENROLLING_SECRET, None)
             login_user(_me())
             return render_template("portal/account/recovery_codes.html", codes=codes)
-    uri = totp_uri(current_user, secret)
     return render_template(
         "portal/account/two_factor_enrol.html",
         form=form,
-        secret=secret,
-        qr_svg=totp_qr_svg(uri),
+        secret=enrolling.secret,
+        qr_svg=enrolling.qr_svg(),
     )
 
 
 @bp.post("/account/two-factor/disable")
-@login_required
+@senders_only
 def two_factor_disable() -> ResponseReturnValue:
     form = SecondFactorForm()
     if form.validate_on_submit():
-        services = current_services()
         try:
-            disable_two_factor(db.session, services.clock, services.vault, current_user, form.code.data)
+            disable_two_factor(db.session, current_services(), _me(), form.code.data)
         except TwoFactorError:
             db.session.commit()  # the failure counts
             flash(_("Wrong or already used code: two-factor stays on."), "error")
@@ -240,7 +202,7 @@ def two_factor_disable() -> ResponseReturnValue:
 
 
 @bp.get("/account/users")
-@admin_required
+@admins_only
 def users() -> ResponseReturnValue:
     return _users_page(InviteForm())
 
@@ -259,7 +221,7 @@ def _users_page(invite_form: InviteForm, invitation_link: str | None = None, sta
 
 
 @bp.post("/account/users/invite")
-@admin_required
+@admins_only
 def invite() -> ResponseReturnValue:
     form = InviteForm()
     if not form.validate_on_submit():
@@ -284,7 +246,7 @@ def invite() -> ResponseReturnValue:
 
 
 @bp.post("/account/users/invitations/<invitation_id>/resend")
-@admin_required
+@admins_only
 def resend_invitation_email(invitation_id: str) -> ResponseReturnValue:
     """Emails the invitation again with a fresh link (7 days again); the previous link stops working."""
     invitation = organisation_invitation(db.session, current_user.organisation_id, invitation_id)
@@ -312,7 +274,7 @@ def _member(user_id: str) -> Any:
 
 
 @bp.post("/account/users/<user_id>/role")
-@admin_required
+@admins_only
 def change_role(user_id: str) -> ResponseReturnValue:
     user = _member(user_id)
     form = RoleForm()
@@ -329,7 +291,7 @@ def change_role(user_id: str) -> ResponseReturnValue:
 
 
 @bp.post("/account/users/<user_id>/active")
-@admin_required
+@admins_only
 def change_active(user_id: str) -> ResponseReturnValue:
     user = _member(user_id)
     if ConfirmForm().validate_on_submit():
@@ -377,7 +339,7 @@ def accept(token: str) -> ResponseReturnValue:
 
 
 @bp.get("/account/tokens")
-@login_required
+@senders_only
 def tokens() -> ResponseReturnValue:
     return _tokens_page(TokenForm())
 
@@ -394,7 +356,7 @@ def _tokens_page(form: TokenForm, new_token: str | None = None, status: int = 20
 
 
 @bp.post("/account/tokens")
-@login_required
+@senders_only
 def create_token() -> ResponseReturnValue:
     form = TokenForm()
     if not current_user.email_confirmed:
@@ -409,7 +371,7 @@ def create_token() -> ResponseReturnValue:
 
 
 @bp.post("/account/tokens/<token_id>/revoke")
-@login_required
+@senders_only
 def revoke_token(token_id: str) -> ResponseReturnValue:
     token = visible_api_token(db.session, current_user, token_id)
     if token is None:
@@ -425,7 +387,7 @@ def revoke_token(token_id: str) -> ResponseReturnValue:
 
 
 @bp.post("/account/confirm-email/resend")
-@login_required
+@senders_only
 @limiter.limit("5/hour")
 def resend_confirmation() -> ResponseReturnValue:
     """Sends a new confirmation link (the previous ones stop working), at most once a minute and 5 a day."""

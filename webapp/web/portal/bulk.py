@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import IO
 
-from flask import Blueprint, Response, abort, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_required
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy import func, select
@@ -34,9 +34,11 @@ from webapp.letters.errors import LetterError
 from webapp.models import Batch, BatchRow, BatchStatus, Letter
 from webapp.services import current_services
 from webapp.web.forms import ComposeForm
+from webapp.web.policies import no_store, senders_only
 from webapp.web.portal.letters import deposit_error_message
 
 bp = Blueprint("portal_bulk", __name__, url_prefix="/bulk")
+no_store(bp)
 
 PAGE_SIZE = 100
 POLL_SECONDS = 2
@@ -88,12 +90,6 @@ def _helpers() -> dict[str, object]:
     }
 
 
-@bp.after_request
-def _private(response: Response) -> Response:
-    response.headers.setdefault("Cache-Control", "no-store")
-    return response
-
-
 def _own_batch(batch_id: str) -> Batch:
     """A batch of the user's organisation; 404 for anyone else's."""
     batch = batch_for_organisation(db.session, current_user.organisation_id, batch_id)
@@ -103,7 +99,7 @@ def _own_batch(batch_id: str) -> Batch:
 
 
 @bp.get("")
-@login_required
+@senders_only
 def index() -> ResponseReturnValue:
     batches = db.session.execute(
         select(Batch)
@@ -115,7 +111,7 @@ def index() -> ResponseReturnValue:
 
 
 @bp.get("/template.csv")
-@login_required
+@senders_only
 def template() -> ResponseReturnValue:
     response = make_response(csv_template().encode("utf-8-sig"))  # the BOM tells Excel it is UTF-8
     response.mimetype = "text/csv"
@@ -131,7 +127,7 @@ def _upload(storage: FileStorage | None) -> FileStorage | None:
 # raises the size limit for bulk uploads (413 for any ZIP above a single letter's limit).
 @bp.route("/new", methods=["GET", "POST"])
 @csrf.exempt
-@login_required
+@senders_only
 @limiter.limit("20/hour", methods=["POST"])
 def new() -> ResponseReturnValue:
     request.max_content_length = LIMITS.max_upload_bytes
@@ -173,7 +169,7 @@ def new() -> ResponseReturnValue:
 
 
 @bp.get("/<batch_id>")
-@login_required
+@senders_only
 def batch(batch_id: str) -> ResponseReturnValue:
     """The batch and its progress; to htmx, the progress alone (it polls itself until the end)."""
     found = _own_batch(batch_id)
@@ -187,7 +183,7 @@ def batch(batch_id: str) -> ResponseReturnValue:
 
 
 @bp.get("/<batch_id>/letters")
-@login_required
+@senders_only
 def letters(batch_id: str) -> ResponseReturnValue:
     found = _own_batch(batch_id)
     page = request.args.get("page", "1")

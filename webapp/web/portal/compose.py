@@ -10,12 +10,13 @@ from dataclasses import dataclass
 
 from flask import Blueprint, render_template, request
 from flask.typing import ResponseReturnValue
-from flask_login import current_user, login_required
+from flask_login import current_user
 
-from webapp.letters.deposit import LANGUAGES
+from webapp.i18n import LANGUAGES
 from webapp.letters.notifications import preview_notification
 from webapp.notify.texts import SmsLength, sms_length
 from webapp.services import current_services
+from webapp.web.policies import senders_only
 
 bp = Blueprint("compose", __name__)
 
@@ -39,7 +40,7 @@ def _preview_helper() -> dict[str, object]:
 
 
 @bp.get("/letters/new/sms-preview")
-@login_required
+@senders_only
 def preview() -> ResponseReturnValue:
     response = render_template("portal/_sms_preview.html", preview=sms_preview(request.args.get("language")))
     return response, 200, {"Cache-Control": "private, no-store", "Vary": "HX-Request, Cookie"}

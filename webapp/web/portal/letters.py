@@ -1,4 +1,4 @@
-"""The sender portal: log in, deposit a letter, follow its timeline."""
+"""The sender portal: deposit a letter, follow its timeline (log-in is `webapp.web.portal.login`)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, make_response, redirect, render_template, request, session, url_for
+from flask import Response, abort, flash, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import format_date, format_decimal, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user
 
-from webapp.accounts import CodeRejected, authenticate, check_second_factor, user_for_session
-from webapp.extensions import db, limiter, login_manager
+from webapp.extensions import db, limiter
 from webapp.i18n import text_direction
 from webapp.letters.access import dispute_bundle, open_proof
 from webapp.letters.deposit import DepositRequest, deposit_letter
@@ -27,25 +26,19 @@ from webapp.letters.resend import ResendLimited, resend_notification
 from webapp.letters.states import FINAL_STATES, LetterStatus
 from webapp.letters.stats import OUTCOMES, delivery_funnel, monthly_volume
 from webapp.models import (
-    Agent,
     Evidence,
     Letter,
     OutboundMessage,
-    User,
 )
 from webapp.notify.texts import MOROCCO
 from webapp.services import current_services
 from webapp.trust.evidence import EventFacts
 from webapp.web.api.letters import bundle_response, proof_response
-from webapp.web.forms import ComposeForm, LoginForm, SecondFactorForm
+from webapp.web.forms import ComposeForm
+from webapp.web.policies import senders_only
+from webapp.web.portal import bp
 from webapp.web.portal.charts import Bar, Column, funnel_svg, stacked_columns_svg
 from webapp.web.templating import EVENT_LABELS, STATUS_LABELS
-
-bp = Blueprint("portal", __name__)
-
-login_manager.login_view = "portal.login"
-login_manager.login_message = None
-login_manager.session_protection = "strong"
 
 
 def N_(message: str) -> str:
@@ -93,100 +86,11 @@ def deposit_error_message(exc: LetterError) -> str:
     return str(DEPOSIT_ERRORS.get(exc.code, _l("Check the form: a field is missing or not valid.")))
 
 
-@login_manager.user_loader
-def _load_user(session_id: str) -> User | Agent | None:
-    """Senders outside the support console, agents inside it, never the other way round."""
-    from webapp.support.agents import agent_for_session
-    from webapp.web.support.console import SUPPORT_BLUEPRINTS
-
-    if request.blueprint in SUPPORT_BLUEPRINTS:
-        return agent_for_session(db.session, session_id)
-    return user_for_session(db.session, session_id)
-
-
-# Between the password and the second factor: who, with which session epoch, since when.
-PENDING_2FA = "pending_2fa"
-PENDING_2FA_TTL = 300  # seconds to type the code
-
-
-def _pending_user() -> User | None:
-    """The user half logged in (right password, code still to give), if that state is still fresh."""
-    pending = session.get(PENDING_2FA)
-    if not isinstance(pending, dict):
-        return None
-    now = current_services().clock.now().timestamp()
-    if not isinstance(pending.get("at"), (int, float)) or now - pending["at"] > PENDING_2FA_TTL:
-        session.pop(PENDING_2FA, None)
-        return None
-    user = user_for_session(db.session, str(pending.get("id", "")))
-    return user if user is not None and user.has_two_factor else None
-
-
-@bp.after_request
-def _private(response: ResponseReturnValue) -> ResponseReturnValue:
-    from flask import Response
-
-    if isinstance(response, Response):
-        response.headers.setdefault("Cache-Control", "no-store")
-    return response
-
-
 @bp.get("/")
 def home() -> ResponseReturnValue:
     if current_user.is_authenticated:
         return redirect(url_for(".letters"))
     return render_template("portal/home.html")
-
-
-@bp.route("/login", methods=["GET", "POST"])
-@limiter.limit("10/minute", methods=["POST"])
-def login() -> ResponseReturnValue:
-    form = LoginForm()
-    if form.validate_on_submit():
-        services = current_services()
-        user = authenticate(db.session, services.clock, form.email.data, form.password.data)
-        db.session.commit()  # failures count, even when the answer is no
-        if user is not None and user.has_two_factor:
-            logout_user()
-            session[PENDING_2FA] = {"id": user.get_id(), "at": services.clock.now().timestamp()}
-            return redirect(url_for(".login_code"), code=303)
-        if user is not None:
-            session.pop(PENDING_2FA, None)
-            login_user(user)
-            return redirect(url_for(".letters"), code=303)
-        # The same words for an unknown email, a wrong password and a locked account.
-        flash(_("Wrong email or password. After 10 failed attempts, logging in is blocked for 15 minutes."), "error")
-    return render_template("portal/login.html", form=form)
-
-
-@bp.route("/login/code", methods=["GET", "POST"])
-@limiter.limit("10/minute", methods=["POST"])
-def login_code() -> ResponseReturnValue:
-    """The second step of logging in: a code of the authenticator app, or a recovery code."""
-    user = _pending_user()
-    if user is None:
-        return redirect(url_for(".login"), code=303)
-    form = SecondFactorForm()
-    if form.validate_on_submit():
-        services = current_services()
-        try:
-            check_second_factor(db.session, services.clock, services.vault, user, form.code.data)
-        except CodeRejected:
-            db.session.commit()
-            flash(_("Wrong or already used code. After 10 failed codes, this step is blocked for 15 minutes."), "error")
-        else:
-            db.session.commit()
-            session.pop(PENDING_2FA, None)
-            login_user(user)
-            return redirect(url_for(".letters"), code=303)
-    return render_template("portal/login_code.html", form=form)
-
-
-@bp.post("/logout")
-def logout() -> ResponseReturnValue:
-    logout_user()
-    session.pop(PENDING_2FA, None)
-    return redirect(url_for(".login"), code=303)
 
 
 def _htmx_refresh() -> bool:
@@ -334,7 +238,7 @@ def _dashboard_url(query: DashboardQuery, page: int) -> str:
 
 
 @bp.get("/letters")
-@login_required
+@senders_only
 def letters() -> ResponseReturnValue:
     """The dashboard: the organisation's letters, filtered and searched, a page at a time, with
     the charts of the period.  To htmx, only the table's rows (their statuses change live)."""
@@ -370,7 +274,7 @@ def letters() -> ResponseReturnValue:
 
 
 @bp.route("/letters/new", methods=["GET", "POST"])
-@login_required
+@senders_only
 def compose() -> ResponseReturnValue:
     form = ComposeForm()
     error_field = None
@@ -499,7 +403,7 @@ def _notification_label(message: MessageView | OutboundMessage) -> str:
 
 
 @bp.get("/letters/<letter_id>")
-@login_required
+@senders_only
 def letter_detail(letter_id: str) -> ResponseReturnValue:
     """The letter's page; to htmx, only its live part (status, notifications, proofs, timeline)."""
     try:
@@ -511,7 +415,7 @@ def letter_detail(letter_id: str) -> ResponseReturnValue:
 
 
 @bp.post("/letters/<letter_id>/resend")
-@login_required
+@senders_only
 @limiter.limit("30/hour")
 def resend(letter_id: str) -> ResponseReturnValue:
     """ "Send the notification again" (relance): a fresh link, recorded as evidence, limited per letter."""
@@ -537,7 +441,7 @@ def resend(letter_id: str) -> ResponseReturnValue:
 
 
 @bp.get("/letters/<letter_id>/bundle")
-@login_required
+@senders_only
 def download_bundle(letter_id: str) -> ResponseReturnValue:
     """The dispute bundle a lawyer hands to a court expert (see `trust.bundle`)."""
     try:
@@ -548,7 +452,7 @@ def download_bundle(letter_id: str) -> ResponseReturnValue:
 
 
 @bp.get("/letters/<letter_id>/proofs/<kind>")
-@login_required
+@senders_only
 def download_proof(letter_id: str, kind: str) -> ResponseReturnValue:
     try:
         proof = open_proof(db.session, current_services(), SenderActor(current_user), letter_id, kind)

@@ -1,36 +1,24 @@
 """The support console at /support, for the service's own agents: find a letter, follow it, act, never read it.
 
-Only agents reach it (the session loader gives an Agent only to the support blueprints, and a User only
-outside them); an agent logs in with a password and a mandatory TOTP code, enrolled at the first log-in,
-and the session ends after SUPPORT_IDLE_MINUTES without a request.
+Only agents reach it (`webapp.web.policies`: sessions name agents only on the staff blueprints, and
+`staff_only` guards each page); an agent logs in with a password and a mandatory TOTP code, enrolled at
+the first log-in (`LoginFlow`), and the session ends after SUPPORT_IDLE_MINUTES without a request.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length
 
-from webapp.accounts import (
-    AccountError,
-    CodeRejected,
-    check_second_factor,
-    new_totp_secret,
-    open_enrolment_secret,
-    seal_enrolment_secret,
-    totp_qr_svg,
-    totp_uri,
-    turn_on_totp,
-)
+from webapp.accounts.errors import AccountError
 from webapp.extensions import db, limiter
 from webapp.letters.errors import LetterError, LetterNotFound
 from webapp.letters.read import AgentActor, visible_letter
@@ -53,26 +41,17 @@ from webapp.support.agents import (
     all_agents,
     authenticate_agent,
     create_agent,
+    record_agent_login,
     reset_agent_two_factor,
     set_agent_active,
 )
 from webapp.support.audit import AuditAction, audit_entries, letter_references, record_action
 from webapp.support.casefile import attention_queue, letter_case
-from webapp.web.forms import LoginForm
+from webapp.web.login_flow import LoginFlow
+from webapp.web.policies import STAFF_LAST_SEEN, no_store, staff_now, staff_only
 
 bp = Blueprint("support", __name__, url_prefix="/support")
-
-# The blueprints where a session names an agent (and never a sender): see `webapp.web.portal._load_user`.
-SUPPORT_BLUEPRINTS = frozenset({"support", "support_ops"})
-
-# Between the password and the code (or the enrolment): which agent, with which epoch, since when.
-PENDING_AGENT = "support_pending"
-PENDING_TTL = 300  # seconds to give the code
-# When the console session last served a request (epoch seconds): the inactivity clock.
-LAST_SEEN = "support_seen_at"
-ENROLLING_SECRET = "support_enrolling_totp"  # noqa: S105 - a session key's name
-
-View = TypeVar("View", bound=Callable[..., Any])
+no_store(bp, vary=("HX-Request", "Cookie"))
 
 
 class AgentCodeForm(FlaskForm):  # type: ignore[misc]
@@ -113,52 +92,11 @@ class NewAgentForm(FlaskForm):  # type: ignore[misc]
 
 
 def current_agent() -> Agent:
-    """The agent of this console request (only call it under `agent_required`)."""
+    """The agent of this console request (only call it under `staff_only`)."""
     agent = current_user._get_current_object()  # the proxied object, to check its type
     if not isinstance(agent, Agent):
         abort(404)
     return agent
-
-
-def _wants_fragment() -> bool:
-    """htmx and JSON callers get a plain 404 instead of a redirect to the log-in page."""
-    if request.headers.get("HX-Request") or request.is_json:
-        return True
-    best = request.accept_mimetypes.best
-    return best is not None and best == "application/json"
-
-
-def _now() -> float:
-    return current_services().clock.now().timestamp()
-
-
-def _console_session_fresh() -> bool:
-    seen = session.get(LAST_SEEN)
-    idle_seconds = current_services().settings.support_idle_minutes * 60
-    return isinstance(seen, (int, float)) and _now() - seen <= idle_seconds
-
-
-def agent_required(view: View) -> View:
-    """A logged-in, two-factor-verified agent whose console session is not idle; otherwise the log-in page."""
-
-    @wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        user = current_user._get_current_object()
-        allowed = isinstance(user, Agent) and user.is_active and user.has_two_factor
-        if allowed and not _console_session_fresh():
-            logout_user()
-            session.pop(LAST_SEEN, None)
-            allowed = False
-            if not _wants_fragment():
-                flash(_("Your console session ended after a period of inactivity. Log in again."), "notice")
-        if not allowed:
-            if _wants_fragment():
-                abort(404)
-            return redirect(url_for("support.login"), code=303)
-        session[LAST_SEEN] = _now()
-        return view(*args, **kwargs)
-
-    return wrapped  # type: ignore[return-value]
 
 
 @bp.app_context_processor
@@ -171,105 +109,52 @@ def _console_links() -> dict[str, Any]:
     return {"support_operations_url": operations_url}
 
 
-@bp.after_request
-def _private(response: Any) -> Any:
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Vary"] = ", ".join(filter(None, [response.headers.get("Vary"), "HX-Request", "Cookie"]))
-    return response
+def _start_console_session(agent: Agent) -> None:
+    record_agent_login(current_services().clock, agent)
+    session[STAFF_LAST_SEEN] = staff_now()
 
 
-def _pending_agent() -> Agent | None:
-    """The agent half logged in (right password, code or enrolment still to come), if still fresh."""
-    pending = session.get(PENDING_AGENT)
-    if not isinstance(pending, dict):
-        return None
-    if not isinstance(pending.get("at"), (int, float)) or _now() - pending["at"] > PENDING_TTL:
-        session.pop(PENDING_AGENT, None)
-        return None
-    return agent_for_session(db.session, str(pending.get("id", "")))
-
-
-def _complete_login(agent: Agent) -> ResponseReturnValue:
-    session.pop(PENDING_AGENT, None)
-    session.pop(ENROLLING_SECRET, None)
-    agent.last_login_at = current_services().clock.now()
-    db.session.commit()
-    login_user(agent)
-    session[LAST_SEEN] = _now()
-    return redirect(url_for(".search"), code=303)
+AGENT_LOGIN: LoginFlow[Agent] = LoginFlow(
+    pending_key="support_pending",
+    authenticate=authenticate_agent,
+    account_for_session=agent_for_session,
+    login_template="support/login.html",
+    code_template="support/login_code.html",
+    code_form=AgentCodeForm,
+    home_endpoint=".search",
+    enrol_template="support/enrol.html",
+    enrolling_key="support_enrolling_totp",
+    on_login=_start_console_session,
+    logout_keys=(STAFF_LAST_SEEN,),
+)
 
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit("10/minute", methods=["POST"])
 def login() -> ResponseReturnValue:
-    form = LoginForm()
-    if form.validate_on_submit():
-        services = current_services()
-        agent = authenticate_agent(db.session, services.clock, form.email.data, form.password.data)
-        db.session.commit()  # failures count, even when the answer is no
-        if agent is not None:
-            logout_user()
-            session[PENDING_AGENT] = {"id": agent.get_id(), "at": _now()}
-            target = ".login_code" if agent.has_two_factor else ".enrol"
-            return redirect(url_for(target), code=303)
-        flash(_("Wrong email or password. After 10 failed attempts, logging in is blocked for 15 minutes."), "error")
-    return render_template("support/login.html", form=form)
+    return AGENT_LOGIN.password_step()
 
 
 @bp.route("/login/code", methods=["GET", "POST"])
 @limiter.limit("10/minute", methods=["POST"])
 def login_code() -> ResponseReturnValue:
-    agent = _pending_agent()
-    if agent is None or not agent.has_two_factor:
-        return redirect(url_for(".login"), code=303)
-    form = AgentCodeForm()
-    if form.validate_on_submit():
-        services = current_services()
-        try:
-            check_second_factor(db.session, services.clock, services.vault, agent, form.code.data)
-        except CodeRejected:
-            db.session.commit()
-            flash(_("Wrong or already used code. After 10 failed codes, this step is blocked for 15 minutes."), "error")
-        else:
-            return _complete_login(agent)
-    return render_template("support/login_code.html", form=form)
+    return AGENT_LOGIN.code_step()
 
 
 @bp.route("/login/enrol", methods=["GET", "POST"])
 @limiter.limit("10/minute", methods=["POST"])
 def enrol() -> ResponseReturnValue:
     """First log-in: two-factor is mandatory, so the agent enrols an authenticator before seeing anything."""
-    agent = _pending_agent()
-    if agent is None or agent.has_two_factor:
-        return redirect(url_for(".login"), code=303)
-    services = current_services()
-    secret = open_enrolment_secret(services.vault, agent, session.get(ENROLLING_SECRET))
-    if secret is None:
-        secret = new_totp_secret()
-        session[ENROLLING_SECRET] = seal_enrolment_secret(services.vault, agent, secret)
-    form = AgentCodeForm()
-    if form.validate_on_submit():
-        try:
-            turn_on_totp(services.clock, services.vault, agent, secret, form.code.data)
-        except CodeRejected:
-            flash(_("This code does not match. Check the time of your phone and try again."), "error")
-        else:
-            flash(_("Two-factor authentication is on."), "success")
-            return _complete_login(agent)
-    uri = totp_uri(agent, secret)
-    return render_template("support/enrol.html", form=form, secret=secret, qr_svg=totp_qr_svg(uri))
+    return AGENT_LOGIN.enrol_step()
 
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
-    logout_user()
-    for key in (PENDING_AGENT, LAST_SEEN, ENROLLING_SECRET):
-        session.pop(key, None)
-    return redirect(url_for(".login"), code=303)
+    return AGENT_LOGIN.log_out()
 
 
 @bp.get("/")
-@agent_required
+@staff_only
 def search() -> ResponseReturnValue:
     from webapp.support.search import search_letters
 
@@ -304,14 +189,14 @@ def _back_to(letter: Letter) -> ResponseReturnValue:
 
 
 @bp.get("/letters/<letter_id>")
-@agent_required
+@staff_only
 def letter(letter_id: str) -> ResponseReturnValue:
     """Metadata, timeline, messages, codes and proofs' status; never the document or a key."""
     return _letter_page(_letter(letter_id))
 
 
 @bp.post("/letters/<letter_id>/resend")
-@agent_required
+@staff_only
 @limiter.limit("30/hour")
 def resend(letter_id: str) -> ResponseReturnValue:
     letter = _letter(letter_id)
@@ -352,7 +237,7 @@ def resend(letter_id: str) -> ResponseReturnValue:
 
 
 @bp.post("/letters/<letter_id>/unlock")
-@agent_required
+@staff_only
 @limiter.limit("30/hour")
 def unlock(letter_id: str) -> ResponseReturnValue:
     letter = _letter(letter_id)
@@ -372,7 +257,7 @@ def unlock(letter_id: str) -> ResponseReturnValue:
 
 
 @bp.post("/letters/<letter_id>/messages/<message_id>/retry")
-@agent_required
+@staff_only
 @limiter.limit("30/hour")
 def retry(letter_id: str, message_id: str) -> ResponseReturnValue:
     letter = _letter(letter_id)
@@ -395,7 +280,7 @@ def retry(letter_id: str, message_id: str) -> ResponseReturnValue:
 
 
 @bp.get("/attention")
-@agent_required
+@staff_only
 def attention() -> ResponseReturnValue:
     """Letters needing a person: locked out, repeated wrong codes, failed or stuck messages, undeliverable."""
     rows = attention_queue(db.session, current_services().clock, current_agent())
@@ -403,19 +288,18 @@ def attention() -> ResponseReturnValue:
 
 
 @bp.get("/audit")
-@agent_required
+@staff_only
 def audit_log() -> ResponseReturnValue:
     """Read-only: the log has no edit or delete path, and the database refuses both."""
     agent_id = request.args.get("agent", "").strip()[:36] or None
     letter_id = request.args.get("letter", "").strip()[:36] or None
     agents = {agent.id: agent.email for agent in all_agents(db.session)}
     entries = audit_entries(db.session, agent_id=agent_id, letter_id=letter_id)
-    references = letter_references(db.session, (entry.letter_id for entry in entries if entry.letter_id))
     return render_template(
         "support/audit.html",
         entries=entries,
         agents=agents,
-        references=references,
+        references=letter_references(db.session, entries),
         agent_id=agent_id,
         letter_id=letter_id,
     )
@@ -433,14 +317,14 @@ def _agents_page(form: NewAgentForm, status: int = 200) -> ResponseReturnValue:
 
 
 @bp.get("/agents")
-@agent_required
+@staff_only
 def agents() -> ResponseReturnValue:
     _operator_admin()
     return _agents_page(NewAgentForm())
 
 
 @bp.post("/agents")
-@agent_required
+@staff_only
 def create_agent_view() -> ResponseReturnValue:
     admin = _operator_admin()
     form = NewAgentForm()
@@ -473,7 +357,7 @@ def create_agent_view() -> ResponseReturnValue:
 
 
 @bp.post("/agents/<agent_id>/<any(deactivate, reactivate, reset_two_factor):operation>")
-@agent_required
+@staff_only
 def change_agent(agent_id: str, operation: str) -> ResponseReturnValue:
     admin = _operator_admin()
     agent = agent_by_id(db.session, agent_id)

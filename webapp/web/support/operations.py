@@ -7,7 +7,7 @@ Retrying a failed job is recorded in the agents' audit log.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from redis.exceptions import RedisError
@@ -17,23 +17,17 @@ from webapp.queue import get_redis
 from webapp.services import current_services
 from webapp.support.audit import AuditAction, record_action
 from webapp.support.operations import FailedJobNotFound, failed_job, operations_snapshot, retry_failed_job
-from webapp.web.support.console import agent_required, current_agent
+from webapp.web.policies import no_store, staff_only
+from webapp.web.support.console import current_agent
 
 bp = Blueprint("support_ops", __name__, url_prefix="/support/operations")
+no_store(bp, vary=("HX-Request", "Cookie"))
 
 REFRESH_SECONDS = 10
 
 
-@bp.after_request
-def _private(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    response.vary.add("HX-Request")
-    response.vary.add("Cookie")
-    return response
-
-
 @bp.get("/")
-@agent_required
+@staff_only
 def index() -> ResponseReturnValue:
     services = current_services()
     snapshot = operations_snapshot(db.session, get_redis(), services.settings, services.clock.now())
@@ -46,7 +40,7 @@ def index() -> ResponseReturnValue:
 
 
 @bp.post("/failed-jobs/<job_id>/retry")
-@agent_required
+@staff_only
 @limiter.limit("60/hour")
 def retry_job(job_id: str) -> ResponseReturnValue:
     """Puts a failed job back on the queue; the agent's action is logged (job id and function, no arguments)."""
