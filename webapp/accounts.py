@@ -10,7 +10,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any, TypeAlias
 
 import pyotp
 from flask_babel import force_locale, gettext
@@ -19,16 +19,14 @@ from sqlalchemy import or_, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.clock import Clock
-from webapp.extensions import DbSession
+from webapp.extensions import DbSession, db
 from webapp.models import Agent, ApiToken, Organisation, Role, User
 from webapp.models.organisation import AccountEmailStatus, EmailConfirmation, Invitation, RecoveryCode
 from webapp.models.types import new_id
 from webapp.notify.email.base import EmailError, EmailReceipt, OutgoingEmail, TransientEmailError
-from webapp.queue import PendingJob, enqueue_after_commit, enqueue_now, get_queue
+from webapp.queue import enqueue_after_commit
+from webapp.services import Services, current_services
 from webapp.vault import Sealed, Vault, VaultError
-
-if TYPE_CHECKING:
-    from webapp.services import Services
 
 TOKEN_PREFIX = "lre_"  # noqa: S105 - a public marker, not a secret
 # Compared against when the email is unknown, so that timing does not reveal accounts.
@@ -608,8 +606,6 @@ def set_active(session: DbSession, user: User, active: bool) -> None:
 
 # --- Emailed links: invitations and sign-up email confirmation -----------------------------------
 
-INVITATION_EMAIL_JOB = "webapp.jobs.email_invitation"
-CONFIRMATION_EMAIL_JOB = "webapp.jobs.email_confirmation_link"
 EMAIL_CONFIRMATION_LIFETIME = timedelta(hours=48)
 # "Send the confirmation again": at most one a minute, and this many links a day (the sign-up's included).
 CONFIRMATION_RESEND_INTERVAL = timedelta(minutes=1)
@@ -656,49 +652,23 @@ def _queue_link_email(session: DbSession, vault: Vault, row: EmailedLink, token:
     row.token_key_id, row.token_wrapped_key = sealed.key_id, sealed.wrapped_key
     row.token_nonce, row.token_ciphertext = sealed.nonce, sealed.ciphertext
     row.email_status, row.email_error, row.email_sent_at = AccountEmailStatus.PENDING, None, None
-    job = _link_email_job(row)
-    enqueue_after_commit(session, job.func, *job.args, job_id=job.job_id)
-
-
-def _link_email_job(row: EmailedLink) -> PendingJob:
-    func = INVITATION_EMAIL_JOB if isinstance(row, Invitation) else CONFIRMATION_EMAIL_JOB
-    # One job per link: "send again" is not held back by a retry of the previous link's job still scheduled.
-    return PendingJob(func, (row.id,), f"{_link_context(row).replace(':', '-')}-{row.token_hash[:12]}", True)
-
-
-_LINK_SWEEP_BATCH = 200
-
-
-def requeue_link_emails(session: DbSession, services: Services) -> int:
-    """The scheduler's sweep: erases the sealed tokens of used or expired links, and queues again the
-    invitation and confirmation emails whose job was lost (Redis down at the commit, a worker killed
-    mid-send).  A job still queued or running for the same link is left alone (same job id)."""
-    now = services.clock.now()
-    erase_stale_link_tokens(session, now)
-
-    def waiting(model: type[Invitation] | type[EmailConfirmation]) -> Any:
-        return (
-            model.email_status.in_((AccountEmailStatus.PENDING, AccountEmailStatus.SENDING)),
-            model.token_key_id.is_not(None),
-            model.expires_at > now,
+    if isinstance(row, Invitation):
+        enqueue_after_commit(
+            session, email_invitation_job, row.id, job_id=invitation_email_job_id(row.id, row.token_hash)
+        )
+    else:
+        enqueue_after_commit(
+            session, email_confirmation_job, row.id, job_id=confirmation_email_job_id(row.id, row.token_hash)
         )
 
-    rows: list[EmailedLink] = [
-        *session.execute(
-            select(Invitation).where(*waiting(Invitation), Invitation.accepted_at.is_(None)).limit(_LINK_SWEEP_BATCH)
-        ).scalars(),
-        *session.execute(
-            select(EmailConfirmation)
-            .where(*waiting(EmailConfirmation), EmailConfirmation.used_at.is_(None))
-            .limit(_LINK_SWEEP_BATCH)
-        ).scalars(),
-    ]
-    jobs = [_link_email_job(row) for row in rows]
-    session.commit()
-    if not jobs:
-        return 0
-    queue = get_queue()
-    return sum(enqueue_now(job, queue) for job in jobs)
+
+# One job per link: "send again" is not held back by a retry of the previous link's job still scheduled.
+def invitation_email_job_id(invitation_id: str, token_hash: str) -> str:
+    return f"invitation-token-{invitation_id}-{token_hash[:12]}"
+
+
+def confirmation_email_job_id(confirmation_id: str, token_hash: str) -> str:
+    return f"email-confirmation-token-{confirmation_id}-{token_hash[:12]}"
 
 
 def _open_link_token(vault: Vault, row: EmailedLink) -> str | None:
@@ -819,6 +789,18 @@ def deliver_confirmation_email(
         and confirmation.user.email_confirmed_at is None
     )
     return _deliver_link_email(session, services, confirmation, usable, _confirmation_email)
+
+
+def email_invitation_job(invitation_id: str) -> str | None:
+    """RQ job: `deliver_invitation_email`; the sweeper (`webapp.sweepers`) enqueues it again if lost."""
+    status = deliver_invitation_email(db.session, current_services(), invitation_id)
+    return status.value if status else None
+
+
+def email_confirmation_job(confirmation_id: str) -> str | None:
+    """RQ job: `deliver_confirmation_email`; the sweeper (`webapp.sweepers`) enqueues it again if lost."""
+    status = deliver_confirmation_email(db.session, current_services(), confirmation_id)
+    return status.value if status else None
 
 
 def _deliver_link_email(

@@ -26,12 +26,11 @@ from webapp.extensions import DbSession, db
 from webapp.hooks.context import HookServices, current_hook_services
 from webapp.hooks.endpoints import endpoint_secret, is_private_host
 from webapp.models import WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus
-from webapp.queue import PendingJob, enqueue_after_commit, enqueue_now, get_queue
+from webapp.queue import enqueue_after_commit
 from webapp.vault import VaultError
 
 log = logging.getLogger(__name__)
 
-DELIVER_JOB = "webapp.jobs.deliver_webhook"
 USER_AGENT = "Wassit-Webhooks/1"
 SIGNATURE_HEADER = "Wassit-Signature"
 EVENT_ID_HEADER = "Wassit-Event-Id"
@@ -42,7 +41,6 @@ MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 # A claimed attempt that never reports back (worker killed) is retried after this long.
 CLAIM_SECONDS = 300
 MAX_RESPONSE_BYTES = 4096
-_SWEEP_BATCH = 500
 
 
 def delivery_job_id(delivery_id: str) -> str:
@@ -209,35 +207,10 @@ def retry_now(session: DbSession, services: HookServices, delivery: WebhookDeliv
     """Sends the delivery again as soon as a worker is free (the admin's "retry now")."""
     delivery.status = WebhookDeliveryStatus.PENDING
     delivery.next_attempt_at = services.clock.now()
-    enqueue_after_commit(session, DELIVER_JOB, delivery.id, job_id=delivery_job_id(delivery.id), retry=False)
-
-
-def requeue_due_deliveries(session: DbSession, services: HookServices) -> int:
-    """Enqueues deliveries whose attempt is due: retries, and jobs lost while Redis was down."""
-    ids = (
-        session.execute(
-            select(WebhookDelivery.id)
-            .where(
-                WebhookDelivery.status == WebhookDeliveryStatus.PENDING,
-                WebhookDelivery.next_attempt_at <= services.clock.now(),
-            )
-            .order_by(WebhookDelivery.next_attempt_at)
-            .limit(_SWEEP_BATCH)
-        )
-        .scalars()
-        .all()
-    )
-    session.commit()
-    if not ids:
-        return 0
-    queue = get_queue()
-    return sum(
-        enqueue_now(PendingJob(DELIVER_JOB, (delivery_id,), delivery_job_id(delivery_id), False), queue)
-        for delivery_id in ids
-    )
+    enqueue_after_commit(session, deliver_webhook_job, delivery.id, job_id=delivery_job_id(delivery.id), retry=False)
 
 
 def deliver_webhook_job(delivery_id: str) -> str | None:
-    """RQ job: one attempt at the delivery (not retried by RQ: the sweeper enqueues it when due again)."""
+    """RQ job: one attempt at the delivery (not retried by RQ: the sweeper enqueues it again when due)."""
     status = deliver(db.session, current_hook_services(), delivery_id)
     return status.value if status else None

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 
 from webapp.extensions import DbSession
-from webapp.hooks.delivery import DELIVER_JOB, delivery_job_id
+from webapp.hooks.delivery import deliver_webhook_job, delivery_job_id
 from webapp.models import Letter, ProofKind, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint
 from webapp.models.types import new_id
 from webapp.queue import enqueue_after_commit
@@ -60,7 +60,9 @@ def record_event(
             next_attempt_at=at,
         )
         session.add(delivery)
-        enqueue_after_commit(session, DELIVER_JOB, delivery.id, job_id=delivery_job_id(delivery.id), retry=False)
+        enqueue_after_commit(
+            session, deliver_webhook_job, delivery.id, job_id=delivery_job_id(delivery.id), retry=False
+        )
         deliveries.append(delivery)
     return deliveries
 

@@ -33,10 +33,10 @@ from webapp.letters.errors import (
     OrganisationNotVerified,
 )
 from webapp.letters.notifications import queue_message
+from webapp.letters.proofs import request_proof
 from webapp.letters.states import Event, LetterStatus
 from webapp.models import AccessLink, Letter, MessagePurpose, ProofKind, StoredDocument, User
 from webapp.services import Services
-from webapp.trust.proofs import request_proof
 
 LANGUAGES = ("fr", "ar", "en")
 CHANNELS = ("sms", "email")
