@@ -19,7 +19,8 @@ from rq.cron import CronScheduler
 from rq.exceptions import DeserializationError, NoSuchJobError
 from rq.job import Job
 from rq.registry import FailedJobRegistry
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from webapp.config import Settings
 from webapp.extensions import DbSession
@@ -427,3 +428,19 @@ def operations_snapshot(session: DbSession, redis: Redis, settings: Settings, no
         errors=error_rates(session, redis_part, now),
         journal=journal_health(session),
     )
+
+
+def health_checks(session: DbSession, redis: Redis) -> dict[str, str]:
+    """`/healthz`: "ok" or "unavailable" for the database and for Redis (the session is left clean)."""
+    checks = {"database": "ok", "redis": "ok"}
+    try:
+        session.execute(text("SELECT 1"))
+        session.rollback()
+    except SQLAlchemyError:
+        session.rollback()
+        checks["database"] = "unavailable"
+    try:
+        redis.ping()
+    except RedisError:
+        checks["redis"] = "unavailable"
+    return checks

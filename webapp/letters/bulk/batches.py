@@ -291,6 +291,44 @@ def batch_for_organisation(session: DbSession, organisation_id: str, batch_id: s
     ).scalar_one_or_none()
 
 
+def organisation_batches(session: DbSession, organisation_id: str, limit: int) -> list[Batch]:
+    """The organisation's latest batches, newest first."""
+    return list(
+        session.execute(
+            select(Batch).where(Batch.organisation_id == organisation_id).order_by(Batch.created_at.desc()).limit(limit)
+        ).scalars()
+    )
+
+
+def batch_letters_after(session: DbSession, batch: Batch, *, after_row: int, limit: int) -> list[tuple[int, Letter]]:
+    """The batch's letters after a row, in the CSV's order, each with its row number (the API's cursor)."""
+    rows = session.execute(
+        select(BatchRow.row_number, Letter)
+        .join(Letter, Letter.id == BatchRow.letter_id)
+        .where(BatchRow.batch_id == batch.id, BatchRow.row_number > after_row)
+        .order_by(BatchRow.row_number)
+        .limit(limit)
+    ).all()
+    return [(number, letter) for number, letter in rows]
+
+
+def batch_letters_page(
+    session: DbSession, batch: Batch, *, page: int, page_size: int
+) -> tuple[list[tuple[int, Letter]], int]:
+    """One page of the batch's letters in the CSV's order, each with its row number; and how many there are."""
+    condition = (Letter.batch_id == batch.id, Letter.organisation_id == batch.organisation_id)
+    total = session.execute(select(func.count()).select_from(Letter).where(*condition)).scalar_one()
+    rows = session.execute(
+        select(BatchRow.row_number, Letter)
+        .join(BatchRow, BatchRow.letter_id == Letter.id)
+        .where(*condition)
+        .order_by(BatchRow.row_number)
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    ).all()
+    return [(number, letter) for number, letter in rows], total
+
+
 def deposit_batch_job(batch_id: str) -> str | None:
     """RQ job: `deposit_batch` for at most `JOB_SECONDS`; the sweeper (`webapp.sweepers`) queues again an
     unfinished batch whose job was lost."""

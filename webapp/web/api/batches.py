@@ -9,11 +9,17 @@ from typing import Any
 
 from flask import Response, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
 
 from webapp.extensions import db, limiter
-from webapp.letters.bulk import LIMITS, BatchRejected, SinglePdf, batch_for_organisation, create_batch
-from webapp.models import Batch, BatchRow, Letter
+from webapp.letters.bulk import (
+    LIMITS,
+    BatchRejected,
+    SinglePdf,
+    batch_for_organisation,
+    batch_letters_after,
+    create_batch,
+)
+from webapp.models import Batch
 from webapp.services import current_services
 from webapp.trust.evidence import isoformat_utc
 from webapp.web.api.common import ApiError, boolean_field, bp, current_api_user, error_response, limit_arg
@@ -112,13 +118,7 @@ def list_batch_letters(batch_id: str) -> ResponseReturnValue:
     cursor = request.args.get("cursor") or "0"
     if not cursor.isdigit() or len(cursor) > 6:
         raise ApiError(422, "invalid_cursor", "This cursor is not one we gave; start from the first page.", "cursor")
-    rows = db.session.execute(
-        select(BatchRow.row_number, Letter)
-        .join(Letter, Letter.id == BatchRow.letter_id)
-        .where(BatchRow.batch_id == batch.id, BatchRow.row_number > int(cursor))
-        .order_by(BatchRow.row_number)
-        .limit(limit + 1)
-    ).all()
+    rows = batch_letters_after(db.session, batch, after_row=int(cursor), limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     return _no_store(
