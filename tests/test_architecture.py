@@ -7,12 +7,14 @@ module under `webapp/` is parsed with `ast` (imports at every level, inside func
 (a) a cycle between modules,
 (b) a cycle between packages: the children of every package (`webapp.letters`, `webapp.web.api`, …),
     each child's modules taken together,
-(c) an import against the layers of `LAYERS` below,
+(c) an import against the layers of `LAYERS` below: up a layer, or across one without a reason in
+    `ALLOWED_WITHIN_LAYER`; and a module no layer places,
 (d) a view (a module under `webapp/web`) that reads tables or the vault itself: it imports `sqlalchemy`,
     calls `db.session.execute/get/scalar/query`, or imports `webapp.vault` or `read_proof`.
 
 Only the imports a module names count, not the package `__init__` modules Python runs on the way
-(`import webapp.models` runs `webapp/__init__.py`): those only import downwards here.
+(`import webapp.models` runs `webapp/__init__.py` first).  A package's `__init__` may import its own
+children (its public face); a child that imported it back would be a cycle of (a).
 """
 
 from __future__ import annotations
