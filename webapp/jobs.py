@@ -77,6 +77,6 @@ email_invitation = accounts.email_invitation_job  # "webapp.jobs.email_invitatio
 email_confirmation_link = accounts.email_confirmation_job  # "webapp.jobs.email_confirmation_link"
 
 
-def checkpoint_chain() -> bool:
-    """ "webapp.jobs.checkpoint_chain", scheduled before the transparency log."""
+def checkpoint_chain() -> bool:  # "webapp.jobs.checkpoint_chain"
+    """The journal's checkpoint under the name a schedule before the transparency log used."""
     return journal.checkpoint_journal_job() > 0

@@ -168,7 +168,8 @@ SWEEPERS: tuple[Sweeper, ...] = (MESSAGES, PROOFS, WEBHOOKS, BATCHES, INVITATION
 
 
 def sweep(session: DbSession, services: Services, sweeper: Sweeper, *, older_than: int | None = None) -> int:
-    """Enqueues the sweeper's job for each row whose job may be lost; returns how many are queued now.
+    """Enqueues the sweeper's job for each row whose job may be lost; returns how many rows have one queued
+    now (enqueued here, or still waiting under the same id).
 
     Reads (and tidies) in one transaction, commits, then enqueues: a row whose job is still queued,
     scheduled or running keeps it (same job id), and a row of a started family is left alone.
@@ -191,7 +192,7 @@ def sweep(session: DbSession, services: Services, sweeper: Sweeper, *, older_tha
     return queued
 
 
-# The sweeps that `flask letters requeue` and the tests call by name.
+# Two sweeps by name: `flask letters requeue` sweeps every pending message at once (older_than=0).
 
 
 def requeue_stalled_messages(session: DbSession, services: Services, *, older_than: int = MESSAGES.older_than) -> int:
