@@ -317,9 +317,9 @@ def test_deposit_answers_201_with_id_reference_status_and_location(
         assert state[table] == 1, table
     # One notification, the deposit proof, and the journal checkpoint that seals the new evidence record.
     assert state["queued_jobs"] == [
-        "webapp.jobs.checkpoint_journal",
-        "webapp.jobs.issue_proof",
-        "webapp.jobs.send_message",
+        "webapp.letters.notifications.send_message_job",
+        "webapp.letters.proofs.issue_proof_job",
+        "webapp.trust.journal.checkpoint_journal_job",
     ]
 
     followed = client.get(response.headers["Location"], headers=sender.auth)

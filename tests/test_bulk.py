@@ -20,8 +20,8 @@ from tests.conftest import Sender, make_pdf_bytes
 from tests.portal_helpers import ENGLISH, csrf_token, log_in
 from webapp import jobs
 from webapp.extensions import db
-from webapp.letters import bulk
 from webapp.letters.bulk import BulkLimits, deposit_batch, row_idempotency_key
+from webapp.letters.bulk import batches as bulk
 from webapp.models import Batch, BatchDocument, BatchRow, BatchStatus, Letter, MessagePurpose, OutboundMessage
 from webapp.queue import get_queue
 from webapp.services import current_services

@@ -22,7 +22,7 @@ from webapp.clock import FrozenClock
 from webapp.extensions import db
 from webapp.letters import lifecycle, notifications
 from webapp.letters.deposit import DepositRequest, deposit_letter
-from webapp.letters.notifications import dispatch_message, message_job_id, requeue_stalled_messages
+from webapp.letters.notifications import dispatch_message, message_job_id
 from webapp.letters.recipient import request_code
 from webapp.letters.states import Event, LetterStatus
 from webapp.models import Evidence, Letter, MessagePurpose, MessageStatus, OutboundMessage, User
@@ -30,11 +30,12 @@ from webapp.notify.sms import PermanentSmsError, SmsReceipt, TransientSmsError
 from webapp.notify.sms.console import ConsoleSmsProvider
 from webapp.queue import get_queue
 from webapp.services import Services, current_services
+from webapp.sweepers import requeue_stalled_messages
 
 LINK = re.compile(r"https://wassit\.ma/l/([A-Za-z0-9_-]+)")
-SEND_JOB = "webapp.jobs.send_message"
-PROOF_JOB = "webapp.jobs.issue_proof"
-CHECKPOINT_JOB = "webapp.jobs.checkpoint_journal"
+SEND_JOB = "webapp.letters.notifications.send_message_job"
+PROOF_JOB = "webapp.letters.proofs.issue_proof_job"
+CHECKPOINT_JOB = "webapp.trust.journal.checkpoint_journal_job"
 
 
 class SimulatedCrash(Exception):
@@ -174,10 +175,10 @@ def test_a_deposit_enqueues_one_job_only_after_commit(app: Flask, sender: Sender
         db.session.commit()
         # Exactly one notification job (beside them: the deposit proof and the journal's checkpoint).
         assert [job.id for job in queue.jobs if job.func_name == SEND_JOB] == [message_job_id(message.id)]
-        assert sorted(job.func_name for job in queue.jobs) == [CHECKPOINT_JOB, PROOF_JOB, SEND_JOB]
+        assert sorted(job.func_name for job in queue.jobs) == [SEND_JOB, PROOF_JOB, CHECKPOINT_JOB]
         job = queue.fetch_job(message_job_id(message.id))
         assert job is not None
-        assert job.func_name == "webapp.jobs.send_message"
+        assert job.func_name == "webapp.letters.notifications.send_message_job"
         assert job.args == (message.id,)  # ids only
         assert job.retries_left  # transient failures are retried
 

@@ -130,7 +130,7 @@ def letters_expire() -> None:
 @letters_cli.command("requeue")
 def letters_requeue() -> None:
     """Enqueue notifications whose job was lost (for instance while Redis was down)."""
-    from webapp.letters.notifications import requeue_stalled_messages
+    from webapp.sweepers import requeue_stalled_messages
 
     count = requeue_stalled_messages(db.session, current_services(), older_than=0)
     click.echo(f"{count} message(s) enqueued.")

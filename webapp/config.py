@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import secrets
 from dataclasses import dataclass, fields
 from email.utils import formataddr
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-
-from webapp.trust.policy import DEFAULT_POLICY_OID, is_dotted_oid
+from uuid import UUID
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE_PATH = PROJECT_ROOT / "instance"
@@ -26,6 +26,29 @@ DAY = 24 * 3600
 
 class ConfigError(RuntimeError):
     """A setting is missing or malformed; the app refuses to start."""
+
+
+# Our timestamping policy's identifier, the default of TSA_POLICY_OID (see `webapp.trust.policy` for why
+# it is built so).  Generated once with uuid.uuid4() for the Wassit timestamping policy; do not change:
+# tokens already issued name it.  Here, at the bottom of the imports, because a setting's default is.
+POLICY_UUID = UUID("bcf74be5-7ad6-43bc-a62f-4e09cb176819")
+
+# 2.25.<the UUID read as one unsigned 128-bit integer>, as X.667 §6.3 prescribes.
+DEFAULT_POLICY_OID = f"2.25.{POLICY_UUID.int}"
+
+_DOTTED = re.compile(r"^(0|1|2)(\.(0|[1-9][0-9]*))+$")
+
+
+def is_dotted_oid(value: str) -> bool:
+    """True for an object identifier in dotted decimal form that DER can encode.
+
+    At least two arcs; the first is 0, 1 or 2; under 0 and 1 the second is at
+    most 39 (X.690 §8.19.4); no leading zeros.
+    """
+    if not _DOTTED.match(value):
+        return False
+    first, second = (int(arc) for arc in value.split(".")[:2])
+    return first == 2 or second <= 39
 
 
 def _env_int(name: str, default: int) -> int:

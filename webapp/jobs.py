@@ -1,19 +1,27 @@
-"""RQ job functions: thin adapters that take ids only and call the letters service.
+"""The scheduler's periodic jobs, and the names under which earlier releases queued the others.
 
-They run inside the app context that the worker's entry point provides.
+Every job takes ids only, runs in the app context the worker's entry point provides,
+and is idempotent.  A job that a domain function enqueues lives next to the service it
+adapts (`letters.notifications.send_message_job`, `letters.proofs.issue_proof_job`,
+`trust.journal.checkpoint_journal_job`, `hooks.delivery.deliver_webhook_job`,
+`letters.bulk.deposit_batch_job`, `accounts.invitations.email_invitation_job`, …) and is enqueued as
+a function object, so that a reader follows a letter from the deposit to its SMS.  The
+jobs below are the scheduler's (`worker.app_worker.SCHEDULE`): nothing enqueues them
+but the clock.
 """
 
 from __future__ import annotations
 
+from webapp import sweepers
+from webapp.accounts import invitations, signup
 from webapp.extensions import db
-from webapp.letters.notifications import dispatch_message, requeue_stalled_messages
+from webapp.hooks import delivery
+from webapp.letters import bulk, notifications, proofs
+from webapp.letters.archive import renew_archive_timestamps as renew
 from webapp.letters.recipient import expire_overdue_letters
+from webapp.letters.reminders import queue_due_reminders
 from webapp.services import current_services
-
-
-def send_message(message_id: str) -> str | None:
-    status = dispatch_message(db.session, current_services(), message_id)
-    return status.value if status else None
+from webapp.trust import journal
 
 
 def expire_letters() -> int:
@@ -21,49 +29,7 @@ def expire_letters() -> int:
 
 
 def send_reminders() -> int:
-    from webapp.letters.reminders import queue_due_reminders
-
     return queue_due_reminders(db.session, current_services())
-
-
-def requeue_messages() -> int:
-    return requeue_stalled_messages(db.session, current_services())
-
-
-def issue_proof(proof_id: str) -> str | None:
-    from webapp.trust.proofs import issue_proof as issue
-    from webapp.trust.proofs import record_proof_failure
-    from webapp.trust.seal import SealError
-
-    try:
-        status = issue(db.session, current_services(), proof_id)
-    except SealError as exc:
-        db.session.rollback()
-        record_proof_failure(db.session, proof_id, str(exc))
-        raise  # RQ retries with backoff; the sweeper re-enqueues pending proofs
-    return status.value if status else None
-
-
-def checkpoint_journal() -> int:
-    """Logs new evidence records in the transparency log and publishes a checkpoint: its size, or 0."""
-    from webapp.trust.journal import write_checkpoint
-
-    checkpoint = write_checkpoint(db.session, current_services())
-    return checkpoint.tree_size if checkpoint is not None else 0
-
-
-# Names of jobs that releases before the transparency log enqueued; a queue may still hold them.
-seal_evidence = checkpoint_journal
-
-
-def requeue_proofs() -> int:
-    from webapp.trust.proofs import requeue_pending_proofs
-
-    return requeue_pending_proofs(db.session, current_services())
-
-
-def checkpoint_chain() -> bool:
-    return checkpoint_journal() > 0
 
 
 def refresh_trust() -> bool:
@@ -72,52 +38,46 @@ def refresh_trust() -> bool:
 
 
 def renew_archive_timestamps() -> int:
-    from webapp.letters.archive import renew_archive_timestamps as renew
-
     return renew(db.session, current_services())
 
 
-def deliver_webhook(delivery_id: str) -> str | None:
-    from webapp.outgoing_webhooks import deliver
+# The sweeps of `webapp.sweepers`, one periodic job each (the registry says what, how old, which job).
 
-    status = deliver(db.session, current_services(), delivery_id)
-    return status.value if status else None
+
+def requeue_messages() -> int:
+    return sweepers.sweep(db.session, current_services(), sweepers.MESSAGES)
+
+
+def requeue_proofs() -> int:
+    return sweepers.sweep(db.session, current_services(), sweepers.PROOFS)
 
 
 def requeue_webhooks() -> int:
-    from webapp.outgoing_webhooks import requeue_due_deliveries
-
-    return requeue_due_deliveries(db.session, current_services())
-
-
-def deposit_batch(batch_id: str) -> str | None:
-    from webapp.letters.bulk import deposit_batch as deposit
-
-    status = deposit(db.session, current_services(), batch_id)
-    return status.value if status else None
+    return sweepers.sweep(db.session, current_services(), sweepers.WEBHOOKS)
 
 
 def requeue_batches() -> int:
-    from webapp.letters.bulk import requeue_batches as requeue
-
-    return requeue(db.session)
+    return sweepers.sweep(db.session, current_services(), sweepers.BATCHES)
 
 
 def requeue_account_emails() -> int:
-    from webapp.accounts.links import requeue_link_emails
-
-    return requeue_link_emails(db.session, current_services())
-
-
-def email_invitation(invitation_id: str) -> str | None:
-    from webapp.accounts.invitations import deliver_invitation_email
-
-    status = deliver_invitation_email(db.session, current_services(), invitation_id)
-    return status.value if status else None
+    services = current_services()
+    return sweepers.sweep(db.session, services, sweepers.INVITATION_EMAILS) + sweepers.sweep(
+        db.session, services, sweepers.CONFIRMATION_EMAILS
+    )
 
 
-def email_confirmation_link(confirmation_id: str) -> str | None:
-    from webapp.accounts.signup import deliver_confirmation_email
+# Names under which earlier releases enqueued jobs by string; a queue may still hold them after an upgrade.
+send_message = notifications.send_message_job  # "webapp.jobs.send_message"
+issue_proof = proofs.issue_proof_job  # "webapp.jobs.issue_proof"
+checkpoint_journal = journal.checkpoint_journal_job  # "webapp.jobs.checkpoint_journal"
+seal_evidence = journal.checkpoint_journal_job  # "webapp.jobs.seal_evidence", before the transparency log
+deliver_webhook = delivery.deliver_webhook_job  # "webapp.jobs.deliver_webhook"
+deposit_batch = bulk.deposit_batch_job  # "webapp.jobs.deposit_batch"
+email_invitation = invitations.email_invitation_job  # "webapp.jobs.email_invitation"
+email_confirmation_link = signup.email_confirmation_job  # "webapp.jobs.email_confirmation_link"
 
-    status = deliver_confirmation_email(db.session, current_services(), confirmation_id)
-    return status.value if status else None
+
+def checkpoint_chain() -> bool:  # "webapp.jobs.checkpoint_chain"
+    """The journal's checkpoint under the name a schedule before the transparency log used."""
+    return journal.checkpoint_journal_job() > 0

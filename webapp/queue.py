@@ -3,14 +3,19 @@
 `enqueue_after_commit` only remembers the job in the session; once the
 transaction commits, the jobs are pushed to Redis.  If Redis is down at that
 moment the commit stands (the deposit succeeded) and the periodic sweeper
-enqueues the work once Redis is back.
+(`webapp.sweepers`) enqueues the work once Redis is back.
+
+A job is named by its function object, never by a dotted string, so that a
+reader (or a tool) follows a letter from the deposit to its SMS; RQ stores the
+function's dotted name (`job_name`), which a worker imports back.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from flask import Flask, current_app
 from redis import Redis
@@ -30,10 +35,18 @@ _PENDING_KEY = "wassit.after_commit_jobs"
 # Backoff for jobs that fail transiently (provider throttled, timeout, server error).
 RETRY_INTERVALS = [10, 30, 90, 270, 810]
 
+# An RQ job: a module-level function that takes ids only and runs in the worker's app context.
+JobFunction: TypeAlias = Callable[..., object]
+
+
+def job_name(func: JobFunction) -> str:
+    """The dotted name RQ stores for a job function (and imports back in the worker)."""
+    return f"{func.__module__}.{func.__qualname__}"
+
 
 @dataclass(frozen=True)
 class PendingJob:
-    func: str
+    func: JobFunction
     args: tuple[Any, ...]
     job_id: str | None
     retry: bool
@@ -68,7 +81,7 @@ def get_queue(redis: Redis | None = None) -> Queue:
 
 
 def enqueue_after_commit(
-    session: DbSession, func: str, *args: Any, job_id: str | None = None, retry: bool = True
+    session: DbSession, func: JobFunction, *args: Any, job_id: str | None = None, retry: bool = True
 ) -> None:
     """Enqueues `func(*args)` once the session's transaction commits; forgotten on rollback."""
     session.info.setdefault(_PENDING_KEY, []).append(PendingJob(func, args, job_id, retry))
@@ -95,7 +108,7 @@ def enqueue_now(job: PendingJob, queue: Queue) -> bool:
             result_ttl=3600,
         )
     except RedisError as exc:
-        log.warning("Redis unavailable, %s will be enqueued by the sweeper: %s", job.func, exc)
+        log.warning("Redis unavailable, %s will be enqueued by the sweeper: %s", job_name(job.func), exc)
         return False
     return True
 

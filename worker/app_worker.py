@@ -7,30 +7,43 @@ session; a forked job process first drops the connections it inherited.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask
 from rq import Queue, SimpleWorker, Worker
 from rq.cron import CronScheduler
 
+from webapp import jobs, sweepers
 from webapp.extensions import db
-from webapp.queue import get_redis
+from webapp.queue import JobFunction, get_redis, job_name
+from webapp.trust.journal import checkpoint_journal_job
 
-# Periodic jobs: (function, seconds).  Negligence is checked every 15 s so that it is
-# recorded well within a minute of the deadline.
-PERIODIC_JOBS = [
-    ("webapp.jobs.expire_letters", 15),
-    ("webapp.jobs.requeue_messages", 30),
-    ("webapp.jobs.send_reminders", 60),
-    ("webapp.jobs.checkpoint_journal", 5),
-    ("webapp.jobs.requeue_proofs", 60),
-    ("webapp.jobs.requeue_webhooks", 60),
-    ("webapp.jobs.requeue_batches", 60),
-    ("webapp.jobs.requeue_account_emails", 60),
+
+@dataclass(frozen=True)
+class Periodic:
+    job: JobFunction
+    seconds: int
+
+
+# What the scheduler runs, and how often.  Negligence is checked every 15 s so that it is recorded well
+# within a minute of the deadline; each sweeper at the interval its registry entry gives.
+SCHEDULE: tuple[Periodic, ...] = (
+    Periodic(jobs.expire_letters, 15),
+    Periodic(jobs.send_reminders, 60),
+    Periodic(checkpoint_journal_job, 5),
+    Periodic(jobs.requeue_messages, sweepers.MESSAGES.every),
+    Periodic(jobs.requeue_proofs, sweepers.PROOFS.every),
+    Periodic(jobs.requeue_webhooks, sweepers.WEBHOOKS.every),
+    Periodic(jobs.requeue_batches, sweepers.BATCHES.every),
+    Periodic(jobs.requeue_account_emails, sweepers.INVITATION_EMAILS.every),  # and CONFIRMATION_EMAILS, as often
     # The CRL is reissued once a day (valid seven); checked hourly so that one missed run costs nothing.
-    ("webapp.jobs.refresh_trust", 3600),
-    ("webapp.jobs.renew_archive_timestamps", 3600),
-]
+    Periodic(jobs.refresh_trust, 3600),
+    Periodic(jobs.renew_archive_timestamps, 3600),
+)
+
+# The same as (the dotted name RQ stores, seconds), as earlier releases declared it.
+PERIODIC_JOBS = [(job_name(periodic.job), periodic.seconds) for periodic in SCHEDULE]
 
 
 class AppContextMixin:
@@ -75,12 +88,13 @@ def build_scheduler(app: Flask) -> CronScheduler:
         connection = get_redis()
         queue_name = app.extensions["wassit"].settings.queue_name
     scheduler = CronScheduler(connection=connection, logging_level="INFO")
-    for func_name, seconds in PERIODIC_JOBS:
-        scheduler.register(_import(func_name), queue_name, interval=seconds, job_timeout=300)
+    for periodic in SCHEDULE:
+        scheduler.register(periodic.job, queue_name, interval=periodic.seconds, job_timeout=300)
     return scheduler
 
 
 def _import(path: str) -> Any:
+    """The function a dotted job name names, as a worker imports it back."""
     module_name, _, attr = path.rpartition(".")
     module = __import__(module_name, fromlist=[attr])
     return getattr(module, attr)

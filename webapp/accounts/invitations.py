@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from flask_babel import force_locale, gettext
 from sqlalchemy import select
@@ -20,20 +19,19 @@ from webapp.accounts.links import (
     erase_link_token,
     erase_stale_link_tokens,
     hash_link_token,
+    invitation_email_job_id,
     new_link_token,
     plain_email,
     queue_link_email,
 )
 from webapp.accounts.login import check_password_policy, normalise_email, user_by_email
 from webapp.clock import Clock
-from webapp.extensions import DbSession
+from webapp.extensions import DbSession, db
 from webapp.models import Role, User
 from webapp.models.organisation import AccountEmailStatus, Invitation
 from webapp.models.types import new_id
 from webapp.notify.email.base import OutgoingEmail
-
-if TYPE_CHECKING:
-    from webapp.services import Services
+from webapp.services import Services, current_services
 
 INVITATION_LIFETIME = timedelta(days=7)
 
@@ -80,7 +78,14 @@ def _issue_invitation_link(session: DbSession, services: Services, invitation: I
     now = services.clock.now()
     invitation.token_hash = hash_link_token(token)
     invitation.expires_at = now + INVITATION_LIFETIME
-    queue_link_email(session, services.vault, invitation, token)
+    queue_link_email(
+        session,
+        services.vault,
+        invitation,
+        token,
+        email_invitation_job,
+        invitation_email_job_id(invitation.id, invitation.token_hash),
+    )
     return token
 
 
@@ -172,3 +177,9 @@ def deliver_invitation_email(session: DbSession, services: Services, invitation_
         return None
     usable = invitation.accepted_at is None and invitation.expires_at > services.clock.now()
     return deliver_link_email(session, services, invitation, usable, _invitation_email)
+
+
+def email_invitation_job(invitation_id: str) -> str | None:
+    """RQ job: `deliver_invitation_email`; the sweeper (`webapp.sweepers`) enqueues it again if lost."""
+    status = deliver_invitation_email(db.session, current_services(), invitation_id)
+    return status.value if status else None

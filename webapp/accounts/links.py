@@ -15,23 +15,20 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from markupsafe import escape
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, update
 
 from webapp.extensions import DbSession
 from webapp.models.organisation import AccountEmailStatus, EmailConfirmation, Invitation
 from webapp.notify.email.base import EmailError, EmailReceipt, OutgoingEmail, TransientEmailError
-from webapp.queue import PendingJob, enqueue_after_commit, enqueue_now, get_queue
+from webapp.queue import enqueue_after_commit
 from webapp.vault import Sealed, Vault, VaultError
 
 if TYPE_CHECKING:
     from webapp.services import Services
 
-INVITATION_EMAIL_JOB = "webapp.jobs.email_invitation"
-CONFIRMATION_EMAIL_JOB = "webapp.jobs.email_confirmation_link"
 
 EmailedLink: TypeAlias = Invitation | EmailConfirmation
 
-_LINK_SWEEP_BATCH = 200
 
 
 def new_link_token() -> str:
@@ -54,52 +51,24 @@ def _client_ref(row: EmailedLink) -> str:
     return f"{kind}-{row.id}-{row.email_attempts}"
 
 
-def queue_link_email(session: DbSession, vault: Vault, row: EmailedLink, token: str) -> None:
-    """Seals the token in the row (the job writes the link with it) and queues the email after the commit."""
+def queue_link_email(
+    session: DbSession, vault: Vault, row: EmailedLink, token: str, job: Callable[[str], object], job_id: str
+) -> None:
+    """Seals the token in the row (the job writes the link with it) and queues its email job after the commit."""
     sealed = vault.encrypt(token.encode(), context=_link_context(row))
     row.token_key_id, row.token_wrapped_key = sealed.key_id, sealed.wrapped_key
     row.token_nonce, row.token_ciphertext = sealed.nonce, sealed.ciphertext
     row.email_status, row.email_error, row.email_sent_at = AccountEmailStatus.PENDING, None, None
-    job = _link_email_job(row)
-    enqueue_after_commit(session, job.func, *job.args, job_id=job.job_id)
+    enqueue_after_commit(session, job, row.id, job_id=job_id)
 
 
-def _link_email_job(row: EmailedLink) -> PendingJob:
-    func = INVITATION_EMAIL_JOB if isinstance(row, Invitation) else CONFIRMATION_EMAIL_JOB
-    # One job per link: "send again" is not held back by a retry of the previous link's job still scheduled.
-    return PendingJob(func, (row.id,), f"{_link_context(row).replace(':', '-')}-{row.token_hash[:12]}", True)
+# One job per link: "send again" is not held back by a retry of the previous link's job still scheduled.
+def invitation_email_job_id(invitation_id: str, token_hash: str) -> str:
+    return f"invitation-token-{invitation_id}-{token_hash[:12]}"
 
 
-def requeue_link_emails(session: DbSession, services: Services) -> int:
-    """The scheduler's sweep: erases the sealed tokens of used or expired links, and queues again the
-    invitation and confirmation emails whose job was lost (Redis down at the commit, a worker killed
-    mid-send).  A job still queued or running for the same link is left alone (same job id)."""
-    now = services.clock.now()
-    erase_stale_link_tokens(session, now)
-
-    def waiting(model: type[Invitation] | type[EmailConfirmation]) -> Any:
-        return (
-            model.email_status.in_((AccountEmailStatus.PENDING, AccountEmailStatus.SENDING)),
-            model.token_key_id.is_not(None),
-            model.expires_at > now,
-        )
-
-    rows: list[EmailedLink] = [
-        *session.execute(
-            select(Invitation).where(*waiting(Invitation), Invitation.accepted_at.is_(None)).limit(_LINK_SWEEP_BATCH)
-        ).scalars(),
-        *session.execute(
-            select(EmailConfirmation)
-            .where(*waiting(EmailConfirmation), EmailConfirmation.used_at.is_(None))
-            .limit(_LINK_SWEEP_BATCH)
-        ).scalars(),
-    ]
-    jobs = [_link_email_job(row) for row in rows]
-    session.commit()
-    if not jobs:
-        return 0
-    queue = get_queue()
-    return sum(enqueue_now(job, queue) for job in jobs)
+def confirmation_email_job_id(confirmation_id: str, token_hash: str) -> str:
+    return f"email-confirmation-token-{confirmation_id}-{token_hash[:12]}"
 
 
 def _open_link_token(vault: Vault, row: EmailedLink) -> str | None:

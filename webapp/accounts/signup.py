@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from flask_babel import force_locale, gettext
 from sqlalchemy import select
@@ -25,6 +24,7 @@ from webapp.accounts.errors import (
     OrganisationNotFound,
 )
 from webapp.accounts.links import (
+    confirmation_email_job_id,
     deliver_link_email,
     erase_link_token,
     erase_stale_link_tokens,
@@ -35,14 +35,12 @@ from webapp.accounts.links import (
 )
 from webapp.accounts.login import check_password_policy, normalise_email, user_by_email
 from webapp.clock import Clock
-from webapp.extensions import DbSession
+from webapp.extensions import DbSession, db
 from webapp.models import Organisation, Role, User
 from webapp.models.organisation import AccountEmailStatus, EmailConfirmation
 from webapp.models.types import new_id
 from webapp.notify.email.base import OutgoingEmail
-
-if TYPE_CHECKING:
-    from webapp.services import Services
+from webapp.services import Services, current_services
 
 ICE_PATTERN = re.compile(r"[0-9]{15}")
 EMAIL_CONFIRMATION_LIFETIME = timedelta(hours=48)
@@ -247,7 +245,14 @@ def start_email_confirmation(session: DbSession, services: Services, user: User,
         language=language,
     )
     session.add(confirmation)
-    queue_link_email(session, services.vault, confirmation, token)
+    queue_link_email(
+        session,
+        services.vault,
+        confirmation,
+        token,
+        email_confirmation_job,
+        confirmation_email_job_id(confirmation.id, confirmation.token_hash),
+    )
     return token
 
 
@@ -282,3 +287,9 @@ def confirm_email(session: DbSession, clock: Clock, token: str) -> User:
     if user.email_confirmed_at is None:
         user.email_confirmed_at = now
     return user
+
+
+def email_confirmation_job(confirmation_id: str) -> str | None:
+    """RQ job: `deliver_confirmation_email`; the sweeper (`webapp.sweepers`) enqueues it again if lost."""
+    status = deliver_confirmation_email(db.session, current_services(), confirmation_id)
+    return status.value if status else None

@@ -26,9 +26,10 @@ from sqlalchemy import select
 
 from webapp.extensions import DbSession
 from webapp.models import Evidence, Letter, Proof, ProofStatus
-from webapp.services import Services
-from webapp.trust.journal import ensure_logged, inclusion_proof, timestamp_response
+from webapp.trust.context import TrustServices
+from webapp.trust.journal import ensure_logged, inclusion_proof
 from webapp.trust.proofs import decrypt_proof, record_stem
+from webapp.trust.tsa import timestamp_response
 
 FILES = resources.files("webapp.letters") / "bundle_files"
 
@@ -43,7 +44,7 @@ def _pem(certificate: object) -> bytes:
     return certificate.public_bytes(serialization.Encoding.PEM)  # type: ignore[attr-defined, no-any-return]
 
 
-def build_dispute_bundle(session: DbSession, services: Services, letter: Letter) -> Bundle:
+def build_dispute_bundle(session: DbSession, services: TrustServices, letter: Letter) -> Bundle:
     """The ZIP of a letter's evidence; logs the letter's latest records first if they are not yet."""
     records = list(
         session.execute(select(Evidence).where(Evidence.letter_id == letter.id).order_by(Evidence.seq)).scalars()
@@ -142,7 +143,7 @@ def verify_commands(
     return commands
 
 
-def _verify_md(services: Services, letter: Letter, commands: list[str], tree_size: int) -> str:
+def _verify_md(services: TrustServices, letter: Letter, commands: list[str], tree_size: int) -> str:
     template = Template((FILES / "VERIFY.md").read_text(encoding="utf-8"))
     return template.substitute(
         reference=letter.reference,

@@ -34,10 +34,10 @@ from webapp.letters.errors import (
     OrganisationNotVerified,
 )
 from webapp.letters.notifications import queue_message
+from webapp.letters.proofs import request_proof
 from webapp.letters.states import Event, LetterStatus
 from webapp.models import AccessLink, Letter, MessagePurpose, ProofKind, StoredDocument, User
 from webapp.services import Services
-from webapp.trust.proofs import request_proof
 
 CHANNELS = ("sms", "email")
 # No 0/O, 1/I/L or U: references are read aloud over the phone to support.

@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import exists, select
 
-from webapp.extensions import DbSession
+from webapp.extensions import DbSession, db
 from webapp.letters import lifecycle
 from webapp.letters.identification import IDENTIFICATION_METHOD, masked_number
 from webapp.letters.states import Event, LetterStatus
@@ -36,13 +36,11 @@ from webapp.notify.emails import LetterEmail, letter_email
 from webapp.notify.sms import PermanentSmsError, SmsProvider, SmsReceipt, TransientSmsError
 from webapp.notify.texts import code_sms, notification_sms, reminder_sms, sms_length
 from webapp.queue import RETRY_INTERVALS, enqueue_after_commit
-from webapp.services import Services
+from webapp.services import Services, current_services
 from webapp.trust.evidence import isoformat_utc
 from webapp.vault import Sealed, VaultError
 
 log = logging.getLogger(__name__)
-
-SEND_JOB = "webapp.jobs.send_message"
 
 
 def message_job_id(message_id: str) -> str:
@@ -86,7 +84,7 @@ def queue_message(
     )
     session.add(message)
     session.flush()
-    enqueue_after_commit(session, SEND_JOB, message.id, job_id=message_job_id(message.id))
+    enqueue_after_commit(session, send_message_job, message.id, job_id=message_job_id(message.id))
     return message
 
 
@@ -312,6 +310,12 @@ def dispatch_message(session: DbSession, services: Services, message_id: str) ->
     return message.status
 
 
+def send_message_job(message_id: str) -> str | None:
+    """RQ job: sends the message at most once (`dispatch_message`); a transient error makes RQ retry it."""
+    status = dispatch_message(db.session, current_services(), message_id)
+    return status.value if status else None
+
+
 def _sealed_secret(message: OutboundMessage) -> Sealed:
     if not (
         message.secret_key_id
@@ -507,26 +511,3 @@ def record_message_failure(
     return lifecycle.record(
         session, letter, Event.CONSIGNMENT_NOTIFICATION_FAILURE, at=at, issuer=services.issuer, details=details
     )
-
-
-def requeue_stalled_messages(session: DbSession, services: Services, *, older_than: int = 30) -> int:
-    """Re-enqueues pending messages whose job was lost (Redis down, job retries exhausted)."""
-    now = services.clock.now()
-    cutoff = now - timedelta(seconds=older_than)
-    stalled = (
-        session.execute(
-            select(OutboundMessage.id)
-            .where(
-                OutboundMessage.status == MessageStatus.PENDING,
-                OutboundMessage.next_attempt_at <= now,
-                OutboundMessage.created_at <= cutoff,
-            )
-            .limit(500)
-        )
-        .scalars()
-        .all()
-    )
-    for message_id in stalled:
-        enqueue_after_commit(session, SEND_JOB, message_id, job_id=message_job_id(message_id))
-    session.commit()
-    return len(stalled)

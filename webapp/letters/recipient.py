@@ -29,6 +29,7 @@ from webapp.letters.errors import (
 )
 from webapp.letters.identification import IDENTIFICATION_METHOD, ClientInfo
 from webapp.letters.notifications import queue_message
+from webapp.letters.proofs import request_proof
 from webapp.letters.states import Event, LetterStatus
 from webapp.models import (
     AccessLink,
@@ -43,7 +44,6 @@ from webapp.models import (
 )
 from webapp.services import Services
 from webapp.trust.evidence import isoformat_utc
-from webapp.trust.proofs import request_proof
 from webapp.vault import Sealed
 
 

@@ -1,17 +1,16 @@
-"""A letter's states and the one table of moves between them."""
+"""A letter's states and the one table of moves between them.
+
+The states themselves are the values of the `letters.status` column, declared with
+the model (`webapp.models.letter`) as every column's enum is; the moves are here.
+"""
 
 from __future__ import annotations
 
 import enum
 
+from webapp.models.letter import LetterStatus
 
-class LetterStatus(enum.StrEnum):
-    DEPOSITED = "deposited"
-    NOTIFIED = "notified"
-    ACCEPTED = "accepted"
-    REFUSED = "refused"
-    NEGLECTED = "neglected"
-    UNDELIVERABLE = "undeliverable"
+__all__ = ["FINAL_STATES", "TRANSITIONS", "Event", "LetterStatus", "allowed_targets"]
 
 
 class Event(enum.StrEnum):

@@ -4,7 +4,7 @@ from webapp.models.agent import Agent, AgentAuditEntry
 from webapp.models.batch import Batch, BatchDocument, BatchRow, BatchStatus
 from webapp.models.evidence import ChainCheckpoint, ChainHead, Evidence
 from webapp.models.journal import JournalCheckpoint, JournalNode, JournalRefusal
-from webapp.models.letter import AccessLink, Letter, OneTimeCode, StoredDocument
+from webapp.models.letter import AccessLink, Letter, LetterStatus, OneTimeCode, StoredDocument
 from webapp.models.message import DeliveryReceipt, MessagePurpose, MessageStatus, OutboundMessage
 from webapp.models.organisation import ApiToken, Organisation, Role, User
 from webapp.models.proof import Proof, ProofKind, ProofStatus
@@ -27,6 +27,7 @@ __all__ = [
     "JournalNode",
     "JournalRefusal",
     "Letter",
+    "LetterStatus",
     "MessagePurpose",
     "MessageStatus",
     "OneTimeCode",

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from webapp.extensions import db
-from webapp.letters.states import LetterStatus
 from webapp.models.organisation import Organisation, User
 from webapp.models.types import UTCDateTime, new_id
+
+
+class LetterStatus(enum.StrEnum):
+    """Where a letter stands; only `webapp.letters.lifecycle` moves it, along `letters.states.TRANSITIONS`."""
+
+    DEPOSITED = "deposited"
+    NOTIFIED = "notified"
+    ACCEPTED = "accepted"
+    REFUSED = "refused"
+    NEGLECTED = "neglected"
+    UNDELIVERABLE = "undeliverable"
 
 
 def normalised_email(email: str | None) -> str | None:

@@ -12,7 +12,7 @@ from datetime import timedelta
 from webapp.extensions import DbSession
 from webapp.letters import lifecycle
 from webapp.letters.errors import LetterError
-from webapp.letters.notifications import SEND_JOB, message_job_id
+from webapp.letters.notifications import message_job_id, send_message_job
 from webapp.letters.read import message_retryable
 from webapp.letters.resend import resend_notification
 from webapp.letters.states import Event, LetterStatus
@@ -124,7 +124,7 @@ def retry_message(
     previous = message.status
     message.status = MessageStatus.PENDING
     message.next_attempt_at = services.clock.now() - timedelta(seconds=1)
-    enqueue_after_commit(session, SEND_JOB, message.id, job_id=message_job_id(message.id))
+    enqueue_after_commit(session, send_message_job, message.id, job_id=message_job_id(message.id))
     record_action(
         session,
         services.clock,

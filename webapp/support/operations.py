@@ -397,25 +397,6 @@ class DatabaseUnavailable(Exception):
     """The database did not answer."""
 
 
-def database_answers(session: DbSession) -> bool:
-    """`SELECT 1` answered (the health check); the transaction is ended either way."""
-    try:
-        session.execute(text("SELECT 1"))
-    except SQLAlchemyError:
-        session.rollback()
-        return False
-    session.rollback()
-    return True
-
-
-def redis_answers(redis: Redis) -> bool:
-    try:
-        redis.ping()
-    except RedisError:
-        return False
-    return True
-
-
 def readable_database_counts(session: DbSession, now: datetime) -> DatabaseCounts:
     """`database_counts`, or `DatabaseUnavailable`; the transaction is ended either way."""
     try:
@@ -462,3 +443,19 @@ def operations_snapshot(session: DbSession, redis: Redis, settings: Settings, no
         errors=error_rates(session, redis_part, now),
         journal=journal_health(session),
     )
+
+
+def health_checks(session: DbSession, redis: Redis) -> dict[str, str]:
+    """`/healthz`: "ok" or "unavailable" for the database and for Redis (the session is left clean)."""
+    checks = {"database": "ok", "redis": "ok"}
+    try:
+        session.execute(text("SELECT 1"))
+        session.rollback()
+    except SQLAlchemyError:
+        session.rollback()
+        checks["database"] = "unavailable"
+    try:
+        redis.ping()
+    except RedisError:
+        checks["redis"] = "unavailable"
+    return checks

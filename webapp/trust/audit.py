@@ -39,9 +39,10 @@ from webapp.models import (
     JournalRefusal,
     Letter,
 )
-from webapp.services import Services
 from webapp.trust import tlog
-from webapp.trust.evidence import GENESIS_HASH, check_chain, sha256_hex
+from webapp.trust.canonical import GENESIS_HASH, sha256_hex
+from webapp.trust.context import TrustServices
+from webapp.trust.evidence import check_chain
 from webapp.trust.journal import check_checkpoint, fetch_nodes, parse_checkpoint_note
 from webapp.trust.signed_note import NoteError
 
@@ -120,7 +121,7 @@ def _row_problem(record: Evidence) -> str | None:
 
 
 def audit_journal(
-    session: DbSession, services: Services, *, check_seals: bool = True, against: str | None = None
+    session: DbSession, services: TrustServices, *, check_seals: bool = True, against: str | None = None
 ) -> AuditReport:
     """Walks every record, stored node and checkpoint, and reports every problem found."""
     report = AuditReport()
@@ -316,7 +317,7 @@ def _compare_nodes(session: DbSession, formed: list[tuple[tlog.Node, bytes]], pr
 
 def _check_legacy_checkpoints(
     session: DbSession,
-    services: Services,
+    services: TrustServices,
     by_seq: dict[int, str],
     problems: list[AuditProblem],
     *,

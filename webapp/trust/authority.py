@@ -43,7 +43,7 @@ from webapp.trust.seal import (
     validation_context,
 )
 from webapp.trust.signed_note import NoteSigner, load_or_create_signer
-from webapp.trust.tsa import TimestampAuthority, make_timestamper, token_time
+from webapp.trust.tsa import TimestampAuthority, make_timestamper, timestamp_response, token_time
 
 T = TypeVar("T")
 
@@ -181,8 +181,6 @@ class Trust:
 
     def timestamp_response(self, data: bytes) -> bytes:
         """The same token as a granted TimeStampResp (the `.tsr` files `openssl ts -reply` reads)."""
-        from webapp.trust.journal import timestamp_response
-
         return timestamp_response(self.timestamp_token(data))
 
     @staticmethod

@@ -8,7 +8,6 @@ appends can never both link to the same predecessor.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from collections.abc import Iterable, Mapping
@@ -16,24 +15,26 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import rfc8785
 from sqlalchemy import select
 
 from webapp.extensions import DbSession
 from webapp.models.evidence import ChainHead, Evidence
 from webapp.queue import enqueue_after_commit
+from webapp.trust.canonical import GENESIS_HASH, canonical_json, sha256_hex
+from webapp.trust.journal import CHECKPOINT_JOB_ID, checkpoint_journal_job
 
-GENESIS_HASH = "0" * 64
+__all__ = [
+    "GENESIS_HASH",
+    "RECORD_VERSION",
+    "ChainProblem",
+    "append_evidence",
+    "canonical_json",
+    "check_chain",
+    "isoformat_utc",
+    "sha256_hex",
+]
+
 RECORD_VERSION = 1
-
-
-def canonical_json(document: Mapping[str, Any]) -> bytes:
-    """RFC 8785 (JCS) canonical form: the bytes that are hashed and sealed."""
-    return rfc8785.dumps(document)
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def isoformat_utc(moment: datetime) -> str:
@@ -82,7 +83,7 @@ def append_evidence(
     session.add(evidence)
     # Logged (and so sealed) by the next checkpoint of the transparency log: a job right after
     # commit, every CHECKPOINT_INTERVAL seconds at most; a periodic sweep catches any it misses.
-    enqueue_after_commit(session, "webapp.jobs.checkpoint_journal", job_id="journal-checkpoint", retry=False)
+    enqueue_after_commit(session, checkpoint_journal_job, job_id=CHECKPOINT_JOB_ID, retry=False)
     head.seq = evidence.seq
     head.record_hash = evidence.record_hash
     return evidence

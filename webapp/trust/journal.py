@@ -31,11 +31,11 @@ from typing import Any
 from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
-from webapp.extensions import DbSession
+from webapp.extensions import DbSession, db
 from webapp.models import Evidence, JournalCheckpoint, JournalNode, JournalRefusal
-from webapp.services import Services
 from webapp.trust import tlog
-from webapp.trust.evidence import GENESIS_HASH, canonical_json, sha256_hex
+from webapp.trust.canonical import GENESIS_HASH, canonical_json, sha256_hex
+from webapp.trust.context import TrustServices, current_trust_services
 from webapp.trust.signed_note import Checkpoint, NoteError, NoteVerifier
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 # Records logged by one checkpoint at most; the next checkpoint takes the rest.
 MAX_RECORDS_PER_CHECKPOINT = 20_000
 WRITE_ATTEMPTS = 3
+# One job id: appends made while a checkpoint job waits in the queue join it instead of adding more.
+CHECKPOINT_JOB_ID = "journal-checkpoint"
 
 
 class JournalError(Exception):
@@ -181,7 +183,7 @@ def record_problem(row: _Row, expected_seq: int, previous_hash: str) -> str | No
     return None
 
 
-def _refuse(session: DbSession, services: Services, row: _Row, problem: str) -> None:
+def _refuse(session: DbSession, services: TrustServices, row: _Row, problem: str) -> None:
     """Notes a refused record (once per record and problem; later sightings are counted)."""
     now = services.clock.now()
     existing = session.execute(
@@ -223,7 +225,7 @@ def _rows_after(session: DbSession, size: int, limit: int) -> list[_Row]:
 
 
 def write_checkpoint(
-    session: DbSession, services: Services, *, force: bool = False, limit: int = MAX_RECORDS_PER_CHECKPOINT
+    session: DbSession, services: TrustServices, *, force: bool = False, limit: int = MAX_RECORDS_PER_CHECKPOINT
 ) -> JournalCheckpoint | None:
     """Logs the records appended since the last checkpoint and publishes a new one.
 
@@ -241,7 +243,14 @@ def write_checkpoint(
     return None
 
 
-def _extend(session: DbSession, services: Services, *, force: bool, limit: int) -> JournalCheckpoint | None:
+def checkpoint_journal_job() -> int:
+    """RQ job (after each append, and every few seconds): logs new records and publishes a checkpoint;
+    its size, or 0 when there was nothing to do yet."""
+    checkpoint = write_checkpoint(db.session, current_trust_services())
+    return checkpoint.tree_size if checkpoint is not None else 0
+
+
+def _extend(session: DbSession, services: TrustServices, *, force: bool, limit: int) -> JournalCheckpoint | None:
     now = services.clock.now()
     latest = latest_checkpoint(session)
     if (
@@ -317,7 +326,7 @@ def _extend(session: DbSession, services: Services, *, force: bool, limit: int) 
     return checkpoint
 
 
-def ensure_logged(session: DbSession, services: Services, seq: int) -> JournalCheckpoint:
+def ensure_logged(session: DbSession, services: TrustServices, seq: int) -> JournalCheckpoint:
     """The latest checkpoint, once it covers record `seq` (writing one if needed)."""
     latest = latest_checkpoint(session)
     if latest is None or latest.tree_size < seq:
@@ -350,7 +359,7 @@ class CheckpointCheck:
 
 
 def check_checkpoint(
-    services: Services, note: str, token: bytes | None, seal: bytes | None, *, check_seals: bool = True
+    services: TrustServices, note: str, token: bytes | None, seal: bytes | None, *, check_seals: bool = True
 ) -> CheckpointCheck:
     try:
         parsed = parse_checkpoint_note(services.trust.journal_signer.verifier, note)
@@ -372,18 +381,3 @@ def parse_checkpoint_note(verifier: NoteVerifier, note: str) -> Checkpoint:
     if parsed.origin != verifier.name:
         raise NoteError(f"the checkpoint is of the log {parsed.origin!r}, not {verifier.name!r}")
     return parsed
-
-
-def timestamp_response(token: bytes) -> bytes:
-    """A granted RFC 3161 TimeStampResp around a stored token (what `openssl ts -reply -in` reads)."""
-    status = bytes.fromhex("3003020100")  # PKIStatusInfo { status granted(0) }
-    body = status + token
-    return _der_sequence(body)
-
-
-def _der_sequence(body: bytes) -> bytes:
-    length = len(body)
-    if length < 0x80:
-        return bytes([0x30, length]) + body
-    size = length.to_bytes((length.bit_length() + 7) // 8, "big")
-    return bytes([0x30, 0x80 | len(size)]) + size + body

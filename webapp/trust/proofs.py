@@ -1,7 +1,8 @@
 """Proofs: sealed evidence records gathered into a PAdES-signed, timestamped PDF.
 
 A proof is requested in the transaction that records its event (see
-`letters.lifecycle`) and produced by a job after that commit:
+`letters.proofs`, which the letters layer calls) and produced by a job after
+that commit:
 
 1. the journal's transparency log is brought to a checkpoint that covers the
    letter's records up to the event (`trust.journal`), if none does yet;
@@ -15,7 +16,9 @@ A proof is requested in the transaction that records its event (see
    (`webapp.trust.ltv`), which the archive renewal job keeps alive;
 4. the signed PDF is stored encrypted until the end of the retention period.
 
-The job is idempotent: a proof already `ready` is left alone.
+The job is idempotent: a proof already `ready` is left alone.  What a ready
+proof means for the letter (the sender's `letter.proof_ready` webhook) is the
+caller's to record, in the transaction that stores it (`on_ready`).
 """
 
 from __future__ import annotations
@@ -24,9 +27,9 @@ import hashlib
 import io
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
@@ -36,22 +39,22 @@ from sqlalchemy import select
 from webapp.extensions import DbSession
 from webapp.models import Evidence, Letter, Proof, ProofKind, ProofStatus
 from webapp.models.types import new_id
-from webapp.outgoing_webhooks import letter_proof_ready
-from webapp.queue import enqueue_after_commit
-from webapp.services import Services
 from webapp.trust.aio import run_sync
+from webapp.trust.context import TrustServices
 from webapp.trust.evidence import EventFacts
-from webapp.trust.journal import InclusionProof, ensure_logged, inclusion_proof, timestamp_response
+from webapp.trust.journal import InclusionProof, ensure_logged, inclusion_proof
 from webapp.trust.ltv import DSS_SETTINGS, LTV_ERRORS, archive_expiry, archive_field_name
 from webapp.trust.pdfa import attach_file, prepare_update
 from webapp.trust.proof_pdf import LABELS, ProofEvent, ProofFacts, render_proof_pdf
 from webapp.trust.seal import SealError
 from webapp.trust.signed_note import Checkpoint, split_note
+from webapp.trust.tsa import timestamp_response
 from webapp.vault import Sealed
 
 log = logging.getLogger(__name__)
 
-ISSUE_JOB = "webapp.jobs.issue_proof"
+# Called in the transaction that stores a ready proof, before its commit.
+ProofReady = Callable[[DbSession, Letter, Proof], None]
 
 # The event each proof attests.
 PROOF_EVENTS: dict[ProofKind, str] = {
@@ -143,8 +146,8 @@ class ProofNotReady(Exception):
     """The proof has not been produced yet."""
 
 
-def request_proof(session: DbSession, letter: Letter, kind: ProofKind, evidence: Evidence, now: datetime) -> Proof:
-    """Adds a pending proof for `evidence` and enqueues its job after commit."""
+def add_pending_proof(session: DbSession, letter: Letter, kind: ProofKind, evidence: Evidence, now: datetime) -> Proof:
+    """Adds a pending proof for `evidence` (its caller enqueues the job that issues it)."""
     proof = Proof(
         id=new_id(),  # known now: no flush needed to enqueue its job
         letter_id=letter.id,
@@ -155,12 +158,14 @@ def request_proof(session: DbSession, letter: Letter, kind: ProofKind, evidence:
         attempts=0,
     )
     session.add(proof)
-    enqueue_after_commit(session, ISSUE_JOB, proof.id, job_id=f"proof-{proof.id}")
     return proof
 
 
-def issue_proof(session: DbSession, services: Services, proof_id: str) -> ProofStatus | None:
-    """Produces, signs and stores one proof; idempotent.
+def issue_proof(
+    session: DbSession, services: TrustServices, proof_id: str, *, on_ready: ProofReady | None = None
+) -> ProofStatus | None:
+    """Produces, signs and stores one proof; idempotent.  `on_ready` records, in the same transaction,
+    what follows from it.
 
     Reads, then renders and signs outside any transaction, then writes in a short one: a
     second run of the same job (a retry after a crash) finds the proof ready and stops.
@@ -207,8 +212,8 @@ def issue_proof(session: DbSession, services: Services, proof_id: str) -> ProofS
         proof.archive_expires_at = archive_expiry(signed)
         proof.status = ProofStatus.READY
         proof.last_error = None
-        letter = session.get_one(Letter, proof.letter_id)
-        letter_proof_ready(session, letter, prepared.kind, at=prepared.now, public_url=services.settings.public_url)
+        if on_ready is not None:
+            on_ready(session, session.get_one(Letter, proof.letter_id), proof)
         session.commit()
         return proof.status
     raise SealError("the letter kept changing while its proof was being signed")
@@ -223,7 +228,7 @@ class _Prepared:
     now: datetime
 
 
-def _prepare(session: DbSession, services: Services, proof: Proof) -> _Prepared:
+def _prepare(session: DbSession, services: TrustServices, proof: Proof) -> _Prepared:
     """Everything a proof shows and carries, read in one go (the journal logged up to its last record)."""
     kind, letter_id = proof.kind, proof.letter_id
     trigger = session.get_one(Evidence, proof.evidence_id)
@@ -324,7 +329,7 @@ class JournalAttachments:
 
 
 def build_facts(
-    services: Services,
+    services: TrustServices,
     letter: Letter,
     kind: ProofKind,
     trigger: Evidence,
@@ -377,7 +382,7 @@ def build_facts(
     )
 
 
-def trust_notice(services: Services, language: str) -> str:
+def trust_notice(services: TrustServices, language: str) -> str:
     """The proof's line on where its seal and timestamps come from: a trial setup, or whose they are."""
     services.trust.tsa_certificate()  # an external TSA is asked once, so that it is named by its certificate
     disclosure = services.trust.disclosure
@@ -473,7 +478,7 @@ class Attachment:
 
 
 def sign_proof_pdf(
-    services: Services, pdf: bytes, records: list[Evidence], journal: JournalAttachments, *, title: str
+    services: TrustServices, pdf: bytes, records: list[Evidence], journal: JournalAttachments, *, title: str
 ) -> bytes:
     """Embeds the records and the journal's proofs as PDF/A-3 associated files, then certifies the PDF
     (PAdES B-LTA, no changes allowed but the DSS and document timestamps that long-term validation adds
@@ -527,23 +532,7 @@ def record_proof_failure(session: DbSession, proof_id: str, error: str) -> None:
         session.commit()
 
 
-def requeue_pending_proofs(session: DbSession, services: Services, *, older_than: int = 60) -> int:
-    """Re-enqueues proofs whose job was lost (Redis down) or failed."""
-    cutoff = services.clock.now() - timedelta(seconds=older_than)
-    pending = (
-        session.execute(
-            select(Proof.id).where(Proof.status == ProofStatus.PENDING, Proof.created_at <= cutoff).limit(500)
-        )
-        .scalars()
-        .all()
-    )
-    for proof_id in pending:
-        enqueue_after_commit(session, ISSUE_JOB, proof_id, job_id=f"proof-{proof_id}")
-    session.commit()
-    return len(pending)
-
-
-def decrypt_proof(services: Services, proof: Proof) -> bytes:
+def decrypt_proof(services: TrustServices, proof: Proof) -> bytes:
     """The signed PDF of a ready proof.  Only the letters gate (`letters.access.open_proof`) calls this,
     after checking who asks."""
     if proof.status is not ProofStatus.READY or proof.ciphertext is None:

@@ -227,6 +227,21 @@ def is_granted(response: tsp.TimeStampResp) -> bool:
     return bool(response["status"]["status"].native in {"granted", "granted_with_mods"})
 
 
+def timestamp_response(token: bytes) -> bytes:
+    """A granted RFC 3161 TimeStampResp around a stored token (what `openssl ts -reply -in` reads)."""
+    status = bytes.fromhex("3003020100")  # PKIStatusInfo { status granted(0) }
+    body = status + token
+    return _der_sequence(body)
+
+
+def _der_sequence(body: bytes) -> bytes:
+    length = len(body)
+    if length < 0x80:
+        return bytes([0x30, length]) + body
+    size = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes([0x30, 0x80 | len(size)]) + size + body
+
+
 __all__ = [
     "DEFAULT_POLICY_OID",
     "LocalTimeStamper",
@@ -234,5 +249,6 @@ __all__ = [
     "TimestampRejected",
     "is_granted",
     "make_timestamper",
+    "timestamp_response",
     "token_time",
 ]

@@ -26,10 +26,10 @@ from sqlalchemy import select
 
 from webapp.extensions import DbSession
 from webapp.models import Evidence
-from webapp.services import Services
 from webapp.trust import tlog
 from webapp.trust.aio import run_sync
-from webapp.trust.evidence import GENESIS_HASH, canonical_json, sha256_hex
+from webapp.trust.canonical import GENESIS_HASH, canonical_json, sha256_hex
+from webapp.trust.context import TrustServices
 from webapp.trust.journal import (
     CheckpointCheck,
     JournalError,
@@ -99,7 +99,7 @@ class RecordCheck:
 
 def check_record(
     session: DbSession,
-    services: Services,
+    services: TrustServices,
     canonical: bytes,
     seal: bytes | None,
     inclusion: EmbeddedInclusion | None = None,
@@ -153,7 +153,7 @@ class EmbeddedInclusion:
     seal: bytes | None
 
 
-def _check_against_latest(session: DbSession, services: Services, stored: Evidence) -> LogCheck | None:
+def _check_against_latest(session: DbSession, services: TrustServices, stored: Evidence) -> LogCheck | None:
     latest = latest_checkpoint(session)
     if latest is None or latest.tree_size < stored.seq:
         return None
@@ -167,7 +167,7 @@ def _check_against_latest(session: DbSession, services: Services, stored: Eviden
 
 
 def _check_embedded_inclusion(
-    session: DbSession, services: Services, canonical: bytes, inclusion: EmbeddedInclusion
+    session: DbSession, services: TrustServices, canonical: bytes, inclusion: EmbeddedInclusion
 ) -> LogCheck:
     """The proof's own inclusion proof and checkpoint, then whether our log still holds and extends it."""
     checkpoint = check_checkpoint(services, inclusion.note, inclusion.timestamp_token, inclusion.seal)
@@ -201,7 +201,7 @@ def _previous_hash_in(record: Evidence) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def check_evidence_id(session: DbSession, services: Services, evidence_id: str) -> RecordCheck | None:
+def check_evidence_id(session: DbSession, services: TrustServices, evidence_id: str) -> RecordCheck | None:
     stored = session.get(Evidence, evidence_id)
     if stored is None:
         return None
@@ -263,7 +263,7 @@ class ProofCheck:
         return self.records[-1]
 
 
-def check_proof_pdf(session: DbSession, services: Services, data: bytes) -> ProofCheck:
+def check_proof_pdf(session: DbSession, services: TrustServices, data: bytes) -> ProofCheck:
     try:
         reader = PdfFileReader(io.BytesIO(data), strict=False)
         seals = reader.embedded_regular_signatures

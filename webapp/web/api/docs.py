@@ -9,8 +9,7 @@ from typing import Any
 from flask import Blueprint, render_template
 from flask.typing import ResponseReturnValue
 
-from webapp.services import current_services
-from webapp.web.api.openapi import openapi_document
+from webapp.web.api.document import openapi_document
 
 bp = Blueprint("api_docs", __name__)
 
@@ -123,7 +122,8 @@ def operations(document: dict[str, Any]) -> list[Operation]:
                     Parameter(name, where, name in required, _field_type(name, schema), schema.get("description", ""))
                     for name, schema in body["properties"].items()
                 ]
-            responses = [(status, answer.get("description", "")) for status, answer in spec["responses"].items()]
+            answers = sorted(spec["responses"].items(), key=lambda item: (item[0] == "default", item[0]))
+            responses = [(status, answer.get("description", "")) for status, answer in answers]
             result.append(
                 Operation(
                     method.upper(),
@@ -174,6 +174,6 @@ def events(document: dict[str, Any]) -> list[Event]:
 
 @bp.get("/api/docs")
 def docs_page() -> ResponseReturnValue:
-    document = openapi_document(current_services().settings.public_url)
+    document = openapi_document()
     page = render_template("api/docs.html", document=document, operations=operations(document), events=events(document))
     return page, 200, {"Cache-Control": "public, max-age=3600"}

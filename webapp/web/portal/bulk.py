@@ -17,7 +17,6 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 
 from webapp.extensions import csrf, db, limiter
@@ -27,11 +26,13 @@ from webapp.letters.bulk import (
     RowError,
     SinglePdf,
     batch_for_organisation,
+    batch_letters_page,
     create_batch,
     csv_template,
+    organisation_batches,
 )
 from webapp.letters.errors import LetterError
-from webapp.models import Batch, BatchRow, BatchStatus, Letter
+from webapp.models import Batch, BatchStatus
 from webapp.services import current_services
 from webapp.web.forms import ComposeForm
 from webapp.web.policies import no_store, senders_only
@@ -101,13 +102,8 @@ def _own_batch(batch_id: str) -> Batch:
 @bp.get("")
 @senders_only
 def index() -> ResponseReturnValue:
-    batches = db.session.execute(
-        select(Batch)
-        .where(Batch.organisation_id == current_user.organisation_id)
-        .order_by(Batch.created_at.desc())
-        .limit(PAGE_SIZE)
-    ).scalars()
-    return render_template("portal/bulk/index.html", batches=list(batches))
+    batches = organisation_batches(db.session, current_user.organisation_id, PAGE_SIZE)
+    return render_template("portal/bulk/index.html", batches=batches)
 
 
 @bp.get("/template.csv")
@@ -188,17 +184,6 @@ def letters(batch_id: str) -> ResponseReturnValue:
     found = _own_batch(batch_id)
     page = request.args.get("page", "1")
     number = int(page) if page.isdigit() and 0 < int(page) < 10_000 else 1
-    condition = (Letter.batch_id == found.id, Letter.organisation_id == current_user.organisation_id)
-    total = db.session.execute(select(func.count()).select_from(Letter).where(*condition)).scalar_one()
-    rows = db.session.execute(
-        select(BatchRow.row_number, Letter)
-        .join(BatchRow, BatchRow.letter_id == Letter.id)
-        .where(*condition)
-        .order_by(BatchRow.row_number)
-        .limit(PAGE_SIZE)
-        .offset((number - 1) * PAGE_SIZE)
-    ).all()
+    rows, total = batch_letters_page(db.session, found, page=number, page_size=PAGE_SIZE)
     pages = max(1, -(-total // PAGE_SIZE))
-    return render_template(
-        "portal/bulk/letters.html", batch=found, rows=[tuple(row) for row in rows], page=number, pages=pages
-    )
+    return render_template("portal/bulk/letters.html", batch=found, rows=rows, page=number, pages=pages)

@@ -21,8 +21,8 @@ from webapp.trust.journal import (
     consistency_proof,
     inclusion_proof,
     latest_checkpoint,
-    timestamp_response,
 )
+from webapp.trust.tsa import timestamp_response
 
 bp = Blueprint("journal", __name__, url_prefix="/journal")
 
