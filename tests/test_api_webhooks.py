@@ -17,8 +17,8 @@ from webapp.accounts import create_api_token, create_sender
 from webapp.clock import FrozenClock
 from webapp.config import Settings
 from webapp.extensions import db
+from webapp.hooks.endpoints import endpoint_secret
 from webapp.models import Role, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint
-from webapp.outgoing_webhooks import endpoint_secret
 from webapp.services import current_services
 
 HOOK = "https://erp.example.ma/hooks/wassit"

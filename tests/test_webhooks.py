@@ -25,20 +25,11 @@ from tests.conftest import Sender
 from webapp.clock import FrozenClock
 from webapp.config import Settings
 from webapp.extensions import db
+from webapp.hooks.delivery import MAX_ATTEMPTS, RETRY_DELAYS, post_event, requeue_due_deliveries, sign, verify_signature
+from webapp.hooks.endpoints import InvalidWebhookUrl, create_endpoint, validate_webhook_url
 from webapp.letters.lifecycle import transition
 from webapp.letters.states import LetterStatus
 from webapp.models import Letter, Role, WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint
-from webapp.outgoing_webhooks import (
-    MAX_ATTEMPTS,
-    RETRY_DELAYS,
-    InvalidWebhookUrl,
-    create_endpoint,
-    post_event,
-    requeue_due_deliveries,
-    sign,
-    validate_webhook_url,
-    verify_signature,
-)
 from webapp.services import current_services
 
 PASSWORD = "correct horse battery"

@@ -78,14 +78,13 @@ def renew_archive_timestamps() -> int:
 
 
 def deliver_webhook(delivery_id: str) -> str | None:
-    from webapp.outgoing_webhooks import deliver
+    from webapp.hooks.delivery import deliver_webhook_job
 
-    status = deliver(db.session, current_services(), delivery_id)
-    return status.value if status else None
+    return deliver_webhook_job(delivery_id)
 
 
 def requeue_webhooks() -> int:
-    from webapp.outgoing_webhooks import requeue_due_deliveries
+    from webapp.hooks.delivery import requeue_due_deliveries
 
     return requeue_due_deliveries(db.session, current_services())
 

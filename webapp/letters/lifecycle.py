@@ -13,10 +13,10 @@ from datetime import datetime
 from typing import Any
 
 from webapp.extensions import DbSession
+from webapp.hooks.events import letter_status_changed
 from webapp.letters.errors import IllegalTransition
 from webapp.letters.states import EVENT_URIS, TRANSITIONS, Event, LetterStatus
 from webapp.models import Evidence, Letter, ProofKind
-from webapp.outgoing_webhooks import letter_status_changed
 from webapp.trust.evidence import append_evidence
 from webapp.trust.proofs import request_proof
 

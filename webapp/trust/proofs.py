@@ -34,9 +34,9 @@ from pyhanko.sign.fields import MDPPerm
 from sqlalchemy import select
 
 from webapp.extensions import DbSession
+from webapp.hooks.events import letter_proof_ready
 from webapp.models import Evidence, Letter, Proof, ProofKind, ProofStatus
 from webapp.models.types import new_id
-from webapp.outgoing_webhooks import letter_proof_ready
 from webapp.queue import enqueue_after_commit
 from webapp.services import Services
 from webapp.trust.aio import run_sync

@@ -6,7 +6,8 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from webapp.web.api.letters import bp as api_bp
+    from webapp.web.api import batches, letters, webhooks  # noqa: F401  (their routes are on the API blueprint)
+    from webapp.web.api.common import bp as api_bp
     from webapp.web.errors import register_error_handlers
     from webapp.web.portal.account import bp as account_bp
     from webapp.web.portal.bulk import bp as portal_bulk_bp

@@ -48,7 +48,7 @@ def _error_page(status: int, exc: HTTPException | None) -> ResponseReturnValue:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> ResponseReturnValue:
-        from webapp.web.api.letters import http_error_response
+        from webapp.web.api.common import http_error_response
 
         db.session.rollback()
         status = exc.code or 500
@@ -58,7 +58,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected_error(exc: Exception) -> ResponseReturnValue:
-        from webapp.web.api.letters import error_response
+        from webapp.web.api.common import error_response
 
         app.logger.exception("unexpected error on %s %s", request.method, request.endpoint)
         db.session.rollback()

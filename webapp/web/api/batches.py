@@ -1,6 +1,6 @@
 """JSON API v1, bulk sending: upload a CSV with a ZIP of PDFs (or one PDF), then follow the batch.
 
-Routes of `webapp.web.api.letters`'s blueprint (its authentication and errors apply).
+Routes of the API's blueprint (`webapp.web.api.common`: its authentication and errors apply).
 """
 
 from __future__ import annotations
@@ -16,15 +16,8 @@ from webapp.letters.bulk import LIMITS, BatchRejected, SinglePdf, batch_for_orga
 from webapp.models import Batch, BatchRow, Letter
 from webapp.services import current_services
 from webapp.trust.evidence import isoformat_utc
-from webapp.web.api.letters import (
-    ApiError,
-    _limit_arg,
-    boolean_field,
-    bp,
-    current_api_user,
-    error_response,
-    letter_summary_json,
-)
+from webapp.web.api.common import ApiError, boolean_field, bp, current_api_user, error_response, limit_arg
+from webapp.web.api.letters import letter_summary_json
 
 
 def batch_json(batch: Batch) -> dict[str, Any]:
@@ -115,7 +108,7 @@ def get_batch(batch_id: str) -> ResponseReturnValue:
 def list_batch_letters(batch_id: str) -> ResponseReturnValue:
     """The batch's letters in the CSV's order, each with its row; `next_cursor` until null."""
     batch = _own_batch(batch_id)
-    limit = _limit_arg()
+    limit = limit_arg()
     cursor = request.args.get("cursor") or "0"
     if not cursor.isdigit() or len(cursor) > 6:
         raise ApiError(422, "invalid_cursor", "This cursor is not one we gave; start from the first page.", "cursor")

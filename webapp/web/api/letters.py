@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, request, url_for
-from flask.blueprints import BlueprintSetupState
+from flask import Response, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
-from werkzeug.exceptions import HTTPException
 
-from webapp.accounts import user_for_api_token
-from webapp.extensions import csrf, db, limiter
+from webapp.extensions import db, limiter
 from webapp.letters.access import OpenedProof, dispute_bundle, open_proof
 from webapp.letters.bundle import Bundle
 from webapp.letters.deposit import DepositRequest, deposit_letter_once, format_limit
@@ -37,72 +31,21 @@ from webapp.letters.states import LetterStatus
 from webapp.models import Letter, MessageStatus, User
 from webapp.services import current_services
 from webapp.trust.evidence import EventFacts, isoformat_utc
-from webapp.web.api.docs import bp as docs_bp
+from webapp.web.api.common import (
+    ApiError,
+    boolean_field,
+    bp,
+    current_api_user,
+    decode_cursor,
+    encode_cursor,
+    error_response,
+    form_field,
+    iso,
+)
+from webapp.web.api.common import limit_arg as _limit_arg
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
-csrf.exempt(bp)
-
-# The contract and the docs page are public (no token): anyone may read how to integrate.
-PUBLIC_ENDPOINTS = frozenset({"api.openapi_json"})
 # 1 to 255 printable ASCII characters (a UUID is the usual choice).
 IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,255}")
-LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX = 20, 100
-
-
-@bp.record_once
-def _register_docs(state: BlueprintSetupState) -> None:
-    # The docs page lives at /api/docs, outside this blueprint's prefix: registered with it.
-    state.app.register_blueprint(docs_bp)
-
-
-class ApiError(Exception):
-    """An error answered as `{"error": {"code", "message", "field"?}}`."""
-
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.field = status, code, message, field
-
-
-def error_response(status: int, code: str, message: str, field: str | None = None) -> Response:
-    body: dict[str, Any] = {"code": code, "message": message}
-    if field:
-        body["field"] = field
-    response = jsonify(error=body)
-    response.status_code = status
-    response.headers["Cache-Control"] = "no-store"
-    if status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
-    return response
-
-
-HTTP_ERROR_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "document_too_large",
-    415: "unsupported_media_type",
-    422: "invalid_input",
-    429: "too_many_requests",
-}
-
-
-def http_error_response(exc: HTTPException) -> Response:
-    """A werkzeug error (unknown route, wrong method, body too large, rate limit) under /api/, as JSON."""
-    status = exc.code or 500
-    code = HTTP_ERROR_CODES.get(status, "server_error" if status >= 500 else "http_error")
-    response = error_response(status, code, exc.description or exc.name, "document" if status == 413 else None)
-    for name, value in exc.get_headers():
-        if name.lower() in {"allow", "retry-after"}:
-            response.headers[name] = value
-    return response
-
-
-@bp.errorhandler(ApiError)
-def _api_error(exc: ApiError) -> ResponseReturnValue:
-    return error_response(exc.status, exc.code, exc.message, exc.field)
 
 
 @bp.errorhandler(LetterError)
@@ -129,43 +72,6 @@ def _letter_error(exc: LetterError) -> ResponseReturnValue:
     else:
         status = 409
     return error_response(status, exc.code, exc.message, exc.field)
-
-
-@bp.before_request
-def _authenticate() -> None:
-    if request.endpoint in PUBLIC_ENDPOINTS:
-        return
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    user = None
-    if scheme.lower() == "bearer" and token:
-        user = user_for_api_token(db.session, current_services().clock, token.strip())
-    if user is None:
-        raise ApiError(401, "unauthorized", "A valid API token is required (Authorization: Bearer).")
-    g.api_user = user
-
-
-def current_api_user() -> User:
-    user: User = g.api_user
-    return user
-
-
-def _field(name: str, *, required: bool = False, max_length: int = 500) -> str | None:
-    value = request.form.get(name)
-    if value is None or not value.strip():
-        if required:
-            raise ApiError(422, "missing_field", f"The field '{name}' is required.", name)
-        return None
-    if len(value) > max_length:
-        raise ApiError(422, "invalid_input", f"The field '{name}' is too long.", name)
-    return value
-
-
-def boolean_field(name: str) -> bool:
-    value = (_field(name, max_length=5) or "false").strip().lower()
-    if value not in ("true", "false"):
-        raise ApiError(422, "invalid_input", f"The field '{name}' must be true or false.", name)
-    return value == "true"
 
 
 def _idempotency_key() -> str | None:
@@ -201,12 +107,12 @@ def create_letter() -> ResponseReturnValue:
     deposit = DepositRequest(
         document=data,
         document_name=upload.filename,
-        recipient_phone=_field("recipient_phone", required=True, max_length=40) or "",
-        recipient_name=_field("recipient_name", required=True, max_length=200) or "",
-        recipient_email=_field("recipient_email", max_length=254),
-        channel=_field("channel", max_length=10) or "sms",
-        language=_field("language", max_length=5) or services.settings.default_language,
-        sender_reference=_field("sender_reference", max_length=100),
+        recipient_phone=form_field("recipient_phone", required=True, max_length=40) or "",
+        recipient_name=form_field("recipient_name", required=True, max_length=200) or "",
+        recipient_email=form_field("recipient_email", max_length=254),
+        channel=form_field("channel", max_length=10) or "sms",
+        language=form_field("language", max_length=5) or services.settings.default_language,
+        sender_reference=form_field("sender_reference", max_length=100),
         document_confidential=boolean_field("document_confidential"),
         idempotency_key=key,
     )
@@ -253,8 +159,8 @@ def _notifications_json(letter: LetterView) -> list[dict[str, Any]]:
             "purpose": message.purpose.value,
             "reminder": message.reminder_number,
             "status": message.status.value,
-            "sent_at": _iso(message.sent_at),
-            "delivery": {"status": message.delivery_status, "at": _iso(message.delivered_at)}
+            "sent_at": iso(message.sent_at),
+            "delivery": {"status": message.delivery_status, "at": iso(message.delivered_at)}
             if message.delivery_status
             else None,
             "error": message.last_error
@@ -277,9 +183,9 @@ def letter_summary_json(letter: Letter | LetterView) -> dict[str, Any]:
         "recipient": letter.recipient_facts(),
         "document": letter.document_facts() | {"confidential": letter.document_confidential},
         "deposited_at": isoformat_utc(letter.deposited_at),
-        "notified_at": _iso(letter.notified_at),
-        "deadline_at": _iso(letter.deadline_at),
-        "decided_at": _iso(letter.decided_at),
+        "notified_at": iso(letter.notified_at),
+        "deadline_at": iso(letter.deadline_at),
+        "decided_at": iso(letter.decided_at),
         "url": url_for("api.get_letter", letter_id=letter.id, _external=True),
     }
 
@@ -290,7 +196,7 @@ def proofs_json(letter: LetterView) -> list[dict[str, Any]]:
             "kind": proof.kind.value,
             "status": proof.status.value,
             "url": url_for("api.get_proof", letter_id=letter.id, kind=proof.kind.value, _external=True),
-            "issued_at": _iso(proof.issued_at),
+            "issued_at": iso(proof.issued_at),
             "sha256": proof.sha256,
         }
         for proof in letter.proofs
@@ -303,10 +209,6 @@ def letter_json(letter: LetterView) -> dict[str, Any]:
         "notifications": _notifications_json(letter),
         "proofs": proofs_json(letter),
     }
-
-
-def _iso(value: Any) -> str | None:
-    return isoformat_utc(value) if value is not None else None
 
 
 @bp.get("/letters/<letter_id>")
@@ -325,34 +227,6 @@ def _datetime_arg(name: str) -> datetime | None:
     except ValueError:
         raise ApiError(422, "invalid_input", f"'{name}' must be an ISO 8601 date or time.", name) from None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _limit_arg() -> int:
-    raw = request.args.get("limit")
-    if raw is None or raw == "":
-        return LIST_LIMIT_DEFAULT
-    if not raw.isdigit() or not 1 <= int(raw) <= LIST_LIMIT_MAX:
-        raise ApiError(422, "invalid_input", f"'limit' must be a whole number from 1 to {LIST_LIMIT_MAX}.", "limit")
-    return int(raw)
-
-
-def _encode_cursor(letter: Letter) -> str:
-    raw = json.dumps([letter.deposited_at.astimezone(UTC).isoformat(), letter.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """The position after which the next page starts: the last letter's deposit time and id."""
-    try:
-        at, letter_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        moment = datetime.fromisoformat(at)
-        if moment.tzinfo is None or not isinstance(letter_id, str):
-            raise ValueError(cursor)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise ApiError(
-            422, "invalid_cursor", "This cursor is not one we gave; start from the first page.", "cursor"
-        ) from None
-    return moment, letter_id
 
 
 def _statuses_arg() -> list[LetterStatus]:
@@ -380,13 +254,13 @@ def list_letters() -> ResponseReturnValue:
     query = organisation_letters(user.organisation_id, filters)
     cursor = request.args.get("cursor")
     if cursor:
-        query = query.where(after_position(*_decode_cursor(cursor)))
+        query = query.where(after_position(*decode_cursor(cursor)))
     letters = list(db.session.execute(query.limit(limit + 1)).scalars())
     more = len(letters) > limit
     letters = letters[:limit]
     response = jsonify(
         items=[letter_summary_json(letter) for letter in letters],
-        next_cursor=_encode_cursor(letters[-1]) if more else None,
+        next_cursor=encode_cursor(letters[-1].deposited_at, letters[-1].id) if more else None,
     )
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -453,6 +327,3 @@ def proof_response(proof: OpenedProof) -> Response:
     response.headers.set("Content-Disposition", "attachment", filename=filename)
     response.headers["Cache-Control"] = "private, no-store"
     return response
-
-
-from webapp.web.api import batches, webhooks  # noqa: E402,F401  (routes on this blueprint)

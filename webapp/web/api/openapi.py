@@ -10,9 +10,10 @@ import copy
 from typing import Any
 
 from webapp.config import Settings
+from webapp.hooks.delivery import EVENT_ID_HEADER, RETRY_DELAYS, SIGNATURE_HEADER, USER_AGENT
+from webapp.hooks.endpoints import MAX_URL_LENGTH
 from webapp.letters.states import Event
 from webapp.models import ProofKind
-from webapp.outgoing_webhooks import EVENT_ID_HEADER, MAX_URL_LENGTH, RETRY_DELAYS, SIGNATURE_HEADER, USER_AGENT
 
 NULLABLE_TIME: dict[str, Any] = {"type": ["string", "null"], "format": "date-time"}
 LETTER_STATUSES = ["deposited", "notified", "accepted", "refused", "neglected", "undeliverable"]

@@ -2,37 +2,38 @@
 
 The same rules as the portal (webapp/web/portal/webhooks.py): only an admin of the
 organisation manages its endpoints (403 `admin_required` for a sender's token),
-URLs are checked by `webapp.outgoing_webhooks`, the signing secret is shown once
+URLs are checked by `webapp.hooks.endpoints`, the signing secret is shown once
 (on creation and rotation), and another organisation's endpoints are 404.
 """
 
 from __future__ import annotations
 
-import base64
 import json
-from datetime import UTC
 from typing import Any
 
 from flask import Response, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import selectinload
 
 from webapp.extensions import db
-from webapp.models import User, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint
-from webapp.outgoing_webhooks import (
+from webapp.hooks.delivery import retry_now
+from webapp.hooks.endpoints import (
+    MAX_DESCRIPTION_LENGTH,
     InvalidWebhookUrl,
     create_endpoint,
     delete_endpoint,
-    retry_now,
+    delivery_page,
+    endpoint_delivery,
+    organisation_endpoint,
+    organisation_endpoints,
     rotate_secret,
-    set_endpoint_active,
+    update_endpoint,
 )
+from webapp.models import User, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint
 from webapp.services import current_services
 from webapp.trust.evidence import isoformat_utc
-from webapp.web.api.letters import ApiError, _decode_cursor, _iso, _limit_arg, bp, current_api_user
+from webapp.web.api.common import ApiError, bp, current_api_user, decode_cursor, encode_cursor, iso, limit_arg
 
-DESCRIPTION_MAX = 100
+DESCRIPTION_MAX = MAX_DESCRIPTION_LENGTH
 
 
 def _json_response(body: dict[str, Any], status: int = 200) -> Response:
@@ -50,22 +51,14 @@ def _admin() -> User:
 
 
 def _own_endpoint(user: User, endpoint_id: str) -> WebhookEndpoint:
-    endpoint = db.session.execute(
-        select(WebhookEndpoint).where(
-            WebhookEndpoint.id == endpoint_id, WebhookEndpoint.organisation_id == user.organisation_id
-        )
-    ).scalar_one_or_none()
+    endpoint = organisation_endpoint(db.session, user.organisation_id, endpoint_id)
     if endpoint is None:
         raise ApiError(404, "not_found", "No such webhook endpoint.")
     return endpoint
 
 
 def _own_delivery(endpoint: WebhookEndpoint, delivery_id: str) -> WebhookDelivery:
-    delivery = db.session.execute(
-        select(WebhookDelivery)
-        .where(WebhookDelivery.id == delivery_id, WebhookDelivery.endpoint_id == endpoint.id)
-        .options(selectinload(WebhookDelivery.attempt_log))
-    ).scalar_one_or_none()
+    delivery = endpoint_delivery(db.session, endpoint, delivery_id)
     if delivery is None:
         raise ApiError(404, "not_found", "No such delivery for this endpoint.")
     return delivery
@@ -99,8 +92,8 @@ def endpoint_json(endpoint: WebhookEndpoint) -> dict[str, Any]:
         "active": endpoint.is_active,
         "secret_hint": endpoint.secret_hint,
         "created_at": isoformat_utc(endpoint.created_at),
-        "secret_rotated_at": _iso(endpoint.secret_rotated_at),
-        "disabled_at": _iso(endpoint.disabled_at),
+        "secret_rotated_at": iso(endpoint.secret_rotated_at),
+        "disabled_at": iso(endpoint.disabled_at),
         "deliveries_url": url_for("api.list_webhook_deliveries", endpoint_id=endpoint.id, _external=True),
     }
 
@@ -114,11 +107,11 @@ def delivery_json(delivery: WebhookDelivery) -> dict[str, Any]:
         "status": delivery.status.value,
         "attempts": delivery.attempts,
         "created_at": isoformat_utc(delivery.created_at),
-        "next_attempt_at": _iso(delivery.next_attempt_at),
-        "last_attempt_at": _iso(delivery.last_attempt_at),
+        "next_attempt_at": iso(delivery.next_attempt_at),
+        "last_attempt_at": iso(delivery.last_attempt_at),
         "last_status_code": delivery.last_status_code,
         "last_error": delivery.last_error,
-        "delivered_at": _iso(delivery.delivered_at),
+        "delivered_at": iso(delivery.delivered_at),
         "payload": json.loads(delivery.payload),
         "attempt_log": [
             {
@@ -135,12 +128,7 @@ def delivery_json(delivery: WebhookDelivery) -> dict[str, Any]:
 
 @bp.get("/webhooks")
 def list_webhooks() -> ResponseReturnValue:
-    user = _admin()
-    endpoints = db.session.execute(
-        select(WebhookEndpoint)
-        .where(WebhookEndpoint.organisation_id == user.organisation_id)
-        .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
-    ).scalars()
+    endpoints = organisation_endpoints(db.session, _admin().organisation_id)
     return _json_response({"items": [endpoint_json(endpoint) for endpoint in endpoints]})
 
 
@@ -183,11 +171,7 @@ def update_webhook(endpoint_id: str) -> ResponseReturnValue:
     active = body.get("active")
     if active is not None and not isinstance(active, bool):
         raise ApiError(422, "invalid_input", "'active' is true or false.", "active")
-    description = _description(body)
-    if active is not None and active != endpoint.is_active:
-        set_endpoint_active(current_services(), endpoint, active)
-    if description is not None:
-        endpoint.description = description
+    update_endpoint(current_services(), endpoint, active=active, description=_description(body))
     db.session.commit()
     return _json_response(endpoint_json(endpoint))
 
@@ -212,12 +196,6 @@ def rotate_webhook_secret(endpoint_id: str) -> ResponseReturnValue:
     return _json_response(endpoint_json(endpoint) | {"secret": secret})
 
 
-def _encode_delivery_cursor(delivery: WebhookDelivery) -> str:
-    # The same form as the letters' cursor, so that `_decode_cursor` reads it.
-    raw = json.dumps([delivery.created_at.astimezone(UTC).isoformat(), delivery.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
 def _delivery_status_arg() -> WebhookDeliveryStatus | None:
     raw = request.args.get("status")
     if raw is None or not raw.strip():
@@ -233,30 +211,15 @@ def _delivery_status_arg() -> WebhookDeliveryStatus | None:
 def list_webhook_deliveries(endpoint_id: str) -> ResponseReturnValue:
     """The endpoint's delivery log, newest first, a page at a time (`next_cursor` until null)."""
     endpoint = _own_endpoint(_admin(), endpoint_id)
-    limit = _limit_arg()
-    query = select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id)
+    limit = limit_arg()
     status = _delivery_status_arg()
-    if status is not None:
-        query = query.where(WebhookDelivery.status == status)
     cursor = request.args.get("cursor")
-    if cursor:
-        at, last_id = _decode_cursor(cursor)
-        query = query.where(
-            or_(WebhookDelivery.created_at < at, and_(WebhookDelivery.created_at == at, WebhookDelivery.id < last_id))
-        )
-    deliveries = list(
-        db.session.execute(
-            query.options(selectinload(WebhookDelivery.attempt_log))
-            .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
-            .limit(limit + 1)
-        ).scalars()
-    )
-    more = len(deliveries) > limit
-    deliveries = deliveries[:limit]
+    after = decode_cursor(cursor) if cursor else None
+    deliveries, more = delivery_page(db.session, endpoint, limit=limit, status=status, after=after)
     return _json_response(
         {
             "items": [delivery_json(delivery) for delivery in deliveries],
-            "next_cursor": _encode_delivery_cursor(deliveries[-1]) if more else None,
+            "next_cursor": encode_cursor(deliveries[-1].created_at, deliveries[-1].id) if more else None,
         }
     )
 

@@ -12,27 +12,29 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from webapp.extensions import db
-from webapp.models import Role, WebhookDelivery, WebhookEndpoint
-from webapp.outgoing_webhooks import (
+from webapp.hooks.delivery import retry_now
+from webapp.hooks.endpoints import (
     MAX_URL_LENGTH,
     InvalidWebhookUrl,
     create_endpoint,
     delete_endpoint,
-    retry_now,
+    endpoint_delivery,
+    organisation_endpoint,
+    organisation_endpoints,
+    recent_deliveries,
     rotate_secret,
     set_endpoint_active,
 )
+from webapp.models import Role, WebhookEndpoint
 from webapp.services import current_services
 
 bp = Blueprint("portal_webhooks", __name__, url_prefix="/settings/webhooks")
 
-# The domain's refusals (webapp/outgoing_webhooks.py), shown in the admin's language.
+# The domain's refusals (webapp/hooks/endpoints.py), shown in the admin's language.
 URL_ERRORS = {
     "A URL is required.": _l("A URL is required."),
     "The URL is too long.": _l("The URL is too long."),
@@ -74,27 +76,10 @@ def _private(response: Any) -> Any:
 
 
 def _own_endpoint(endpoint_id: str) -> WebhookEndpoint:
-    endpoint = db.session.execute(
-        select(WebhookEndpoint).where(
-            WebhookEndpoint.id == endpoint_id,
-            WebhookEndpoint.organisation_id == current_user.organisation_id,
-        )
-    ).scalar_one_or_none()
+    endpoint = organisation_endpoint(db.session, current_user.organisation_id, endpoint_id)
     if endpoint is None:
         abort(404)
     return endpoint
-
-
-def _endpoints() -> list[WebhookEndpoint]:
-    return list(
-        db.session.execute(
-            select(WebhookEndpoint)
-            .where(WebhookEndpoint.organisation_id == current_user.organisation_id)
-            .order_by(WebhookEndpoint.created_at)
-        )
-        .scalars()
-        .all()
-    )
 
 
 @bp.route("", methods=["GET", "POST"])
@@ -117,24 +102,18 @@ def index() -> ResponseReturnValue:
         else:
             db.session.commit()
             return render_template("portal/webhooks/secret.html", endpoint=created.endpoint, secret=created.secret)
-    return render_template("portal/webhooks/index.html", form=form, endpoints=_endpoints())
+    return render_template(
+        "portal/webhooks/index.html",
+        form=form,
+        endpoints=organisation_endpoints(db.session, current_user.organisation_id),
+    )
 
 
 @bp.get("/<endpoint_id>")
 @admin_required
 def detail(endpoint_id: str) -> ResponseReturnValue:
     endpoint = _own_endpoint(endpoint_id)
-    deliveries = (
-        db.session.execute(
-            select(WebhookDelivery)
-            .where(WebhookDelivery.endpoint_id == endpoint.id)
-            .options(selectinload(WebhookDelivery.attempt_log), selectinload(WebhookDelivery.letter))
-            .order_by(WebhookDelivery.created_at.desc())
-            .limit(50)
-        )
-        .scalars()
-        .all()
-    )
+    deliveries = recent_deliveries(db.session, endpoint)
     return render_template("portal/webhooks/detail.html", endpoint=endpoint, deliveries=deliveries)
 
 
@@ -190,9 +169,7 @@ def remove(endpoint_id: str) -> ResponseReturnValue:
 @admin_required
 def retry(endpoint_id: str, delivery_id: str) -> ResponseReturnValue:
     endpoint = _own_endpoint(endpoint_id)
-    delivery = db.session.execute(
-        select(WebhookDelivery).where(WebhookDelivery.id == delivery_id, WebhookDelivery.endpoint_id == endpoint.id)
-    ).scalar_one_or_none()
+    delivery = endpoint_delivery(db.session, endpoint, delivery_id)
     if delivery is None:
         abort(404)
     _checked_action()

@@ -1,0 +1,243 @@
+"""Delivering a recorded event: one signed POST per attempt, retried after `RETRY_DELAYS`.
+
+The body was fixed when the event was recorded (`hooks.events`); each attempt signs it
+afresh (`Wassit-Signature`), claims the delivery before posting so that two jobs never
+post it at once, and records what the endpoint answered.  Nothing is followed: no
+redirect, no proxy, a capped read of the answer, and the host is resolved again at
+each attempt so that a public name pointed at a private address since is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import socket
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import requests
+import urllib3
+from sqlalchemy import select
+
+from webapp.extensions import DbSession, db
+from webapp.hooks.context import HookServices, current_hook_services
+from webapp.hooks.endpoints import endpoint_secret, is_private_host
+from webapp.models import WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus
+from webapp.queue import PendingJob, enqueue_after_commit, enqueue_now, get_queue
+from webapp.vault import VaultError
+
+log = logging.getLogger(__name__)
+
+DELIVER_JOB = "webapp.jobs.deliver_webhook"
+USER_AGENT = "Wassit-Webhooks/1"
+SIGNATURE_HEADER = "Wassit-Signature"
+EVENT_ID_HEADER = "Wassit-Event-Id"
+
+# Seconds to wait after the 1st, 2nd, … failed attempt; after the last, the delivery has failed.
+RETRY_DELAYS = (60, 300, 1800, 7200, 6 * 3600, 12 * 3600, 24 * 3600)
+MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+# A claimed attempt that never reports back (worker killed) is retried after this long.
+CLAIM_SECONDS = 300
+MAX_RESPONSE_BYTES = 4096
+_SWEEP_BATCH = 500
+
+
+def delivery_job_id(delivery_id: str) -> str:
+    return f"webhook-{delivery_id}"
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The `Wassit-Signature` header value for `body` sent at `timestamp`."""
+    digest = hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def verify_signature(secret: str, header: str, body: bytes, *, now: int, tolerance: int = 300) -> bool:
+    """The receiver's check (as documented in the README): valid signature, recent timestamp."""
+    fields = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
+    try:
+        timestamp = int(fields["t"])
+    except (KeyError, ValueError):
+        return False
+    if abs(now - timestamp) > tolerance:
+        return False
+    expected = sign(secret, timestamp, body).split("v1=", 1)[1]
+    return hmac.compare_digest(expected, fields.get("v1", ""))
+
+
+@dataclass(frozen=True)
+class PostResult:
+    status_code: int | None
+    error: str | None
+    excerpt: str | None
+    duration_ms: int
+
+
+def post_event(url: str, body: bytes, headers: dict[str, str], *, timeout: int, allow_private: bool) -> PostResult:
+    """One POST: no redirects followed, no proxies or .netrc, response body read up to a cap."""
+    started = time.monotonic()
+
+    def result(status: int | None, error: str | None, excerpt: str | None = None) -> PostResult:
+        return PostResult(status, error, excerpt, int((time.monotonic() - started) * 1000))
+
+    if not allow_private:
+        # Checked again at each delivery: a public name may have been pointed at a private address since.
+        parts = urlsplit(url)
+        try:
+            infos = socket.getaddrinfo(parts.hostname or "", parts.port or 443, proto=socket.IPPROTO_TCP)
+        except OSError:
+            return result(None, "the host name does not resolve")
+        if any(is_private_host(str(info[4][0])) for info in infos):
+            return result(None, "the host resolves to a private address")
+    with requests.Session() as http:
+        http.trust_env = False
+        try:
+            response = http.post(
+                url, data=body, headers=headers, timeout=(min(timeout, 5), timeout), allow_redirects=False, stream=True
+            )
+        except requests.Timeout:
+            return result(None, "timed out")
+        except requests.RequestException as exc:
+            return result(None, f"connection failed: {type(exc).__name__}")
+        try:
+            raw = response.raw.read(MAX_RESPONSE_BYTES, decode_content=True) or b""
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError):
+            # A broken or slow body does not change the status the endpoint answered.
+            raw = b""
+        finally:
+            response.close()
+    excerpt = raw.decode("utf-8", errors="replace")[:500] or None
+    error = None
+    if 300 <= response.status_code < 400:
+        error = "redirects are not followed"
+    elif not 200 <= response.status_code < 300:
+        error = f"HTTP {response.status_code}"
+    return result(response.status_code, error, excerpt)
+
+
+def deliver(session: DbSession, services: HookServices, delivery_id: str) -> WebhookDeliveryStatus | None:
+    """Makes one attempt at a due delivery and records it; idempotent (a delivered one is left alone)."""
+    now = services.clock.now()
+    delivery = session.execute(
+        select(WebhookDelivery).where(WebhookDelivery.id == delivery_id).with_for_update()
+    ).scalar_one_or_none()
+    if delivery is None:
+        session.commit()
+        return None
+    if delivery.status is not WebhookDeliveryStatus.PENDING or (
+        delivery.next_attempt_at is not None and delivery.next_attempt_at > now
+    ):
+        session.commit()  # done, or not due (a retry later, or another worker holds the claim)
+        return delivery.status
+    endpoint = delivery.endpoint
+    if not endpoint.is_active:
+        delivery.status, delivery.next_attempt_at = WebhookDeliveryStatus.FAILED, None
+        delivery.last_error = "endpoint disabled"
+        session.commit()
+        return delivery.status
+    # Claim the attempt, so that a second job does not post it at the same time, and commit before the POST.
+    delivery.attempts += 1
+    number = delivery.attempts
+    delivery.next_attempt_at = now + timedelta(seconds=CLAIM_SECONDS)
+    url, body, event_id = endpoint.url, delivery.payload.encode(), delivery.event_id
+    try:
+        secret = endpoint_secret(services, endpoint)
+    except VaultError:
+        secret = None
+    session.commit()
+    if secret is None:
+        unreadable = PostResult(None, "the signing secret cannot be read: renew it", None, 0)
+        return record_attempt(session, services, delivery_id, number, unreadable)
+
+    # Wall-clock time, not the injected clock: the receiver checks it against its own clock.
+    timestamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "Accept-Encoding": "identity",  # the answer's body is only glanced at: no decompression
+        EVENT_ID_HEADER: event_id,
+        SIGNATURE_HEADER: sign(secret, timestamp, body),
+    }
+    settings = services.settings
+    outcome = post_event(
+        url, body, headers, timeout=settings.webhook_timeout, allow_private=settings.webhook_allow_private
+    )
+    return record_attempt(session, services, delivery_id, number, outcome)
+
+
+def record_attempt(
+    session: DbSession, services: HookServices, delivery_id: str, number: int, outcome: PostResult
+) -> WebhookDeliveryStatus:
+    now = services.clock.now()
+    delivery = session.execute(
+        select(WebhookDelivery).where(WebhookDelivery.id == delivery_id).with_for_update()
+    ).scalar_one_or_none()
+    if delivery is None:  # its endpoint was deleted during the attempt
+        session.commit()
+        return WebhookDeliveryStatus.FAILED
+    session.add(
+        WebhookAttempt(
+            delivery_id=delivery.id,
+            number=number,
+            attempted_at=now,
+            duration_ms=outcome.duration_ms,
+            status_code=outcome.status_code,
+            error=outcome.error,
+            response_excerpt=outcome.excerpt,
+        )
+    )
+    delivery.last_attempt_at = now
+    delivery.last_status_code = outcome.status_code
+    delivery.last_error = outcome.error
+    if outcome.error is None:
+        delivery.status = WebhookDeliveryStatus.DELIVERED
+        delivery.delivered_at, delivery.next_attempt_at = now, None
+    elif number <= len(RETRY_DELAYS):
+        delivery.status = WebhookDeliveryStatus.PENDING
+        delivery.next_attempt_at = now + timedelta(seconds=RETRY_DELAYS[number - 1])
+    else:
+        delivery.status, delivery.next_attempt_at = WebhookDeliveryStatus.FAILED, None
+    session.commit()
+    log.info("webhook delivery %s attempt %d: %s", delivery.id, number, outcome.error or "delivered")
+    return delivery.status
+
+
+def retry_now(session: DbSession, services: HookServices, delivery: WebhookDelivery) -> None:
+    """Sends the delivery again as soon as a worker is free (the admin's "retry now")."""
+    delivery.status = WebhookDeliveryStatus.PENDING
+    delivery.next_attempt_at = services.clock.now()
+    enqueue_after_commit(session, DELIVER_JOB, delivery.id, job_id=delivery_job_id(delivery.id), retry=False)
+
+
+def requeue_due_deliveries(session: DbSession, services: HookServices) -> int:
+    """Enqueues deliveries whose attempt is due: retries, and jobs lost while Redis was down."""
+    ids = (
+        session.execute(
+            select(WebhookDelivery.id)
+            .where(
+                WebhookDelivery.status == WebhookDeliveryStatus.PENDING,
+                WebhookDelivery.next_attempt_at <= services.clock.now(),
+            )
+            .order_by(WebhookDelivery.next_attempt_at)
+            .limit(_SWEEP_BATCH)
+        )
+        .scalars()
+        .all()
+    )
+    session.commit()
+    if not ids:
+        return 0
+    queue = get_queue()
+    return sum(
+        enqueue_now(PendingJob(DELIVER_JOB, (delivery_id,), delivery_job_id(delivery_id), False), queue)
+        for delivery_id in ids
+    )
+
+
+def deliver_webhook_job(delivery_id: str) -> str | None:
+    """RQ job: one attempt at the delivery (not retried by RQ: the sweeper enqueues it when due again)."""
+    status = deliver(db.session, current_hook_services(), delivery_id)
+    return status.value if status else None
