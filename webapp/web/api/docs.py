@@ -9,8 +9,7 @@ from typing import Any
 from flask import Blueprint, render_template
 from flask.typing import ResponseReturnValue
 
-from webapp.services import current_services
-from webapp.web.api.openapi import openapi_document
+from webapp.web.api.document import openapi_document
 
 bp = Blueprint("api_docs", __name__)
 
@@ -174,6 +173,6 @@ def events(document: dict[str, Any]) -> list[Event]:
 
 @bp.get("/api/docs")
 def docs_page() -> ResponseReturnValue:
-    document = openapi_document(current_services().settings.public_url)
+    document = openapi_document()
     page = render_template("api/docs.html", document=document, operations=operations(document), events=events(document))
     return page, 200, {"Cache-Control": "public, max-age=3600"}
