@@ -122,7 +122,8 @@ def operations(document: dict[str, Any]) -> list[Operation]:
                     Parameter(name, where, name in required, _field_type(name, schema), schema.get("description", ""))
                     for name, schema in body["properties"].items()
                 ]
-            responses = [(status, answer.get("description", "")) for status, answer in spec["responses"].items()]
+            answers = sorted(spec["responses"].items(), key=lambda item: (item[0] == "default", item[0]))
+            responses = [(status, answer.get("description", "")) for status, answer in answers]
             result.append(
                 Operation(
                     method.upper(),
