@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 EmailedLink: TypeAlias = Invitation | EmailConfirmation
 
 
-
 def new_link_token() -> str:
     """256 bits from `secrets`; only its hash identifies the row."""
     return secrets.token_urlsafe(32)

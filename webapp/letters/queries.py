@@ -1,5 +1,6 @@
 """Which of an organisation's letters a list shows: the filters and the search shared by the
-portal's dashboard, the JSON API's list and the dashboard's statistics."""
+portal's dashboard, the JSON API's lists and the dashboard's statistics, and the pages of
+letters (as `letters.read` gives them) that the API answers."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Generic, NamedTuple, TypeVar
 
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
@@ -15,8 +17,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from webapp.extensions import DbSession
 from webapp.letters.deposit import parse_mobile_number
 from webapp.letters.errors import InvalidPhoneNumber
+from webapp.letters.read import LetterView, SenderActor, summary_of
 from webapp.letters.states import LetterStatus
-from webapp.models import Batch, Letter
+from webapp.models import Batch, BatchRow, Letter
 
 SEARCH_MAX_LENGTH = 200
 # Newest first; the id breaks ties between letters deposited at the same instant.
@@ -76,12 +79,68 @@ def after_position(deposited_at: datetime, letter_id: str) -> ColumnElement[bool
     return or_(Letter.deposited_at < deposited_at, and_(Letter.deposited_at == deposited_at, Letter.id < letter_id))
 
 
-def letters_page(
+def dashboard_page(
     session: DbSession, organisation_id: str, filters: LetterFilter, *, page: int, size: int
 ) -> list[Letter]:
     """One page of the organisation's letters, newest first (the portal's dashboard)."""
     query = organisation_letters(organisation_id, filters).limit(size).offset((page - 1) * size)
     return list(session.execute(query).scalars())
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """The items of one page of a list, and whether more follow them."""
+
+    items: tuple[T, ...]
+    more: bool
+
+
+def letters_page(
+    session: DbSession,
+    actor: SenderActor,
+    filters: LetterFilter,
+    *,
+    limit: int,
+    after: tuple[datetime, str] | None = None,
+) -> Page[LetterView]:
+    """A page of the sender's organisation's letters that `filters` selects, newest first, after
+    the position (deposit time, id) of the previous page's last letter."""
+    query = organisation_letters(actor.user.organisation_id, filters)
+    if after is not None:
+        query = query.where(after_position(*after))
+    letters = list(session.execute(query.limit(limit + 1)).scalars())
+    return Page(tuple(summary_of(letter, actor) for letter in letters[:limit]), len(letters) > limit)
+
+
+class NumberedLetter(NamedTuple):
+    """A letter of a batch and the CSV line it came from."""
+
+    row: int
+    letter: LetterView
+
+
+def batch_letters_page(
+    session: DbSession, actor: SenderActor, batch: Batch, *, limit: int, after_row: int = 0
+) -> Page[NumberedLetter]:
+    """A page of the batch's letters in the CSV's order, after line `after_row`.  The batch is one
+    the caller found the actor's (`letters.bulk.batch_for_organisation`)."""
+    rows = session.execute(
+        select(BatchRow.row_number, Letter)
+        .join(Letter, Letter.id == BatchRow.letter_id)
+        .where(
+            BatchRow.batch_id == batch.id,
+            BatchRow.row_number > after_row,
+            Letter.organisation_id == actor.user.organisation_id,
+        )
+        .order_by(BatchRow.row_number)
+        .limit(limit + 1)
+    ).all()
+    return Page(
+        tuple(NumberedLetter(number, summary_of(letter, actor)) for number, letter in rows[:limit]), len(rows) > limit
+    )
 
 
 def count_letters(session: DbSession, organisation_id: str, filters: LetterFilter) -> int:

@@ -6,8 +6,7 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from webapp.web.api import batches, letters, webhooks  # noqa: F401  (their routes are on the API blueprint)
-    from webapp.web.api.common import bp as api_bp
+    from webapp.web.api import register_api
     from webapp.web.errors import register_error_handlers
     from webapp.web.portal import bp as portal_bp
     from webapp.web.portal import letters as _portal_letters  # noqa: F401 - routes on portal_bp
@@ -31,7 +30,7 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(health_bp)
     app.register_blueprint(metrics_bp)
-    app.register_blueprint(api_bp)
+    register_api(app)
     app.register_blueprint(recipient_bp)
     app.register_blueprint(portal_bp)
     app.register_blueprint(account_bp)

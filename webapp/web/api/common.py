@@ -21,7 +21,7 @@ from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
-from webapp.accounts import user_for_api_token
+from webapp.accounts.tokens import user_for_api_token
 from webapp.extensions import csrf, db
 from webapp.letters.errors import (
     AccessDenied,

@@ -26,7 +26,8 @@ from webapp.config import Settings
 from webapp.hooks.delivery import EVENT_ID_HEADER, SIGNATURE_HEADER, USER_AGENT
 from webapp.hooks.endpoints import MAX_DESCRIPTION_LENGTH, MAX_URL_LENGTH, CreatedEndpoint
 from webapp.hooks.events import PROOF_READY, STATUS_CHANGED
-from webapp.letters.deposit import CHANNELS, LANGUAGES, DepositRequest, format_limit
+from webapp.i18n import LANGUAGES
+from webapp.letters.deposit import CHANNELS, DepositRequest, format_limit
 from webapp.letters.errors import DocumentTooLarge
 from webapp.letters.queries import SEARCH_MAX_LENGTH, LetterFilter, NumberedLetter
 from webapp.letters.read import LetterView, ProofView

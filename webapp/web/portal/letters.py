@@ -20,7 +20,7 @@ from webapp.i18n import text_direction
 from webapp.letters.access import dispute_bundle, open_proof
 from webapp.letters.deposit import DepositRequest, deposit_letter
 from webapp.letters.errors import DocumentTooLarge, LetterError, LetterNotFound, ProofNotAvailable, ProofPending
-from webapp.letters.queries import SEARCH_MAX_LENGTH, LetterFilter, count_letters, letters_page
+from webapp.letters.queries import SEARCH_MAX_LENGTH, LetterFilter, count_letters, dashboard_page
 from webapp.letters.read import LetterView, MessageView, SenderActor, letter_for, visible_letter
 from webapp.letters.resend import ResendLimited, resend_notification
 from webapp.letters.states import FINAL_STATES, LetterStatus
@@ -249,7 +249,7 @@ def letters() -> ResponseReturnValue:
     total = count_letters(db.session, organisation_id, query.filters)
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(query.page, pages)
-    rows = letters_page(db.session, organisation_id, query.filters, page=page, size=PAGE_SIZE)
+    rows = dashboard_page(db.session, organisation_id, query.filters, page=page, size=PAGE_SIZE)
     context: dict[str, Any] = {
         "letters": rows,
         # Poll while a letter shown may still change; the rows answered without it stop the polling.
