@@ -19,6 +19,7 @@ from sqlalchemy import select
 from webapp.accounts import CodeRejected, authenticate, check_second_factor, user_for_session
 from webapp.extensions import db, limiter, login_manager
 from webapp.i18n import text_direction
+from webapp.labels import EVENT_LABELS, STATUS_LABELS
 from webapp.letters.deposit import DepositRequest, deposit_letter
 from webapp.letters.errors import DocumentTooLarge, LetterError
 from webapp.letters.queries import SEARCH_MAX_LENGTH, LetterFilter, count_letters, organisation_letters
@@ -43,7 +44,6 @@ from webapp.trust.proofs import ProofNotReady, read_proof
 from webapp.web.api.letters import bundle_response, proof_response
 from webapp.web.forms import ComposeForm, LoginForm, SecondFactorForm
 from webapp.web.portal.charts import Bar, Column, funnel_svg, stacked_columns_svg
-from webapp.web.templating import EVENT_LABELS, STATUS_LABELS
 
 bp = Blueprint("portal", __name__)
 
