@@ -10,7 +10,7 @@ NODE_STAMP := node_modules/.package-lock.json
 # Browser tests and the recipient benchmark drive Debian's Chromium (Playwright's own download cannot work offline).
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test lint typecheck check install translations extract-messages vendor clean bench browser pdftools
+.PHONY: run test lint typecheck check install translations extract-messages migration-snapshots vendor clean bench browser pdftools
 
 install: $(STAMP) $(COMPILED)
 
@@ -68,9 +68,18 @@ BENCH ?= proofs recipient bulk support_search
 bench: install browser
 	for name in $(BENCH); do $(BIN)/python -m bench.$$name $(BENCH_ARGS) || exit 1; done
 
+## Pages: `messages` (gettext, _, _l); proofs: `proofs` (_p in webapp/labels.py), read from proofs.po as reviewed.
 extract-messages: install
 	$(BIN)/pybabel extract -F babel.cfg -k _l -o webapp/translations/messages.pot .
 	$(BIN)/pybabel update -i webapp/translations/messages.pot -d webapp/translations --no-fuzzy-matching
+	$(BIN)/pybabel extract -F babel.cfg --no-default-keywords -k _p -o webapp/translations/proofs.pot .
+	$(BIN)/pybabel update -D proofs -i webapp/translations/proofs.pot -d webapp/translations --no-fuzzy-matching
+
+## Once a migration is released: write the schema snapshots of every revision that has none (normally head),
+## on SQLite and PostgreSQL (a scratch database beside DATABASE_URL, or SNAPSHOT_ARGS="--postgresql URL").
+## tests/test_migration_history.py replays them; see tests/migration_snapshots/__init__.py.
+migration-snapshots: install
+	$(BIN)/python -m tests.migration_snapshots $(SNAPSHOT_ARGS)
 
 vendor:
 	npm ci --no-audit --no-fund

@@ -45,6 +45,8 @@ from webapp import jobs
 from webapp.clock import FrozenClock
 from webapp.config import ConfigError, Settings
 from webapp.extensions import db
+from webapp.labels import PROOF_EVENT_LABELS_BY_LANGUAGE as EVENT_LABELS
+from webapp.labels import PROOF_TEXTS_BY_LANGUAGE as LABELS
 from webapp.letters.identification import USER_AGENT_MAX, ClientInfo, masked_number
 from webapp.letters.recipient import hand_over_document
 from webapp.models import (
@@ -59,8 +61,6 @@ from webapp.models import (
     ProofKind,
 )
 from webapp.services import Services
-from webapp.trust.proof_pdf import LABELS
-from webapp.trust.proofs import EVENT_LABELS
 from webapp.trust.verify import check_proof_pdf
 
 PHONE = "+212612345678"

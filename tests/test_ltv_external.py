@@ -37,7 +37,7 @@ from tests.conftest import Sender
 from tests.trust_helpers import Letters, csrf_of, lta_valid, pdf_text, proof_row, run_cli, validate_lta, verdicts, write
 from webapp.clock import FrozenClock
 from webapp.config import Settings
-from webapp.trust.proof_pdf import LABELS
+from webapp.labels import PROOF_TEXTS_BY_LANGUAGE as LABELS
 
 SEAL_PASSPHRASE = "seal passphrase from the environment"
 

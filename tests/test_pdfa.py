@@ -46,10 +46,13 @@ from tests.pdfa_check import (
 from tests.test_proof_pdf import make_facts, page_texts
 from tests.trust_helpers import Letters, attachments, evidence_rows, proof_row, root_certificate, validate_pdf
 from webapp.clock import FrozenClock
+from webapp.i18n import LANGUAGES
+from webapp.labels import PROOF_KINDS as KINDS
+from webapp.labels import PROOF_TEXTS_BY_LANGUAGE as LABELS
 from webapp.services import Services
 from webapp.trust.aio import run_sync
 from webapp.trust.pdfa import AttachmentError, attach_file, prepare_update
-from webapp.trust.proof_pdf import KINDS, LABELS, LANGUAGES, render_proof_pdf
+from webapp.trust.proof_pdf import render_proof_pdf
 from webapp.trust.proofs import PROOF_EVENTS, SHOWN_EVENTS, record_stem
 
 SIGNED_BY = f"pyHanko {version('pyhanko')}"  # what pyHanko writes as the producer of each revision it adds

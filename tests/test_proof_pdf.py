@@ -17,19 +17,15 @@ import qrcode
 import qrcode.constants
 from pypdf import PdfReader
 
+from webapp.i18n import LANGUAGES
+from webapp.labels import PROOF_KINDS as KINDS
+from webapp.labels import PROOF_TEXTS_BY_LANGUAGE as LABELS
+from webapp.trust.pdf_layout import MARGIN_X, PAGE_WIDTH, QR_PIXELS_PER_MODULE, QR_QUIET_ZONE, qr_matrix
 from webapp.trust.proof_pdf import (
-    KINDS,
-    LABELS,
-    LANGUAGES,
-    MARGIN_X,
-    PAGE_WIDTH,
-    QR_PIXELS_PER_MODULE,
-    QR_QUIET_ZONE,
     ProofEvent,
     ProofFacts,
     format_morocco,
     format_utc,
-    qr_matrix,
     render_proof_pdf,
 )
 

@@ -47,10 +47,11 @@ from webapp import jobs
 from webapp.clock import FrozenClock
 from webapp.config import ConfigError, Settings
 from webapp.extensions import db
+from webapp.labels import PROOF_TEXTS_BY_LANGUAGE as LABELS
 from webapp.models import Proof
 from webapp.queue import get_queue
 from webapp.services import Services
-from webapp.trust.proof_pdf import LABELS, QR_PIXELS_PER_MODULE, QR_QUIET_ZONE
+from webapp.trust.pdf_layout import QR_PIXELS_PER_MODULE, QR_QUIET_ZONE
 from webapp.trust.proofs import PROOF_EVENTS, SHOWN_EVENTS, add_years
 
 REFUSAL_REASON = "Je conteste la créance : facture n°1842 déjà réglée"

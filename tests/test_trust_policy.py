@@ -24,8 +24,8 @@ from webapp import create_app
 from webapp.clock import FrozenClock
 from webapp.config import ConfigError, Settings
 from webapp.extensions import db
+from webapp.labels import PROOF_TEXTS_BY_LANGUAGE as LABELS
 from webapp.trust.policy import DEFAULT_POLICY_OID, POLICY_UUID, is_dotted_oid
-from webapp.trust.proof_pdf import LABELS
 
 TIMESTAMP_QUERY = "application/timestamp-query"
 

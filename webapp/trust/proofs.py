@@ -27,7 +27,7 @@ import hashlib
 import io
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -37,6 +37,7 @@ from pyhanko.sign.fields import MDPPerm
 from sqlalchemy import select
 
 from webapp.extensions import DbSession
+from webapp.labels import proof_event_labels, proof_language, proof_texts
 from webapp.models import Evidence, Letter, Proof, ProofKind, ProofStatus
 from webapp.models.types import new_id
 from webapp.trust.aio import run_sync
@@ -45,7 +46,7 @@ from webapp.trust.evidence import EventFacts
 from webapp.trust.journal import InclusionProof, ensure_logged, inclusion_proof
 from webapp.trust.ltv import DSS_SETTINGS, LTV_ERRORS, archive_expiry, archive_field_name
 from webapp.trust.pdfa import attach_file, prepare_update
-from webapp.trust.proof_pdf import LABELS, ProofEvent, ProofFacts, render_proof_pdf
+from webapp.trust.proof_pdf import ProofEvent, ProofFacts, render_proof_pdf
 from webapp.trust.seal import SealError
 from webapp.trust.signed_note import Checkpoint, split_note
 from webapp.trust.tsa import timestamp_response
@@ -86,55 +87,6 @@ SHOWN_EVENTS = frozenset(
 )
 # What a proof of handover lists: the acceptance, the identification that opened the download, the download.
 HANDOVER_EVENTS = ("ConsignmentAcceptance", "RecipientIdentification", "ContentHandover")
-
-EVENT_LABELS: dict[str, dict[str, str]] = {
-    "fr": {
-        "SubmissionAcceptance": "Dépôt de la lettre",
-        "ConsignmentNotification": "Notification envoyée au destinataire",
-        "ConsignmentNotificationFailure": "Échec de la notification",
-        "NotificationDelivered": "Notification remise au téléphone",
-        "ConsignmentReminder": "Rappel envoyé au destinataire",
-        "RecipientIdentification": "Identification du destinataire (code à usage unique)",
-        "ConsignmentAcceptance": "Acceptation par le destinataire",
-        "ConsignmentRejection": "Refus par le destinataire",
-        "AcceptanceRejectionExpiry": "Expiration du délai sans réponse",
-        "RecipientCodeSent": "Code à usage unique envoyé par SMS au destinataire",
-        "ContentHandover": "Téléchargement du document par le destinataire",
-    },
-    "ar": {
-        "SubmissionAcceptance": "إيداع الرسالة",
-        "ConsignmentNotification": "إرسال الإشعار إلى المرسل إليه",
-        "ConsignmentNotificationFailure": "فشل الإشعار",
-        "NotificationDelivered": "تسليم الإشعار إلى الهاتف",
-        "ConsignmentReminder": "إرسال تذكير إلى المرسل إليه",
-        "RecipientIdentification": "التحقق من هوية المرسل إليه (رمز لمرة واحدة)",
-        "ConsignmentAcceptance": "قبول المرسل إليه",
-        "ConsignmentRejection": "رفض المرسل إليه",
-        "AcceptanceRejectionExpiry": "انقضاء الأجل دون رد",
-        "RecipientCodeSent": "إرسال رمز لمرة واحدة إلى المرسل إليه عبر رسالة نصية",
-        "ContentHandover": "تنزيل الوثيقة من طرف المرسل إليه",
-    },
-    "en": {
-        "SubmissionAcceptance": "Letter deposited",
-        "ConsignmentNotification": "Notification sent to the recipient",
-        "ConsignmentNotificationFailure": "Notification failed",
-        "NotificationDelivered": "Notification delivered to the phone",
-        "ConsignmentReminder": "Reminder sent to the recipient",
-        "RecipientIdentification": "Recipient identified (one-time code)",
-        "ConsignmentAcceptance": "Accepted by the recipient",
-        "ConsignmentRejection": "Refused by the recipient",
-        "AcceptanceRejectionExpiry": "Deadline passed without an answer",
-        "RecipientCodeSent": "One-time code sent to the recipient by SMS",
-        "ContentHandover": "Document downloaded by the recipient",
-    },
-}
-
-PROVIDER_ROLE = {
-    "fr": "prestataire de services de confiance (loi 43-20)",
-    "ar": "مقدم خدمات الثقة (القانون 43-20)",
-    "en": "trust service provider (law 43-20)",
-}
-
 
 # Names of the journal files every proof carries (the verifier and the dispute bundle read them).
 CHECKPOINT_FILE = "journal-checkpoint.txt"
@@ -339,10 +291,12 @@ def build_facts(
 ) -> ProofFacts:
     """What the proof prints, read from the sealed records (never from the free columns beside them).
 
-    The trigger record repeats who sent what to whom; the letter row gives only the language.
+    The trigger record repeats who sent what to whom; the letter row gives only the language.  The
+    texts are translated here, in the letter's language, and the renderer only draws them.
     """
-    language = letter.language if letter.language in EVENT_LABELS else "fr"
-    labels = EVENT_LABELS[language]
+    language = proof_language(letter.language)
+    texts = proof_texts(language)
+    labels = proof_event_labels(language)
     settings = services.settings
     attested = EventFacts.of(trigger)
     events = [EventFacts.of(r) for r in records]
@@ -354,7 +308,7 @@ def build_facts(
         kind=kind.value,
         language=language,
         provider_name=settings.service_name,
-        provider_details=f"{settings.service_legal_name} — {PROVIDER_ROLE[language]} — {settings.public_url}",
+        provider_details=f"{settings.service_legal_name} — {texts['provider_role']} — {settings.public_url}",
         letter_id=str(stated["letter_id"]),
         reference=str(stated.get("reference", "")),
         sender_legal_name=str(sender.get("legal_name") or sender.get("name") or ""),
@@ -378,15 +332,16 @@ def build_facts(
         reason=reason,
         journal_size=journal.tree_size,
         journal_root=Checkpoint.parse(split_note(journal.note)[0]).root_hash.hex(),
-        trust_notice=trust_notice(services, language),
+        trust_notice=trust_notice(services, texts),
+        texts=texts,
     )
 
 
-def trust_notice(services: TrustServices, language: str) -> str:
-    """The proof's line on where its seal and timestamps come from: a trial setup, or whose they are."""
+def trust_notice(services: TrustServices, labels: Mapping[str, str]) -> str:
+    """The proof's line on where its seal and timestamps come from: a trial setup, or whose they are
+    (`labels`: the proof's texts, `webapp.labels.proof_texts`)."""
     services.trust.tsa_certificate()  # an external TSA is asked once, so that it is named by its certificate
     disclosure = services.trust.disclosure
-    labels = LABELS[language]
     if disclosure.trial:
         return labels["trust.trial"]
     tsa = disclosure.tsa_name

@@ -16,51 +16,14 @@ from flask_babel import (
     gettext,
     ngettext,
 )
-from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
 from webapp.i18n import LANGUAGE_NAMES, LANGUAGES, text_direction
+from webapp.labels import EVENT_LABELS, PROOF_LABELS, STATUS_LABELS
 from webapp.notify.texts import MOROCCO
 from webapp.services import current_services
 from webapp.web.locale import LANG_COOKIE
 from webapp.web.recipient.pages import masked_phone
-
-STATUS_LABELS = {
-    "deposited": _l("Deposited"),
-    "notified": _l("Notified"),
-    "accepted": _l("Accepted"),
-    "refused": _l("Refused"),
-    "neglected": _l("Not collected"),
-    "undeliverable": _l("Undeliverable"),
-}
-
-EVENT_LABELS = {
-    "SubmissionAcceptance": _l("Letter deposited"),
-    "ConsignmentNotification": _l("Recipient notified by SMS"),
-    "ConsignmentNotificationFailure": _l("Notification failed"),
-    "NotificationDelivered": _l("SMS delivered to the phone"),
-    "ConsignmentReminder": _l("Reminder sent"),
-    "RecipientCodeSent": _l("One-time code sent by SMS"),
-    "RecipientIdentification": _l("Recipient identified with a one-time code"),
-    "RecipientIdentificationFailure": _l("Wrong code typed"),
-    "RecipientUnlock": _l("Code entry unlocked by our support team"),
-    "ConsignmentAcceptance": _l("Letter accepted"),
-    "ConsignmentRejection": _l("Letter refused"),
-    "ContentHandover": _l("Document downloaded by the recipient"),
-    "AcceptanceRejectionExpiry": _l("Deadline passed without an answer"),
-    "ArchiveTimestampRenewal": _l("Proof given a new archive timestamp"),
-}
-
-
-PROOF_LABELS = {
-    "deposit": _l("Proof of deposit"),
-    "reception": _l("Proof of reception"),
-    "refusal": _l("Proof of refusal"),
-    "negligence": _l("Proof of negligence"),
-    "non_delivery": _l("Proof of non-delivery"),
-    "handover": _l("Proof of handover"),
-}
-
 
 LTR_TAGS = {
     name: (Markup(f'<{name} dir="ltr">'), Markup(f"</{name}>"))  # noqa: S704 - fixed tag names
@@ -80,6 +43,7 @@ def _wants_partial_page() -> bool:
 
 
 def register_template_helpers(app: Flask) -> None:
+    # What statuses, events and proofs are called: `webapp.labels`, for the portal, the console and /verify.
     app.jinja_env.globals["status_label"] = lambda code: STATUS_LABELS.get(code, code)
     app.jinja_env.globals["event_label"] = lambda code: EVENT_LABELS.get(code, code)
     app.jinja_env.globals["mask_phone"] = masked_phone

@@ -17,6 +17,7 @@ from flask_login import current_user
 
 from webapp.extensions import db, limiter
 from webapp.i18n import text_direction
+from webapp.labels import EVENT_LABELS, STATUS_LABELS
 from webapp.letters.access import dispute_bundle, open_proof
 from webapp.letters.deposit import DepositRequest, deposit_letter
 from webapp.letters.errors import DocumentTooLarge, LetterError, LetterNotFound, ProofNotAvailable, ProofPending
@@ -38,7 +39,6 @@ from webapp.web.forms import ComposeForm
 from webapp.web.policies import senders_only
 from webapp.web.portal import bp
 from webapp.web.portal.charts import Bar, Column, funnel_svg, stacked_columns_svg
-from webapp.web.templating import EVENT_LABELS, STATUS_LABELS
 
 
 def N_(message: str) -> str:

@@ -1,0 +1,198 @@
+-- Revision 9db49d683c8f as released (migrations/ at 4bc03a6bcfef), postgresql.
+-- Written by `python -m tests.migration_snapshots`: the schema a database migrated to this revision
+-- holds, replayed by tests/test_migration_history.py.  Never edit: released migrations are history.
+CREATE SEQUENCE evidence_chain_head_id_seq AS integer INCREMENT BY 1 MINVALUE 1 MAXVALUE 2147483647 START WITH 1;
+CREATE SEQUENCE evidence_checkpoints_id_seq AS integer INCREMENT BY 1 MINVALUE 1 MAXVALUE 2147483647 START WITH 1;
+CREATE TABLE access_links (
+    id character varying(36) NOT NULL,
+    letter_id character varying(36) NOT NULL,
+    token_hash character varying(64) NOT NULL,
+    created_at timestamp with time zone NOT NULL
+);
+CREATE TABLE alembic_version (
+    version_num character varying(32) NOT NULL
+);
+CREATE TABLE api_tokens (
+    id character varying(36) NOT NULL,
+    user_id character varying(36) NOT NULL,
+    name character varying(100) NOT NULL,
+    token_hash character varying(64) NOT NULL,
+    prefix character varying(12) NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    last_used_at timestamp with time zone,
+    revoked_at timestamp with time zone
+);
+CREATE TABLE documents (
+    letter_id character varying(36) NOT NULL,
+    key_id character varying(16) NOT NULL,
+    wrapped_key bytea NOT NULL,
+    nonce bytea NOT NULL,
+    ciphertext bytea NOT NULL
+);
+CREATE TABLE evidence (
+    id character varying(36) NOT NULL,
+    seq integer NOT NULL,
+    letter_id character varying(36) NOT NULL,
+    event character varying(50) NOT NULL,
+    occurred_at timestamp with time zone NOT NULL,
+    canonical text NOT NULL,
+    previous_hash character varying(64) NOT NULL,
+    record_hash character varying(64) NOT NULL,
+    seal bytea,
+    sealed_at timestamp with time zone
+);
+CREATE TABLE evidence_chain_head (
+    id integer NOT NULL DEFAULT nextval('evidence_chain_head_id_seq'::regclass),
+    seq integer NOT NULL,
+    record_hash character varying(64) NOT NULL,
+    version integer NOT NULL
+);
+CREATE TABLE evidence_checkpoints (
+    id integer NOT NULL DEFAULT nextval('evidence_checkpoints_id_seq'::regclass),
+    seq integer NOT NULL,
+    record_hash character varying(64) NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    canonical text NOT NULL,
+    seal bytea NOT NULL
+);
+CREATE TABLE letters (
+    id character varying(36) NOT NULL,
+    reference character varying(16) NOT NULL,
+    organisation_id character varying(36) NOT NULL,
+    sender_user_id character varying(36) NOT NULL,
+    status character varying(20) NOT NULL,
+    channel character varying(10) NOT NULL,
+    language character varying(5) NOT NULL,
+    recipient_name character varying(200) NOT NULL,
+    recipient_phone character varying(20) NOT NULL,
+    recipient_email character varying(254),
+    document_name character varying(255) NOT NULL,
+    document_size integer NOT NULL,
+    document_sha256 character varying(64) NOT NULL,
+    code_failures integer NOT NULL,
+    locked_at timestamp with time zone,
+    deposited_at timestamp with time zone NOT NULL,
+    notified_at timestamp with time zone,
+    deadline_at timestamp with time zone,
+    decided_at timestamp with time zone,
+    version integer NOT NULL
+);
+CREATE TABLE one_time_codes (
+    id character varying(36) NOT NULL,
+    letter_id character varying(36) NOT NULL,
+    code_hash character varying(64) NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    attempts integer NOT NULL,
+    used_at timestamp with time zone
+);
+CREATE TABLE organisations (
+    id character varying(36) NOT NULL,
+    name character varying(200) NOT NULL,
+    legal_name character varying(200) NOT NULL,
+    ice character varying(15),
+    address character varying(400),
+    verified_at timestamp with time zone,
+    created_at timestamp with time zone NOT NULL
+);
+CREATE TABLE outbound_messages (
+    id character varying(36) NOT NULL,
+    letter_id character varying(36) NOT NULL,
+    purpose character varying(20) NOT NULL,
+    channel character varying(10) NOT NULL,
+    recipient character varying(254) NOT NULL,
+    status character varying(20) NOT NULL,
+    secret_key_id character varying(16),
+    secret_wrapped_key bytea,
+    secret_nonce bytea,
+    secret_ciphertext bytea,
+    segments integer NOT NULL,
+    provider character varying(20),
+    provider_message_id character varying(100),
+    attempts integer NOT NULL,
+    last_error text,
+    created_at timestamp with time zone NOT NULL,
+    submitted_at timestamp with time zone,
+    sent_at timestamp with time zone,
+    next_attempt_at timestamp with time zone
+);
+CREATE TABLE proofs (
+    id character varying(36) NOT NULL,
+    letter_id character varying(36) NOT NULL,
+    kind character varying(20) NOT NULL,
+    evidence_id character varying(36) NOT NULL,
+    status character varying(20) NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    issued_at timestamp with time zone,
+    retain_until timestamp with time zone,
+    sha256 character varying(64),
+    size integer,
+    attempts integer NOT NULL,
+    last_error text,
+    key_id character varying(16),
+    wrapped_key bytea,
+    nonce bytea,
+    ciphertext bytea
+);
+CREATE TABLE users (
+    id character varying(36) NOT NULL,
+    organisation_id character varying(36) NOT NULL,
+    email character varying(254) NOT NULL,
+    password_hash character varying(255) NOT NULL,
+    role character varying(20) NOT NULL,
+    is_active boolean NOT NULL,
+    created_at timestamp with time zone NOT NULL
+);
+ALTER TABLE access_links ADD CONSTRAINT pk_access_links PRIMARY KEY (id);
+ALTER TABLE access_links ADD CONSTRAINT uq_access_links_token_hash UNIQUE (token_hash);
+ALTER TABLE alembic_version ADD CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num);
+ALTER TABLE api_tokens ADD CONSTRAINT pk_api_tokens PRIMARY KEY (id);
+ALTER TABLE api_tokens ADD CONSTRAINT uq_api_tokens_token_hash UNIQUE (token_hash);
+ALTER TABLE documents ADD CONSTRAINT pk_documents PRIMARY KEY (letter_id);
+ALTER TABLE evidence ADD CONSTRAINT pk_evidence PRIMARY KEY (id);
+ALTER TABLE evidence ADD CONSTRAINT uq_evidence_previous_hash UNIQUE (previous_hash);
+ALTER TABLE evidence ADD CONSTRAINT uq_evidence_record_hash UNIQUE (record_hash);
+ALTER TABLE evidence ADD CONSTRAINT uq_evidence_seq UNIQUE (seq);
+ALTER TABLE evidence_chain_head ADD CONSTRAINT pk_evidence_chain_head PRIMARY KEY (id);
+ALTER TABLE evidence_checkpoints ADD CONSTRAINT pk_evidence_checkpoints PRIMARY KEY (id);
+ALTER TABLE letters ADD CONSTRAINT pk_letters PRIMARY KEY (id);
+ALTER TABLE letters ADD CONSTRAINT uq_letters_reference UNIQUE (reference);
+ALTER TABLE one_time_codes ADD CONSTRAINT pk_one_time_codes PRIMARY KEY (id);
+ALTER TABLE organisations ADD CONSTRAINT pk_organisations PRIMARY KEY (id);
+ALTER TABLE organisations ADD CONSTRAINT uq_organisations_name UNIQUE (name);
+ALTER TABLE outbound_messages ADD CONSTRAINT pk_outbound_messages PRIMARY KEY (id);
+ALTER TABLE proofs ADD CONSTRAINT pk_proofs PRIMARY KEY (id);
+ALTER TABLE proofs ADD CONSTRAINT uq_proofs_letter_id UNIQUE (letter_id, kind);
+ALTER TABLE users ADD CONSTRAINT pk_users PRIMARY KEY (id);
+ALTER TABLE users ADD CONSTRAINT uq_users_email UNIQUE (email);
+ALTER TABLE access_links ADD CONSTRAINT fk_access_links_letter_id_letters FOREIGN KEY (letter_id) REFERENCES letters(id);
+ALTER TABLE api_tokens ADD CONSTRAINT fk_api_tokens_user_id_users FOREIGN KEY (user_id) REFERENCES users(id);
+ALTER TABLE documents ADD CONSTRAINT fk_documents_letter_id_letters FOREIGN KEY (letter_id) REFERENCES letters(id);
+ALTER TABLE evidence ADD CONSTRAINT fk_evidence_letter_id_letters FOREIGN KEY (letter_id) REFERENCES letters(id);
+ALTER TABLE letters ADD CONSTRAINT fk_letters_organisation_id_organisations FOREIGN KEY (organisation_id) REFERENCES organisations(id);
+ALTER TABLE letters ADD CONSTRAINT fk_letters_sender_user_id_users FOREIGN KEY (sender_user_id) REFERENCES users(id);
+ALTER TABLE one_time_codes ADD CONSTRAINT fk_one_time_codes_letter_id_letters FOREIGN KEY (letter_id) REFERENCES letters(id);
+ALTER TABLE outbound_messages ADD CONSTRAINT fk_outbound_messages_letter_id_letters FOREIGN KEY (letter_id) REFERENCES letters(id);
+ALTER TABLE proofs ADD CONSTRAINT fk_proofs_evidence_id_evidence FOREIGN KEY (evidence_id) REFERENCES evidence(id);
+ALTER TABLE proofs ADD CONSTRAINT fk_proofs_letter_id_letters FOREIGN KEY (letter_id) REFERENCES letters(id);
+ALTER TABLE users ADD CONSTRAINT fk_users_organisation_id_organisations FOREIGN KEY (organisation_id) REFERENCES organisations(id);
+CREATE INDEX ix_access_links_letter_id ON public.access_links USING btree (letter_id);
+CREATE INDEX ix_api_tokens_user_id ON public.api_tokens USING btree (user_id);
+CREATE INDEX ix_evidence_checkpoints_seq ON public.evidence_checkpoints USING btree (seq);
+CREATE INDEX ix_evidence_letter_id ON public.evidence USING btree (letter_id);
+CREATE INDEX ix_letters_deadline_at ON public.letters USING btree (deadline_at);
+CREATE INDEX ix_letters_organisation_id ON public.letters USING btree (organisation_id);
+CREATE INDEX ix_letters_recipient_phone ON public.letters USING btree (recipient_phone);
+CREATE INDEX ix_letters_status ON public.letters USING btree (status);
+CREATE INDEX ix_one_time_codes_created_at ON public.one_time_codes USING btree (created_at);
+CREATE INDEX ix_one_time_codes_letter_id ON public.one_time_codes USING btree (letter_id);
+CREATE INDEX ix_outbound_messages_letter_id ON public.outbound_messages USING btree (letter_id);
+CREATE INDEX ix_outbound_messages_next_attempt_at ON public.outbound_messages USING btree (next_attempt_at);
+CREATE INDEX ix_outbound_messages_status ON public.outbound_messages USING btree (status);
+CREATE INDEX ix_proofs_letter_id ON public.proofs USING btree (letter_id);
+CREATE INDEX ix_proofs_status ON public.proofs USING btree (status);
+CREATE INDEX ix_users_organisation_id ON public.users USING btree (organisation_id);
+ALTER SEQUENCE evidence_chain_head_id_seq OWNED BY evidence_chain_head.id;
+ALTER SEQUENCE evidence_checkpoints_id_seq OWNED BY evidence_checkpoints.id;
+INSERT INTO alembic_version (version_num) VALUES ('9db49d683c8f');
+INSERT INTO evidence_chain_head (id, seq, record_hash, version) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000', 1);
