@@ -18,7 +18,7 @@ from webapp import create_app
 from webapp.clock import FrozenClock
 from webapp.config import Settings
 from webapp.extensions import db
-from webapp.queue import get_queue
+from webapp.queue import every_queue
 
 STORED_TABLES = (
     "letters",
@@ -43,7 +43,7 @@ def stored_state(app: Flask) -> dict[str, Any]:
             for table in STORED_TABLES
         }
         state["chain_head"] = db.session.execute(text("SELECT seq, record_hash FROM evidence_chain_head")).all()
-        queue = get_queue()
+        queue = every_queue()
         state["queued_jobs"] = sorted(job.func_name for job in queue.jobs)
         db.session.remove()
     return state

@@ -27,7 +27,7 @@ from tests.trust_helpers import evidence_rows, journal_key, run_cli
 from webapp.clock import FrozenClock
 from webapp.extensions import db
 from webapp.models import JournalCheckpoint, JournalRefusal
-from webapp.queue import get_queue
+from webapp.queue import every_queue
 from webapp.services import Services
 from webapp.trust.journal import write_checkpoint
 
@@ -407,15 +407,15 @@ def test_the_job_after_each_deposit_and_the_periodic_sweep_write_checkpoints(
     services = _services(app)
     deposit()
     with app.app_context():
-        get_queue().empty()  # only the job that follows each record, not the proof's or the SMS's
+        every_queue().empty()  # only the job that follows each record, not the proof's or the SMS's
         services.settings = services.settings.replace(checkpoint_interval=0)
-        get_queue().enqueue("webapp.jobs.checkpoint_journal")
+        every_queue().enqueue("webapp.jobs.checkpoint_journal")
     run_jobs()
     assert _checkpoints(app) == [1]
     deposit(recipient_phone="0700112233")
     with app.app_context():
-        get_queue().empty()
-        get_queue().enqueue("webapp.jobs.seal_evidence")  # the name queues of earlier releases may hold
+        every_queue().empty()
+        every_queue().enqueue("webapp.jobs.seal_evidence")  # the name queues of earlier releases may hold
     run_jobs()
     assert _checkpoints(app) == [1, 2]
 

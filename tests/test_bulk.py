@@ -23,7 +23,7 @@ from webapp.extensions import db
 from webapp.letters.bulk import BulkLimits, deposit_batch, row_idempotency_key
 from webapp.letters.bulk import batches as bulk
 from webapp.models import Batch, BatchDocument, BatchRow, BatchStatus, Letter, MessagePurpose, OutboundMessage
-from webapp.queue import get_queue
+from webapp.queue import every_queue
 from webapp.services import current_services
 from webapp.vault import Sealed
 
@@ -102,7 +102,7 @@ def run_deposit(app: Flask, batch_id: str) -> str | None:
 
 def queued_job_ids(app: Flask) -> list[str]:
     with app.app_context():
-        return list(get_queue().job_ids)
+        return list(every_queue().job_ids)
 
 
 # --- A valid file ----------------------------------------------------------------------------------
@@ -543,13 +543,13 @@ def test_a_batch_whose_job_was_lost_is_queued_again_by_the_sweeper(
     with app.app_context():
         assert jobs.requeue_batches() == 1  # its job is queued: the sweep leaves it be (same id)
         assert queued_job_ids(app).count(f"batch-{batch_id}-0") == 1
-        get_queue().empty()  # as if Redis had been down when the upload committed
+        every_queue().empty()  # as if Redis had been down when the upload committed
         assert jobs.requeue_batches() == 1
         assert queued_job_ids(app) == [f"batch-{batch_id}-0"]
         # A run handed over and its continuation was lost: the sweep queues the job for that progress.
-        get_queue().empty()
+        every_queue().empty()
         assert deposit_batch(db.session, current_services(), batch_id, chunk_rows=50, seconds=0)
-        get_queue().empty()
+        every_queue().empty()
         assert jobs.requeue_batches() == 1
         assert queued_job_ids(app) == [f"batch-{batch_id}-50"]
     run_jobs()

@@ -33,7 +33,7 @@ from webapp.models import Evidence, Letter, MessagePurpose, MessageStatus, Outbo
 from webapp.notify.email import OutgoingEmail, PermanentEmailError, TransientEmailError, make_email_provider
 from webapp.notify.email.smtp import SmtpEmailProvider, parse_smtp_url
 from webapp.notify.sms.console import ConsoleSmsProvider
-from webapp.queue import get_queue
+from webapp.queue import every_queue
 from webapp.services import Services
 
 RECIPIENT_EMAIL = "youssef.alami@example.ma"
@@ -103,11 +103,7 @@ def _channel_of(record: Evidence) -> str:
 def _release_scheduled_retries(app: Flask) -> int:
     """Moves RQ's scheduled retries to the queue, as its scheduler does once their delay is over."""
     with app.app_context():
-        registry = get_queue().scheduled_job_registry
-        ids = registry.get_job_ids()
-        for job_id in ids:
-            registry.requeue(job_id)
-        return len(ids)
+        return every_queue().requeue_scheduled()
 
 
 def _use_smtp(app: Flask, server: SmtpServer, **url: Any) -> None:

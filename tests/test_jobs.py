@@ -28,7 +28,7 @@ from webapp.letters.states import Event, LetterStatus
 from webapp.models import Evidence, Letter, MessagePurpose, MessageStatus, OutboundMessage, User
 from webapp.notify.sms import PermanentSmsError, SmsReceipt, TransientSmsError
 from webapp.notify.sms.console import ConsoleSmsProvider
-from webapp.queue import get_queue
+from webapp.queue import every_queue
 from webapp.services import Services, current_services
 from webapp.sweepers import requeue_stalled_messages
 
@@ -120,7 +120,7 @@ def _events(app: Flask, letter_id: str) -> list[str]:
 def _queued(app: Flask, func_name: str | None = SEND_JOB) -> list[str]:
     """Ids of the queued jobs of `func_name` (the notification job by default; None: every job)."""
     with app.app_context():
-        return [job.id for job in get_queue().jobs if func_name is None or job.func_name == func_name]
+        return [job.id for job in every_queue().jobs if func_name is None or job.func_name == func_name]
 
 
 def _run_job_again(app: Flask, message_id: str) -> str | None:
@@ -135,11 +135,7 @@ def _run_job_again(app: Flask, message_id: str) -> str | None:
 def _release_scheduled_retries(app: Flask) -> int:
     """Moves RQ's scheduled retries to the queue, as its scheduler does once their delay is over."""
     with app.app_context():
-        registry = get_queue().scheduled_job_registry
-        ids = registry.get_job_ids()
-        for job_id in ids:
-            registry.requeue(job_id)
-        return len(ids)
+        return every_queue().requeue_scheduled()
 
 
 def _dead_redis() -> redis.Redis:
@@ -167,7 +163,7 @@ def _deposit(app: Flask, sender: Sender) -> Letter:
 
 def test_a_deposit_enqueues_one_job_only_after_commit(app: Flask, sender: Sender) -> None:
     with app.app_context():
-        queue = get_queue()
+        queue = every_queue()
         letter = _deposit(app, sender)
         db.session.flush()
         assert queue.count == 0, "nothing may be enqueued before the commit"
@@ -185,7 +181,7 @@ def test_a_deposit_enqueues_one_job_only_after_commit(app: Flask, sender: Sender
 
 def test_a_rolled_back_deposit_enqueues_nothing(app: Flask, sender: Sender) -> None:
     with app.app_context():
-        queue = get_queue()
+        queue = every_queue()
         _deposit(app, sender)
         db.session.rollback()
         assert queue.count == 0
@@ -225,7 +221,7 @@ def test_running_the_send_job_twice_sends_one_sms(
     run_jobs()
     # The same job again, through the queue and directly.
     with app.app_context():
-        get_queue().enqueue("webapp.jobs.send_message", message.id)
+        every_queue().enqueue("webapp.jobs.send_message", message.id)
     run_jobs()
     assert _run_job_again(app, message.id) == MessageStatus.SENT.value
 
@@ -374,7 +370,7 @@ def test_redis_down_at_deposit_still_stores_and_sends_later(
         assert requeue_stalled_messages(db.session, services, older_than=0) == 1
         # Sweeping again before the worker runs does not queue it twice.
         assert requeue_stalled_messages(db.session, services, older_than=0) == 1
-        assert get_queue().count == 1
+        assert every_queue().count == 1
     run_jobs()
 
     [sms] = outbox()

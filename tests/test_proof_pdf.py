@@ -20,7 +20,7 @@ from pypdf import PdfReader
 from webapp.i18n import LANGUAGES
 from webapp.labels import PROOF_KINDS as KINDS
 from webapp.labels import PROOF_TEXTS_BY_LANGUAGE as LABELS
-from webapp.trust.pdf_layout import MARGIN_X, PAGE_WIDTH, QR_PIXELS_PER_MODULE, QR_QUIET_ZONE, qr_matrix
+from webapp.trust.pdf_layout import MARGIN_X, PAGE_WIDTH, QR_MASK, QR_PIXELS_PER_MODULE, QR_QUIET_ZONE, qr_matrix
 from webapp.trust.proof_pdf import (
     ProofEvent,
     ProofFacts,
@@ -207,8 +207,9 @@ def test_qr_code_encodes_the_verification_url() -> None:
     assert image is not None
     image = image.convert("L")
 
-    # The same matrix as qrcode makes for the URL, independently of the module.
-    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=1, border=0)
+    # A valid code of the URL: what qrcode makes of it with the mask we fix (any of the eight is valid;
+    # decoders read them all, see the next test), drawn module for module.
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=1, border=0, mask_pattern=QR_MASK)
     code.add_data(facts.verify_url)
     code.make(fit=True)
     expected = [[bool(module) for module in row] for row in code.get_matrix()]

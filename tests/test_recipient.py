@@ -22,7 +22,7 @@ from webapp.clock import FrozenClock
 from webapp.extensions import db
 from webapp.letters.recipient import expire_overdue_letters
 from webapp.models import Evidence, Letter, OneTimeCode, OutboundMessage
-from webapp.queue import get_queue
+from webapp.queue import every_queue
 from webapp.trust.evidence import isoformat_utc
 
 SENDER_NAME = "Banque Atlas SA"
@@ -174,7 +174,7 @@ class Flow:
                 )
                 for table in db.metadata.sorted_tables
             }
-            queued = get_queue().count
+            queued = every_queue().count
             db.session.remove()
         return {"tables": tables, "outbox": self.outbox(), "queued": queued}
 

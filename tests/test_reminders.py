@@ -28,7 +28,7 @@ from webapp.letters.reminders import claim_reminder, due_number, find_due_remind
 from webapp.letters.states import Event, LetterStatus
 from webapp.models import Letter, MessagePurpose, MessageStatus, OutboundMessage
 from webapp.notify.texts import GSM7_BUDGET, UCS2_BUDGET, reminder_sms, sms_length
-from webapp.queue import get_queue
+from webapp.queue import every_queue
 from webapp.services import Services, current_services
 
 DAY = 24 * 3600
@@ -297,7 +297,7 @@ def test_two_schedulers_enqueueing_the_job_send_each_reminder_once(
     _at_day(clock, 3)
     with app.app_context():
         for _ in range(2):  # the same periodic job, enqueued by two schedulers
-            get_queue().enqueue("webapp.jobs.send_reminders")
+            every_queue().enqueue("webapp.jobs.send_reminders")
     run_jobs()
     for letter_id in ids:
         assert [m.reminder_number for m in _reminders(app, letter_id)] == [1]

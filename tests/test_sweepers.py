@@ -25,7 +25,7 @@ from webapp.letters.bulk import deposit_batch_job
 from webapp.letters.notifications import send_message_job
 from webapp.letters.proofs import issue_proof_job, proof_job_id
 from webapp.models import Proof, ProofKind, ProofStatus
-from webapp.queue import get_queue, job_name
+from webapp.queue import every_queue, job_name
 from webapp.trust.journal import checkpoint_journal_job
 from worker.app_worker import SCHEDULE
 
@@ -103,12 +103,12 @@ def test_a_proof_whose_job_was_lost_is_issued_after_the_sweep(
     proof = deposit_proof()
     assert proof.status is ProofStatus.PENDING
     with app.app_context():
-        assert get_queue().count == 0
+        assert every_queue().count == 0
         assert jobs.requeue_proofs() == 0  # its own job is given a minute first
         clock.advance(61)
         assert jobs.requeue_proofs() == 1
         assert jobs.requeue_proofs() == 1  # swept again before a worker runs: still one job
-        assert [job.id for job in get_queue().jobs if job.func_name == job_name(issue_proof_job)] == [
+        assert [job.id for job in every_queue().jobs if job.func_name == job_name(issue_proof_job)] == [
             proof_job_id(proof.id)
         ]
         db.session.remove()

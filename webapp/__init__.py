@@ -14,6 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from webapp.clock import Clock, SystemClock
 from webapp.config import PROJECT_ROOT, Settings
 from webapp.extensions import babel, compress, csrf, db, htmx, limiter, login_manager, migrate
+from webapp.logredact import redact
 from webapp.notify.email import make_email_provider
 from webapp.notify.sms import make_sms_provider
 from webapp.services import Services
@@ -133,12 +134,8 @@ def _configure_logging(app: Flask) -> None:
 
 
 def _redact_tokens(record: logging.LogRecord) -> bool:
-    import re
-
     if isinstance(record.args, tuple):
-        record.args = tuple(
-            re.sub(r"/l/[A-Za-z0-9_-]+", "/l/[redacted]", a) if isinstance(a, str) else a for a in record.args
-        )
+        record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
     return True
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeAlias
 
+from redis.exceptions import RedisError
 from rq.registry import StartedJobRegistry
 from sqlalchemy import Row, Select, select
 
@@ -25,7 +26,7 @@ from webapp.accounts.signup import email_confirmation_job
 from webapp.extensions import DbSession
 from webapp.hooks.delivery import deliver_webhook_job, delivery_job_id
 from webapp.letters.bulk import deposit_batch_job, deposit_job_id
-from webapp.letters.notifications import message_job_id, send_message_job
+from webapp.letters.notifications import message_job_id, message_priority, send_message_job
 from webapp.letters.proofs import issue_proof_job, proof_job_id
 from webapp.models import (
     Batch,
@@ -38,7 +39,7 @@ from webapp.models import (
     WebhookDeliveryStatus,
 )
 from webapp.models.organisation import AccountEmailStatus, EmailConfirmation, Invitation
-from webapp.queue import JobFunction, PendingJob, enqueue_now, get_queue
+from webapp.queue import JobFunction, PendingJob, Priority, all_queues, enqueue_all
 from webapp.services import Services
 
 # Queries and rows of any columns (each sweeper selects its own).
@@ -62,6 +63,8 @@ class Sweeper:
     family: Callable[[LostRow], str] | None = None
     # What the sweep tidies first, in the same transaction.
     tidy: Callable[[DbSession, datetime], None] | None = None
+    # The queue the job waits in (`queue.Priority`), as at the first enqueue.
+    priority: Callable[[LostRow], Priority] = lambda row: Priority.NORMAL
 
 
 def _unsent_links(model: type[Invitation] | type[EmailConfirmation], still_open: Any, now: datetime) -> LostQuery:
@@ -84,7 +87,7 @@ MESSAGES = Sweeper(
     every=30,
     older_than=30,
     lost=lambda now, cutoff: (
-        select(OutboundMessage.id)
+        select(OutboundMessage.id, OutboundMessage.purpose, OutboundMessage.reminder_number)
         .where(
             OutboundMessage.status == MessageStatus.PENDING,
             OutboundMessage.next_attempt_at <= now,
@@ -94,6 +97,7 @@ MESSAGES = Sweeper(
     ),
     job=send_message_job,
     job_id=lambda row: message_job_id(row.id),
+    priority=lambda row: message_priority(row.purpose, row.reminder_number),
 )
 
 # Proofs still pending: their job was lost, or failed (a TSA or seal outage outlasting RQ's retries).
@@ -123,6 +127,7 @@ WEBHOOKS = Sweeper(
     job=deliver_webhook_job,
     job_id=lambda row: delivery_job_id(row.id),
     retry=False,
+    priority=lambda row: Priority.NOTIFY,
 )
 
 # Batches left unfinished with no job at work (Redis down when the upload or a hand-over committed, a
@@ -138,6 +143,7 @@ BATCHES = Sweeper(
     job=deposit_batch_job,
     job_id=lambda row: deposit_job_id(row.id, row.deposited_rows),
     family=lambda row: f"batch-{row.id}-",
+    priority=lambda row: Priority.BULK,
 )
 
 # Invitation and sign-up confirmation emails whose job was lost (Redis down at the commit, a worker
@@ -150,6 +156,7 @@ INVITATION_EMAILS = Sweeper(
     job=email_invitation_job,
     job_id=lambda row: invitation_email_job_id(row.id, row.token_hash),
     tidy=erase_stale_link_tokens,
+    priority=lambda row: Priority.URGENT,
 )
 CONFIRMATION_EMAILS = Sweeper(
     name="confirmation emails",
@@ -158,6 +165,7 @@ CONFIRMATION_EMAILS = Sweeper(
     lost=lambda now, cutoff: _unsent_links(EmailConfirmation, EmailConfirmation.used_at.is_(None), now),
     job=email_confirmation_job,
     job_id=lambda row: confirmation_email_job_id(row.id, row.token_hash),
+    priority=lambda row: Priority.URGENT,
 )
 
 SWEEPERS: tuple[Sweeper, ...] = (MESSAGES, PROOFS, WEBHOOKS, BATCHES, INVITATION_EMAILS, CONFIRMATION_EMAILS)
@@ -178,14 +186,19 @@ def sweep(session: DbSession, services: Services, sweeper: Sweeper, *, older_tha
     session.commit()
     if not rows:
         return 0
-    queue = get_queue()
-    started = set(StartedJobRegistry(queue=queue).get_job_ids()) if sweeper.family is not None else set()
-    queued = 0
-    for row in rows:
-        if sweeper.family is not None and any(job_id.startswith(sweeper.family(row)) for job_id in started):
-            continue
-        queued += enqueue_now(PendingJob(sweeper.job, (row[0],), sweeper.job_id(row), sweeper.retry), queue)
-    return queued
+    started: set[str] = set()
+    if sweeper.family is not None:
+        try:
+            for queue in all_queues():
+                started.update(StartedJobRegistry(queue=queue).get_job_ids())
+        except RedisError:
+            return 0
+    jobs = [
+        PendingJob(sweeper.job, (row[0],), sweeper.job_id(row), sweeper.retry, sweeper.priority(row))
+        for row in rows
+        if sweeper.family is None or not any(job_id.startswith(sweeper.family(row)) for job_id in started)
+    ]
+    return enqueue_all(jobs)
 
 
 # Two sweeps by name: `flask letters requeue` sweeps every pending message at once (older_than=0).

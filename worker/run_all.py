@@ -1,32 +1,100 @@
 """`make run`: the whole embedded stack in one terminal, stopped cleanly by Ctrl-C or SIGTERM.
 
 Starts the embedded Redis (when REDIS_URL is unset), applies migrations, then
-runs the web server (gunicorn), one RQ worker and the scheduler as child
-processes.  If any child dies, or on SIGINT/SIGTERM, every child is stopped.
+runs the web server (gunicorn), `WORKERS` RQ workers (default: one per core;
+each a long-lived, warmed-up process serving the priority queues) and the
+scheduler, each a child in its own process group.
+
+- It refuses to start when `HOST:PORT` is taken, and says so.
+- A child that dies is started again (after a pause that doubles while it keeps
+  dying, up to 30 s): a crashed worker or a scheduler that lost Redis never takes
+  the web server down with it.
+- Ctrl-C or SIGTERM stops everything within `STOP_GRACE_SECONDS`: each group is
+  asked to stop, then killed; "Stopped." is printed once nothing is left.
+- Workers log failures and one summary line a minute (`LOG_LEVEL=debug`: every
+  job); gunicorn's access log redacts the secrets request paths carry, and its
+  control socket lives in the instance folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
 from webapp.config import DEFAULT_INSTANCE_PATH
 
 VENV_BIN = Path(sys.executable).parent
-STOP_GRACE_SECONDS = 10
+STOP_GRACE_SECONDS = 8
+RESTART_MAX_DELAY = 30.0
+# A web server that dies this many times within a minute of starting is not coming up (say, the port was
+# taken after our check): stop and say so rather than loop.
+WEB_GIVE_UP_AFTER = 3
+
+
+@dataclass
+class Child:
+    name: str
+    command: list[str]
+    process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    delay: float = 1.0
+    restart_at: float | None = None
+    quick_deaths: list[float] = field(default_factory=list)
+
+    def start(self, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(self.command, env=env, start_new_session=True)
+        self.started_at = time.monotonic()
+        self.restart_at = None
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def signal_group(self, signum: int) -> None:
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signum)
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def workers_wanted() -> int:
+    raw = os.environ.get("WORKERS", "")
+    if raw.strip().isdigit() and int(raw) > 0:
+        return int(raw)
+    return max(1, os.cpu_count() or 1)
 
 
 def main() -> int:
     instance = Path(os.environ.get("INSTANCE_PATH", str(DEFAULT_INSTANCE_PATH))).resolve()
     port = os.environ.get("PORT", "5000")
     host = os.environ.get("HOST", "127.0.0.1")
+    if not port.isdigit() or not port_is_free(host, int(port)):
+        print(
+            f"Port {port} on {host} is already in use (another `make run`?). Stop that process, or choose "
+            f"another port: PORT=5055 make run",
+            file=sys.stderr,
+        )
+        return 1
     env = dict(os.environ, INSTANCE_PATH=str(instance), PYTHONUNBUFFERED="1")
     env.setdefault("PUBLIC_URL", f"http://localhost:{port}")
+    instance.mkdir(parents=True, exist_ok=True)
 
     redis_server = None
     if not env.get("REDIS_URL"):
@@ -38,7 +106,6 @@ def main() -> int:
     flask = [str(VENV_BIN / "flask"), "--app", "wsgi"]
     subprocess.run([*flask, "db", "upgrade"], env=env, check=True)
 
-    children: dict[str, subprocess.Popen[bytes]] = {}
     stopping = False
 
     def stop(signum: int, _frame: FrameType | None) -> None:
@@ -48,8 +115,10 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
 
-    commands = {
-        "web": [
+    workers = workers_wanted()
+    web = Child(
+        "web",
+        [
             str(VENV_BIN / "gunicorn"),
             "--bind",
             f"{host}:{port}",
@@ -57,52 +126,75 @@ def main() -> int:
             os.environ.get("WEB_CONCURRENCY", "2"),
             "--threads",
             "4",
+            "--graceful-timeout",
+            str(STOP_GRACE_SECONDS - 2),
+            "--control-socket",
+            str(instance / "gunicorn.ctl"),
+            "--logger-class",
+            "worker.gunicorn_logging.RedactingLogger",
             "--access-logfile",
             "-",
             "--access-logformat",
             '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms',
             "wsgi:app",
         ],
-        "worker": [sys.executable, "-m", "worker", "work"],
-        "scheduler": [sys.executable, "-m", "worker", "scheduler"],
-    }
+    )
+    children = [
+        web,
+        *(Child(f"worker-{n}", [sys.executable, "-m", "worker", "work"]) for n in range(1, workers + 1)),
+        Child("scheduler", [sys.executable, "-m", "worker", "scheduler"]),
+    ]
+    exit_code = 0
     try:
-        for name, command in commands.items():
-            children[name] = subprocess.Popen(command, env=env)
-        _banner(env["PUBLIC_URL"], env, instance)
-        exit_code = 0
+        for child in children:
+            child.start(env)
+        _banner(env["PUBLIC_URL"], env, instance, workers)
         while not stopping:
-            for name, child in children.items():
-                if child.poll() is not None:
-                    print(f"\n{name} exited with code {child.returncode}; stopping everything.")
-                    stopping, exit_code = True, 1
-                    break
-            time.sleep(0.5)
+            now = time.monotonic()
+            for child in children:
+                if child.alive:
+                    continue
+                if child.restart_at is None:
+                    returncode = child.process.returncode if child.process is not None else None
+                    quick = now - child.started_at < 60
+                    child.quick_deaths = [t for t in child.quick_deaths if now - t < 60] + ([now] if quick else [])
+                    if child is web and len(child.quick_deaths) >= WEB_GIVE_UP_AFTER:
+                        print(f"\nThe web server keeps exiting (code {returncode}); stopping.", file=sys.stderr)
+                        stopping, exit_code = True, 1
+                        break
+                    child.delay = min(child.delay * 2, RESTART_MAX_DELAY) if quick else 1.0
+                    child.restart_at = now + child.delay
+                    print(f"{child.name} exited (code {returncode}); starting it again in {child.delay:.0f} s.")
+                elif now >= child.restart_at:
+                    child.start(env)
+            time.sleep(0.2)
         return exit_code
     finally:
-        _stop_children(children)
+        _stop(children)
         if redis_server is not None:
             redis_server.shutdown()
-        print("Stopped.")
+        print("Stopped.", flush=True)
 
 
-def _stop_children(children: dict[str, subprocess.Popen[bytes]]) -> None:
-    for child in children.values():
-        if child.poll() is None:
-            child.terminate()
+def _stop(children: list[Child]) -> None:
+    """Asks every process group to stop, waits up to the grace period, then kills what is left."""
+    for child in children:
+        if child.alive:
+            child.signal_group(signal.SIGTERM)
     deadline = time.monotonic() + STOP_GRACE_SECONDS
-    for child in children.values():
-        try:
-            child.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+    while time.monotonic() < deadline and any(child.alive for child in children):
+        time.sleep(0.1)
+    for child in children:
+        # The whole group: gunicorn's workers, not only its arbiter, must be gone.
+        child.signal_group(signal.SIGKILL)
+        if child.process is not None:
+            child.process.wait()
 
 
-def _banner(url: str, env: dict[str, str], instance: Path) -> None:
+def _banner(url: str, env: dict[str, str], instance: Path, workers: int) -> None:
     print(
         f"""
-  Wassit is running at {url}
+  Wassit is running at {url}   ({workers} worker(s); WORKERS=n to change)
   SMS outbox (console provider): {env.get("SMS_OUTBOX", instance / "sms-outbox.jsonl")}
   Email outbox (console provider): {env.get("EMAIL_OUTBOX", instance / "email-outbox.jsonl")}
 

@@ -20,7 +20,7 @@ from sqlalchemy import or_, update
 from webapp.extensions import DbSession
 from webapp.models.organisation import AccountEmailStatus, EmailConfirmation, Invitation
 from webapp.notify.email.base import EmailError, EmailReceipt, OutgoingEmail, TransientEmailError
-from webapp.queue import enqueue_after_commit
+from webapp.queue import Priority, enqueue_after_commit
 from webapp.vault import Sealed, Vault, VaultError
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ def queue_link_email(
     row.token_key_id, row.token_wrapped_key = sealed.key_id, sealed.wrapped_key
     row.token_nonce, row.token_ciphertext = sealed.nonce, sealed.ciphertext
     row.email_status, row.email_error, row.email_sent_at = AccountEmailStatus.PENDING, None, None
-    enqueue_after_commit(session, job, row.id, job_id=job_id)
+    enqueue_after_commit(session, job, row.id, job_id=job_id, priority=Priority.URGENT)  # someone waits for it
 
 
 # One job per link: "send again" is not held back by a retry of the previous link's job still scheduled.

@@ -26,7 +26,7 @@ from webapp.extensions import DbSession, db
 from webapp.hooks.context import HookServices, current_hook_services
 from webapp.hooks.endpoints import endpoint_secret, is_private_host
 from webapp.models import WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus
-from webapp.queue import enqueue_after_commit
+from webapp.queue import Priority, enqueue_after_commit
 from webapp.vault import VaultError
 
 log = logging.getLogger(__name__)
@@ -207,7 +207,14 @@ def retry_now(session: DbSession, services: HookServices, delivery: WebhookDeliv
     """Sends the delivery again as soon as a worker is free (the admin's "retry now")."""
     delivery.status = WebhookDeliveryStatus.PENDING
     delivery.next_attempt_at = services.clock.now()
-    enqueue_after_commit(session, deliver_webhook_job, delivery.id, job_id=delivery_job_id(delivery.id), retry=False)
+    enqueue_after_commit(
+        session,
+        deliver_webhook_job,
+        delivery.id,
+        job_id=delivery_job_id(delivery.id),
+        retry=False,
+        priority=Priority.NOTIFY,
+    )
 
 
 def deliver_webhook_job(delivery_id: str) -> str | None:

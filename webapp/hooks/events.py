@@ -17,7 +17,7 @@ from webapp.extensions import DbSession
 from webapp.hooks.delivery import deliver_webhook_job, delivery_job_id
 from webapp.models import Letter, ProofKind, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint
 from webapp.models.types import new_id
-from webapp.queue import enqueue_after_commit
+from webapp.queue import Priority, enqueue_after_commit
 
 STATUS_CHANGED = "letter.status_changed"
 PROOF_READY = "letter.proof_ready"
@@ -61,7 +61,12 @@ def record_event(
         )
         session.add(delivery)
         enqueue_after_commit(
-            session, deliver_webhook_job, delivery.id, job_id=delivery_job_id(delivery.id), retry=False
+            session,
+            deliver_webhook_job,
+            delivery.id,
+            job_id=delivery_job_id(delivery.id),
+            retry=False,
+            priority=Priority.NOTIFY,
         )
         deliveries.append(delivery)
     return deliveries

@@ -35,7 +35,7 @@ from webapp.notify.email import EmailProvider, EmailReceipt, OutgoingEmail, Perm
 from webapp.notify.emails import LetterEmail, letter_email
 from webapp.notify.sms import PermanentSmsError, SmsProvider, SmsReceipt, TransientSmsError
 from webapp.notify.texts import code_sms, notification_sms, reminder_sms, sms_length
-from webapp.queue import RETRY_INTERVALS, enqueue_after_commit
+from webapp.queue import RETRY_INTERVALS, Priority, enqueue_after_commit
 from webapp.services import Services, current_services
 from webapp.trust.evidence import isoformat_utc
 from webapp.vault import Sealed, VaultError
@@ -84,8 +84,22 @@ def queue_message(
     )
     session.add(message)
     session.flush()
-    enqueue_after_commit(session, send_message_job, message.id, job_id=message_job_id(message.id))
+    enqueue_after_commit(
+        session,
+        send_message_job,
+        message.id,
+        job_id=message_job_id(message.id),
+        priority=message_priority(purpose, reminder_number),
+    )
     return message
+
+
+def message_priority(purpose: MessagePurpose, reminder_number: int | None) -> Priority:
+    """A code, or a notification sent again by hand (a reminder without a number), has a person waiting for
+    it: it goes before every campaign's notifications."""
+    if purpose is MessagePurpose.CODE or (purpose is MessagePurpose.REMINDER and reminder_number is None):
+        return Priority.URGENT
+    return Priority.NOTIFY
 
 
 def recipient_link(services: Services, token: str) -> str:

@@ -17,7 +17,7 @@ from webapp.letters.read import message_retryable
 from webapp.letters.resend import resend_notification
 from webapp.letters.states import Event, LetterStatus
 from webapp.models import Agent, Letter, MessageStatus, OutboundMessage
-from webapp.queue import enqueue_after_commit
+from webapp.queue import Priority, enqueue_after_commit
 from webapp.services import Services
 from webapp.support.agents import AgentError
 from webapp.support.audit import AuditAction, record_action
@@ -124,7 +124,9 @@ def retry_message(
     previous = message.status
     message.status = MessageStatus.PENDING
     message.next_attempt_at = services.clock.now() - timedelta(seconds=1)
-    enqueue_after_commit(session, send_message_job, message.id, job_id=message_job_id(message.id))
+    enqueue_after_commit(
+        session, send_message_job, message.id, job_id=message_job_id(message.id), priority=Priority.URGENT
+    )
     record_action(
         session,
         services.clock,

@@ -37,6 +37,8 @@ from webapp.models import (
     WebhookDelivery,
     WebhookDeliveryStatus,
 )
+from webapp.queue import PRIORITIES
+from webapp.queue import queue_name as priority_queue_name
 
 JOBS_SHOWN = 50  # per registry: the view lists the newest, and counts them all
 ERROR_WINDOWS = (timedelta(minutes=15), timedelta(hours=1))
@@ -202,20 +204,25 @@ class DatabaseCounts:
 # --- Redis ------------------------------------------------------------------------------------------------
 
 
+def priority_queue_names(base: str) -> list[str]:
+    return [priority_queue_name(base, priority) for priority in PRIORITIES]
+
+
 def redis_snapshot(redis: Redis, queue_name: str) -> RedisSnapshot:
-    """The queue, its registries, the workers and the periodic jobs; `available=False` if Redis is down."""
+    """Every priority's queue, their registries, the workers and the periodic jobs; `available=False` if
+    Redis is down."""
     try:
-        queue = Queue(queue_name, connection=redis)
-        scheduled_registry = queue.scheduled_job_registry
-        started_registry = queue.started_job_registry
-        failed_registry = queue.failed_job_registry
-        info = QueueInfo(
-            name=queue.name,
-            queued=queue.count,
-            started=started_registry.count,
-            scheduled=scheduled_registry.count,
-            failed=failed_registry.count,
-        )
+        queues = [Queue(name, connection=redis) for name in priority_queue_names(queue_name)]
+        infos = [
+            QueueInfo(
+                name=queue.name,
+                queued=queue.count,
+                started=queue.started_job_registry.count,
+                scheduled=queue.scheduled_job_registry.count,
+                failed=queue.failed_job_registry.count,
+            )
+            for queue in queues
+        ]
         workers = [
             WorkerInfo(
                 name=worker.name,
@@ -223,23 +230,27 @@ def redis_snapshot(redis: Redis, queue_name: str) -> RedisSnapshot:
                 current_job_id=worker.get_current_job_id(),
                 last_heartbeat_at=_aware(worker.last_heartbeat),
             )
-            for worker in Worker.all(queue=queue)
+            for worker in Worker.all(connection=redis)
         ]
         scheduled = [
-            JobInfo(job.id, _function(job), _scheduled_time(scheduled_registry, job.id))
-            for job in _jobs(redis, scheduled_registry.get_job_ids(0, JOBS_SHOWN - 1))
-        ]
+            JobInfo(job.id, _function(job), _scheduled_time(queue.scheduled_job_registry, job.id))
+            for queue in queues
+            for job in _jobs(redis, queue.scheduled_job_registry.get_job_ids(0, JOBS_SHOWN - 1))
+        ][:JOBS_SHOWN]
         started = [
             JobInfo(job.id, _function(job), _aware(job.started_at))
-            for job in _jobs(redis, started_registry.get_job_ids(0, JOBS_SHOWN - 1))
+            for queue in queues
+            for job in _jobs(redis, queue.started_job_registry.get_job_ids(0, JOBS_SHOWN - 1))
+        ][:JOBS_SHOWN]
+        # A registry is ordered by expiry (failure time + TTL): the newest failures come last.
+        failed_jobs = [
+            job for queue in queues for job in _jobs(redis, queue.failed_job_registry.get_job_ids(-JOBS_SHOWN, -1))
         ]
-        # The registry is ordered by expiry (failure time + TTL): the newest failures come last.
-        failed_jobs = _jobs(redis, failed_registry.get_job_ids(-JOBS_SHOWN, -1))
         failed = sorted(
             (JobInfo(job.id, _function(job), _aware(job.ended_at), _exception_type(job)) for job in failed_jobs),
             key=lambda job: (job.at is not None, job.at),
             reverse=True,
-        )
+        )[:JOBS_SHOWN]
         schedulers = CronScheduler.all(redis)
         periodic = [
             PeriodicJob(
@@ -255,7 +266,7 @@ def redis_snapshot(redis: Redis, queue_name: str) -> RedisSnapshot:
         return RedisSnapshot(available=False)
     return RedisSnapshot(
         available=True,
-        queues=[info],
+        queues=infos,
         workers=workers,
         scheduled=scheduled,
         started=started,
@@ -301,10 +312,19 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def _failed_registry(redis: Redis, queue_name: str, job_id: str) -> FailedJobRegistry:
+    """The failed-job registry (of one of the priorities' queues) that holds the job."""
+    for name in priority_queue_names(queue_name):
+        registry = FailedJobRegistry(name, connection=redis)
+        if job_id in registry:
+            return registry
+    raise FailedJobNotFound(job_id)
+
+
 def failed_job(redis: Redis, queue_name: str, job_id: str) -> JobInfo:
-    """One of the queue's failed jobs; raises FailedJobNotFound if it is not (or no longer) one."""
-    registry = FailedJobRegistry(queue_name, connection=redis)
-    job = Job.fetch_many([job_id], connection=redis)[0] if job_id in registry else None
+    """One of the queues' failed jobs; raises FailedJobNotFound if it is not (or no longer) one."""
+    _failed_registry(redis, queue_name, job_id)
+    job = Job.fetch_many([job_id], connection=redis)[0]
     if job is None:
         raise FailedJobNotFound(job_id)
     return JobInfo(job.id, _function(job), _aware(job.ended_at), _exception_type(job))
@@ -312,9 +332,7 @@ def failed_job(redis: Redis, queue_name: str, job_id: str) -> JobInfo:
 
 def retry_failed_job(redis: Redis, queue_name: str, job_id: str) -> None:
     """Puts a failed job back on its queue; raises FailedJobNotFound unless it is one of the queue's failed jobs."""
-    registry = FailedJobRegistry(queue_name, connection=redis)
-    if job_id not in registry:
-        raise FailedJobNotFound(job_id)
+    registry = _failed_registry(redis, queue_name, job_id)
     try:
         registry.requeue(job_id)
     except NoSuchJobError as exc:  # expired between the check and the requeue

@@ -24,7 +24,7 @@ from webapp.letters.deposit import DepositRequest, clean_document_name, deposit_
 from webapp.letters.errors import LetterError, OrganisationNotVerified
 from webapp.models import Batch, BatchDocument, BatchRow, BatchStatus, Letter, User
 from webapp.models.types import new_id
-from webapp.queue import enqueue_after_commit
+from webapp.queue import Priority, enqueue_after_commit
 from webapp.services import Services, current_services
 from webapp.vault import Sealed
 
@@ -92,7 +92,9 @@ def create_batch(
             for row in rows
         ],
     )
-    enqueue_after_commit(session, deposit_batch_job, batch.id, job_id=deposit_job_id(batch.id, 0))
+    enqueue_after_commit(
+        session, deposit_batch_job, batch.id, job_id=deposit_job_id(batch.id, 0), priority=Priority.BULK
+    )
     return batch
 
 
@@ -253,7 +255,11 @@ def deposit_batch(
         more = len(rows) == chunk_rows
         if more and deadline is not None and time.monotonic() > deadline:
             enqueue_after_commit(
-                session, deposit_batch_job, batch_id, job_id=deposit_job_id(batch_id, batch.deposited_rows)
+                session,
+                deposit_batch_job,
+                batch_id,
+                job_id=deposit_job_id(batch_id, batch.deposited_rows),
+                priority=Priority.BULK,
             )
             session.commit()
             return batch.status
