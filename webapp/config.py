@@ -18,6 +18,8 @@ from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
 
+from limits import parse as parse_limit
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE_PATH = PROJECT_ROOT / "instance"
 
@@ -178,6 +180,9 @@ class Settings:
     # Outgoing webhooks: private and loopback hosts are refused unless allowed (tests, development).
     webhook_allow_private: bool = False
     webhook_timeout: int = 10
+    # The JSON API's limits, per token and per organisation (never per address): `limits` notation.
+    api_token_rate_limit: str = "6000/minute"  # noqa: S105 - a rate, not a secret
+    api_organisation_rate_limit: str = "12000/minute"
     # Bearer token of `GET /metrics` (Prometheus); unset: /metrics answers 404.
     metrics_token: str = ""
 
@@ -245,6 +250,8 @@ class Settings:
             webhook_allow_private=_env_bool("WEBHOOK_ALLOW_PRIVATE", cls.webhook_allow_private),
             webhook_timeout=_env_int("WEBHOOK_TIMEOUT", cls.webhook_timeout),
             metrics_token=_env_str("METRICS_TOKEN", ""),
+            api_token_rate_limit=_env_str("API_TOKEN_RATE_LIMIT", cls.api_token_rate_limit),
+            api_organisation_rate_limit=_env_str("API_ORGANISATION_RATE_LIMIT", cls.api_organisation_rate_limit),
             session_cookie_secure=_env_bool("SESSION_COOKIE_SECURE", public_url.startswith("https://")),
             trusted_proxies=_env_int("TRUSTED_PROXIES", cls.trusted_proxies),
         )
@@ -280,6 +287,14 @@ class Settings:
             raise ConfigError("ACCEPTANCE_PERIOD must be positive")
         if self.tsa_url is not None and not self.tsa_url.startswith(("http://", "https://")):
             raise ConfigError("TSA_URL must be an http(s) URL")
+        for name, value in (
+            ("API_TOKEN_RATE_LIMIT", self.api_token_rate_limit),
+            ("API_ORGANISATION_RATE_LIMIT", self.api_organisation_rate_limit),
+        ):
+            try:
+                parse_limit(value)
+            except ValueError as exc:
+                raise ConfigError(f"{name} must read like '6000/minute', got {value!r}") from exc
         if self.checkpoint_interval < 0:
             raise ConfigError("CHECKPOINT_INTERVAL must be zero or more seconds")
         if any(ch.isspace() or ch == "+" for ch in self.journal_name):

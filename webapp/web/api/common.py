@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import functools
 import http
+import logging
+import math
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, NoReturn
 
 import flask_smorest
 from flask import Response, g, jsonify, request
 from flask.typing import ResponseReturnValue
+from limits import parse as parse_limit
 from marshmallow import Schema, ValidationError
 from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
-from webapp.accounts.tokens import user_for_api_token
-from webapp.extensions import csrf, db
+from webapp.accounts.tokens import hash_api_token, user_for_api_token
+from webapp.extensions import csrf, db, limiter
 from webapp.letters.errors import (
     AccessDenied,
     DocumentTooLarge,
@@ -47,9 +51,12 @@ PUBLIC_ENDPOINTS = frozenset({"api.openapi_json"})
 class ApiError(Exception):
     """An error answered as `{"error": {"code", "message", "field"?}}`."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, field: str | None = None, retry_after: int | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.field = status, code, message, field
+        self.retry_after = retry_after
 
 
 ERROR = ErrorSchema()
@@ -169,7 +176,10 @@ COMMON_ERRORS: dict[int | str, tuple[str, dict[str, Any] | None]] = {
         {"WWW-Authenticate": {"schema": {"type": "string"}, "description": 'Bearer realm="api"'}},
     ),
     404: ("No such letter in your organisation (letters of other organisations are never shown).", None),
-    429: ("Too many requests; retry later.", None),
+    429: (
+        "Too many requests for this token or your organisation (`rate_limited`); retry after `Retry-After`.",
+        {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds."}},
+    ),
     500: ("Unexpected error on our side; it has been logged.", None),
     "default": ("Any other error, in the same shape.", None),
 }
@@ -252,6 +262,8 @@ class ApiBlueprint(flask_smorest.Blueprint):  # type: ignore[misc]
         return doc
 
 
+log = logging.getLogger(__name__)
+
 bp = ApiBlueprint("api", __name__, url_prefix="/api/v1", description="Registered letters, bulk sending, webhooks.")
 csrf.exempt(bp)
 
@@ -265,7 +277,10 @@ def _no_store(response: Response) -> Response:
 
 @bp.errorhandler(ApiError)
 def _api_error(exc: ApiError) -> ResponseReturnValue:
-    return error_response(exc.status, exc.code, exc.message, exc.field)
+    response = error_response(exc.status, exc.code, exc.message, exc.field)
+    if exc.retry_after is not None:
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @bp.errorhandler(LetterError)
@@ -306,6 +321,28 @@ def _authenticate() -> None:
     if user is None:
         raise ApiError(401, "unauthorized", "A valid API token is required (Authorization: Bearer).")
     g.api_user = user
+    _rate_limit(user, token.strip())
+
+
+def _rate_limit(user: User, token: str) -> None:
+    """Integrators are limited per token and per organisation (`API_TOKEN_RATE_LIMIT`,
+    `API_ORGANISATION_RATE_LIMIT`), never per address: a bank's servers share one, and a carrier's NAT
+    shares one between strangers.  Over a limit: `429` with `Retry-After`."""
+    settings = current_services().settings
+    for limit, key, whose in (
+        (settings.api_token_rate_limit, f"api-token:{hash_api_token(token)[:24]}", "this token"),
+        (settings.api_organisation_rate_limit, f"api-organisation:{user.organisation_id}", "your organisation"),
+    ):
+        item = parse_limit(limit)
+        try:
+            allowed = limiter.limiter.hit(item, key)
+        except Exception:
+            log.warning("the API rate limit store is unavailable; requests are not limited")
+            return
+        if not allowed:
+            reset, _remaining = limiter.limiter.get_window_stats(item, key)
+            retry_after = max(1, math.ceil(reset - time.time()))
+            raise ApiError(429, "rate_limited", f"Too many requests for {whose} (at most {limit}).", None, retry_after)
 
 
 def current_api_user() -> User:

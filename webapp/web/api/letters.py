@@ -12,7 +12,7 @@ from typing import Any
 from flask import Response, url_for
 from flask.typing import ResponseReturnValue
 
-from webapp.extensions import db, limiter
+from webapp.extensions import db
 from webapp.letters.access import OpenedProof, dispute_bundle, open_proof
 from webapp.letters.bundle import Bundle
 from webapp.letters.deposit import DepositRequest, deposit_letter_once
@@ -45,7 +45,6 @@ def _sender() -> SenderActor:
 
 
 @bp.post("/letters")
-@limiter.limit("120/minute")
 @bp.doc(operationId="createLetter")
 @bp.accepts("multipart/form-data", "Send the letter as multipart/form-data.")
 @bp.arguments(IdempotencyHeadersSchema, location="headers")
