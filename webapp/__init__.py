@@ -6,14 +6,27 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp.clock import Clock, SystemClock
 from webapp.config import PROJECT_ROOT, Settings
-from webapp.extensions import babel, compress, csrf, db, htmx, limiter, login_manager, migrate
+from webapp.extensions import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    babel,
+    compress,
+    csrf,
+    db,
+    htmx,
+    limiter,
+    login_manager,
+    migrate,
+    reset_transactions_write,
+    set_transactions_write,
+    transactions_write,
+)
 from webapp.logredact import redact
 from webapp.notify.email import make_email_provider
 from webapp.notify.sms import make_sms_provider
@@ -70,6 +83,9 @@ def create_app(config: Settings | dict[str, Any] | None = None, *, clock: Clock 
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             _tune_sqlite(db.engine)
+    # First of all the request's hooks: whether its transactions write, before anything begins one.
+    app.before_request_funcs.setdefault(None, []).insert(0, _transactions_of_the_request)
+    app.teardown_request(_end_of_the_request)
 
     from webapp import queue
 
@@ -96,6 +112,18 @@ def create_app(config: Settings | dict[str, Any] | None = None, *, clock: Clock 
     return app
 
 
+def _transactions_of_the_request() -> None:
+    view = current_app.view_functions.get(request.endpoint or "")
+    reads_only = request.method in ("GET", "HEAD") and not getattr(view, "writes", False)
+    g.transactions_token = set_transactions_write(not reads_only)
+
+
+def _end_of_the_request(_exc: BaseException | None) -> None:
+    token = g.pop("transactions_token", None)
+    if token is not None:
+        reset_transactions_write(token)
+
+
 def _embedded_redis_url(settings: Settings) -> str:
     """Without REDIS_URL: the embedded Redis of `make run` (started on demand)."""
     from webapp.embedded_redis import embedded_redis_url
@@ -104,12 +132,14 @@ def _embedded_redis_url(settings: Settings) -> str:
 
 
 def _tune_sqlite(engine: Engine) -> None:
-    """WAL lets readers run beside the writer; BEGIN IMMEDIATE takes the write lock up front.
+    """WAL lets readers run beside the writer; a writing unit of work takes the write lock up front.
 
-    With SQLite's default deferred transactions, a transaction that read first
-    and writes second fails outright if another process wrote in between;
-    taking the lock at BEGIN makes concurrent writers (web and worker) queue
-    behind the busy timeout instead.
+    With SQLite's deferred transactions, a transaction that read first and
+    writes second fails outright if another process wrote in between; taking
+    the lock at BEGIN (IMMEDIATE) makes concurrent writers (web and worker)
+    queue behind the busy timeout instead.  But a page that only reads must not
+    queue behind a proof being committed: GET and HEAD requests begin DEFERRED
+    and take no lock (`extensions.transactions_write`, set per request below).
     """
 
     @event.listens_for(engine, "connect")
@@ -118,12 +148,12 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if transactions_write() else "BEGIN DEFERRED")
 
 
 def _configure_logging(app: Flask) -> None:

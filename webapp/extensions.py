@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeAlias
+from collections.abc import Callable
+from contextvars import ContextVar, Token
+from typing import Any, TypeAlias, TypeVar
 
 from flask import Response, request
 from flask_babel import Babel
@@ -63,3 +65,33 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 # What domain functions accept as a session: a plain Session, or Flask-SQLAlchemy's scoped one.
 DbSession: TypeAlias = Session | scoped_session[Any]
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# How long SQLite waits for another connection's write lock before giving up (`PRAGMA busy_timeout`).
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+# Whether the transactions of the work at hand will write.  On SQLite a writing transaction takes the
+# write lock at BEGIN (IMMEDIATE), so that read-then-write never fails halfway; a reading one begins
+# DEFERRED and takes no lock at all (WAL lets it read beside the writer).  Jobs and commands write;
+# a GET or HEAD request reads, unless its view is marked `@writes`.
+_writes: ContextVar[bool] = ContextVar("wassit_sqlite_writes", default=True)
+
+
+def transactions_write() -> bool:
+    return _writes.get()
+
+
+def set_transactions_write(writes: bool) -> Token[bool]:
+    return _writes.set(writes)
+
+
+def reset_transactions_write(token: Token[bool]) -> None:
+    _writes.reset(token)
+
+
+def writes(view: F) -> F:
+    """Marks a view answering GET whose work writes (a checkpoint, say): its transactions take the lock."""
+    view.writes = True  # type: ignore[attr-defined]
+    return view

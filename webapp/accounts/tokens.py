@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, text, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from webapp.accounts.errors import UserNotFound
 from webapp.accounts.login import user_by_email
 from webapp.clock import Clock
-from webapp.extensions import DbSession
+from webapp.extensions import SQLITE_BUSY_TIMEOUT_MS, DbSession, reset_transactions_write, set_transactions_write
 from webapp.models import ApiToken, User
 
 TOKEN_PREFIX = "lre_"  # noqa: S105 - a public marker, not a secret
@@ -38,7 +40,14 @@ def create_api_token(session: DbSession, clock: Clock, *, email: str, name: str 
     return token
 
 
+# How stale "last used" may be on the tokens page: a token's use is written at most once a minute, in its
+# own short transaction, so that reading the API never writes and a campaign does not rewrite one row
+# for every request.
+LAST_USE_PRECISION = timedelta(minutes=1)
+
+
 def user_for_api_token(session: DbSession, clock: Clock, token: str) -> User | None:
+    """The active user a token belongs to; its use is noted by `note_api_token_use`, not here."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
         return None
     api_token = session.execute(
@@ -46,8 +55,37 @@ def user_for_api_token(session: DbSession, clock: Clock, token: str) -> User | N
     ).scalar_one_or_none()
     if api_token is None or not api_token.user.is_active:
         return None
-    api_token.last_used_at = clock.now()
     return api_token.user
+
+
+def note_api_token_use(session: DbSession, clock: Clock, token: str) -> None:
+    """Sets the token's `last_used_at` if it is older than `LAST_USE_PRECISION`, in a transaction of its
+    own (the caller's work, committed already or not to be, is ended first); best effort: a busy
+    database only delays the note."""
+    now = clock.now()
+    session.rollback()
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    if sqlite:  # a note is not worth waiting for a busy writer: try briefly, then let a later request note
+        session.execute(text("PRAGMA busy_timeout = 200"))
+        session.commit()
+    writing = set_transactions_write(True)
+    try:
+        session.execute(
+            update(ApiToken)
+            .where(
+                ApiToken.token_hash == hash_api_token(token),
+                or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at < now - LAST_USE_PRECISION),
+            )
+            .values(last_used_at=now)
+        )
+        session.commit()
+    except SQLAlchemyError:
+        session.rollback()
+    finally:
+        reset_transactions_write(writing)
+        if sqlite:
+            session.execute(text(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"))
+            session.commit()
 
 
 def visible_api_tokens(session: DbSession, user: User) -> list[ApiToken]:

@@ -25,7 +25,7 @@ from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
-from webapp.accounts.tokens import hash_api_token, user_for_api_token
+from webapp.accounts.tokens import hash_api_token, note_api_token_use, user_for_api_token
 from webapp.extensions import csrf, db, limiter
 from webapp.letters.errors import (
     AccessDenied,
@@ -272,6 +272,9 @@ csrf.exempt(bp)
 def _no_store(response: Response) -> Response:
     # Every answer is about one organisation's letters, unless its route says otherwise.
     response.headers.setdefault("Cache-Control", "no-store")
+    token = g.pop("api_token", None)
+    if token is not None:
+        note_api_token_use(db.session, current_services().clock, token)
     return response
 
 
@@ -321,7 +324,10 @@ def _authenticate() -> None:
     if user is None:
         raise ApiError(401, "unauthorized", "A valid API token is required (Authorization: Bearer).")
     g.api_user = user
+    g.api_token = token.strip()
     _rate_limit(user, token.strip())
+    # The token was read; the view's own transaction begins with its first query, after any parsing.
+    db.session.commit()
 
 
 def _rate_limit(user: User, token: str) -> None:

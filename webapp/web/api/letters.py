@@ -12,7 +12,7 @@ from typing import Any
 from flask import Response, url_for
 from flask.typing import ResponseReturnValue
 
-from webapp.extensions import db
+from webapp.extensions import db, writes
 from webapp.letters.access import OpenedProof, dispute_bundle, open_proof
 from webapp.letters.bundle import Bundle
 from webapp.letters.deposit import DepositRequest, deposit_letter_once
@@ -172,6 +172,7 @@ def get_proof(letter_id: str, kind: str) -> ResponseReturnValue:
     content_type="application/zip",
     description="The ZIP.",
 )
+@writes  # its work writes (a checkpoint, a download's evidence): its transactions take the lock
 def get_bundle(letter_id: str) -> ResponseReturnValue:
     """The dispute bundle: every proof and record of the letter, checkable offline
 

@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from webapp.extensions import db, limiter
+from webapp.extensions import db, limiter, writes
 from webapp.i18n import text_direction
 from webapp.labels import EVENT_LABELS, STATUS_LABELS
 from webapp.letters.access import dispute_bundle, open_proof
@@ -442,6 +442,7 @@ def resend(letter_id: str) -> ResponseReturnValue:
 
 @bp.get("/letters/<letter_id>/bundle")
 @senders_only
+@writes  # its work writes (a checkpoint, a download's evidence): its transactions take the lock
 def download_bundle(letter_id: str) -> ResponseReturnValue:
     """The dispute bundle a lawyer hands to a court expert (see `trust.bundle`)."""
     try:

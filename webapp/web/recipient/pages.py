@@ -16,7 +16,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from markupsafe import Markup
 
-from webapp.extensions import db, limiter
+from webapp.extensions import db, limiter, writes
 from webapp.i18n import text_direction
 from webapp.letters.access import open_document
 from webapp.letters.errors import (
@@ -290,6 +290,7 @@ def letter(token: str) -> ResponseReturnValue:
 
 
 @bp.get("/<token>/document")
+@writes  # its work writes (a checkpoint, a download's evidence): its transactions take the lock
 def document(token: str) -> ResponseReturnValue:
     letter = _letter(token)
     actor = _recipient()
