@@ -103,6 +103,9 @@ def create_app(config: Settings | dict[str, Any] | None = None, *, clock: Clock 
     from webapp.web import register_blueprints
 
     register_blueprints(app)
+    from webapp.web.recipient.landing_cache import install as install_landing_fast_path
+
+    install_landing_fast_path(app)
 
     from webapp.cli import register_commands
 

@@ -16,7 +16,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from markupsafe import Markup
 
-from webapp.extensions import db, limiter, writes
+from webapp.extensions import csrf, db, limiter, writes
 from webapp.i18n import text_direction
 from webapp.letters.access import open_document
 from webapp.letters.errors import (
@@ -42,6 +42,7 @@ from webapp.letters.states import LetterStatus
 from webapp.models import Letter
 from webapp.notify.texts import MOROCCO
 from webapp.services import current_services
+from webapp.web.recipient.landing_cache import mark_cacheable
 
 bp = Blueprint("recipient", __name__, url_prefix="/l")
 
@@ -173,6 +174,9 @@ def landing(token: str) -> ResponseReturnValue:
     letter = _letter(token)
     if letter.status is LetterStatus.ACCEPTED and _identified_for(letter):
         return redirect(url_for(".letter", token=token))
+    # From here on the page depends only on the letter and the request's language inputs: the fast
+    # path in front of Flask (`landing_cache`) replays it until the letter changes.
+    mark_cacheable()
     if letter.status is LetterStatus.ACCEPTED:
         return _page("recipient/landing.html", letter, token)
     try:
@@ -182,7 +186,13 @@ def landing(token: str) -> ResponseReturnValue:
     return _page("recipient/landing.html", letter, token)
 
 
+# No CSRF token here, on purpose: CSRF protects an action a browser's cookies authorise, forged by
+# another site.  Asking for a code needs no cookie and grants nothing: the secret link in the
+# address is the whole authority, the code goes only to the letter's own number, and the limit
+# below bounds how often.  A site that knew the link could post this form with or without a token.
+# So the landing page sets no session cookie, and stays cacheable.
 @bp.post("/<token>/code")
+@csrf.exempt
 @limiter.limit("10/hour")
 def send_code(token: str) -> ResponseReturnValue:
     services = current_services()
