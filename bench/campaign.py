@@ -43,6 +43,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -424,6 +425,7 @@ def api_deposits(stack: Stack, seconds: float) -> tuple[float, int]:
     parts = urlsplit(stack.url)
     counts = [0] * API_CLIENTS
     errors = [0] * API_CLIENTS
+    kinds: Counter[str] = Counter()
     barrier = threading.Barrier(API_CLIENTS + 1)
     window: dict[str, float] = {}
 
@@ -447,8 +449,10 @@ def api_deposits(stack: Stack, seconds: float) -> tuple[float, int]:
                     counts[number] += 1
                 elif response.status != 201:
                     errors[number] += 1
-            except OSError:
+                    kinds[str(response.status)] += 1
+            except OSError as exc:
                 errors[number] += 1
+                kinds[type(exc).__name__] += 1
                 connection.close()
                 connection = http.client.HTTPConnection(parts.netloc, timeout=60)
             index += 1
@@ -461,6 +465,8 @@ def api_deposits(stack: Stack, seconds: float) -> tuple[float, int]:
     barrier.wait()
     for thread in threads:
         thread.join()
+    if kinds:
+        progress("API deposit errors: " + ", ".join(f"{kind} × {n}" for kind, n in kinds.most_common()))
     return sum(counts) / seconds, sum(errors)
 
 

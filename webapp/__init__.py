@@ -14,6 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from webapp.clock import Clock, SystemClock
 from webapp.config import PROJECT_ROOT, Settings
 from webapp.extensions import (
+    SINGLE_READ,
     SQLITE_BUSY_TIMEOUT_MS,
     babel,
     compress,
@@ -156,6 +157,8 @@ def _tune_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
+        if connection.get_execution_options().get(SINGLE_READ):
+            return  # one SELECT in autocommit mode: SQLite reads it in a snapshot of its own
         connection.exec_driver_sql("BEGIN IMMEDIATE" if transactions_write() else "BEGIN DEFERRED")
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, bindparam, exists, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from webapp import otp
-from webapp.extensions import DbSession, reset_transactions_write, set_transactions_write
+from webapp.extensions import SINGLE_READ, DbSession
 from webapp.letters import lifecycle
 from webapp.letters.deposit import REFERENCE_ALPHABET, REFERENCE_LENGTH, hash_token
 from webapp.letters.errors import (
@@ -124,14 +124,12 @@ def link_state_reader(engine: Engine) -> Callable[[str, datetime], LinkState | N
     def read(token: str, now: datetime) -> LinkState | None:
         if not token or len(token) > 64:
             return None
-        writes = set_transactions_write(False)  # a read: on SQLite, a deferred transaction
         try:
             with engine.connect() as connection:
+                connection.execution_options(**{SINGLE_READ: True})
                 row = connection.execute(_LINK_STATE, {"token_hash": hash_token(token)}).first()
         except SQLAlchemyError:
             return None
-        finally:
-            reset_transactions_write(writes)
         if row is None:
             return None
         passed = row.deadline_at is not None and now >= row.deadline_at
