@@ -167,6 +167,13 @@ def _configure_logging(app: Flask) -> None:
     logging.getLogger("webapp").setLevel(logging.INFO)
     # Werkzeug's access log prints request paths, which carry recipient link tokens.
     logging.getLogger("werkzeug").addFilter(_redact_tokens)
+    # pyHanko warns on every proof that it embeds validation data without fetching it: we give it
+    # the CRLs ourselves, on purpose (webapp.trust.ltv), so the warning is noise in the workers' log.
+    logging.getLogger("pyhanko.sign.signers.pdf_signer").addFilter(_not_the_no_fetch_warning)
+
+
+def _not_the_no_fetch_warning(record: logging.LogRecord) -> bool:
+    return "fetching is not allowed" not in record.getMessage()
 
 
 def _redact_tokens(record: logging.LogRecord) -> bool:
