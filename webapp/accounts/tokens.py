@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import or_, select, text, update
@@ -46,8 +47,15 @@ def create_api_token(session: DbSession, clock: Clock, *, email: str, name: str 
 LAST_USE_PRECISION = timedelta(minutes=1)
 
 
-def user_for_api_token(session: DbSession, clock: Clock, token: str) -> User | None:
-    """The active user a token belongs to; its use is noted by `note_api_token_use`, not here."""
+@dataclass(frozen=True)
+class ApiCaller:
+    user: User
+    note_use: bool  # its `last_used_at` is older than LAST_USE_PRECISION: `note_api_token_use` after the answer
+
+
+def user_for_api_token(session: DbSession, clock: Clock, token: str) -> ApiCaller | None:
+    """The active user a token belongs to; its use is noted by `note_api_token_use`, not here, and only
+    when `note_use` says the note is stale (so that nearly every request writes nothing)."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
         return None
     api_token = session.execute(
@@ -55,7 +63,8 @@ def user_for_api_token(session: DbSession, clock: Clock, token: str) -> User | N
     ).scalar_one_or_none()
     if api_token is None or not api_token.user.is_active:
         return None
-    return api_token.user
+    last = api_token.last_used_at
+    return ApiCaller(api_token.user, note_use=last is None or last < clock.now() - LAST_USE_PRECISION)
 
 
 def note_api_token_use(session: DbSession, clock: Clock, token: str) -> None:

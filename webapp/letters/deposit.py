@@ -126,8 +126,14 @@ def check_pdf(data: bytes, max_bytes: int) -> None:
         raise InvalidDocument("The document is empty.")
     if b"%PDF-" not in data[:1024]:
         raise InvalidDocument("The document is not a PDF.")
+    # pypdf looks for %%EOF by reading lines backwards one byte at a time: bytes appended after it
+    # (a scanner's padding, or a hostile megabyte without a newline) cost it seconds.  What follows
+    # the last %%EOF is no part of the document's structure, so it is not given to the parser; the
+    # document is stored whole, as deposited.
+    end = data.rfind(b"%%EOF")
+    structure = data[: end + 5] if end >= 0 else data
     try:
-        reader = PdfReader(io.BytesIO(data), strict=False)
+        reader = PdfReader(io.BytesIO(structure), strict=False)
         if reader.is_encrypted:
             raise InvalidDocument("The PDF is encrypted or password-protected.")
         if len(reader.pages) < 1:
