@@ -34,6 +34,7 @@ from webapp.services import Services
 from webapp.trust.authority import Trust
 from webapp.vault import Vault
 from webapp.web.locale import select_locale
+from webapp.web.requests import WassitRequest
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -59,6 +60,7 @@ def create_app(config: Settings | dict[str, Any] | None = None, *, clock: Clock 
         template_folder=str(PROJECT_ROOT / "templates"),
         static_folder=str(PROJECT_ROOT / "static"),
     )
+    app.request_class = WassitRequest
     app.config.update(settings.flask_config())
     if settings.trusted_proxies:
         # Behind N proxies, the client is the Nth address from the right of X-Forwarded-For.
