@@ -22,6 +22,7 @@ from webapp.extensions import DbSession
 from webapp.hooks.context import HookServices
 from webapp.models import WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint
 from webapp.models.types import new_id
+from webapp.textinput import control_character, single_line_message
 from webapp.vault import Sealed
 
 MAX_URL_LENGTH = 500
@@ -37,6 +38,17 @@ class WebhookError(Exception):
 
 class InvalidWebhookUrl(WebhookError):
     """The URL cannot receive webhooks (not HTTPS, credentials in it, private host, too long)."""
+
+
+class InvalidWebhookDescription(WebhookError):
+    """The description holds a line break or a control character."""
+
+
+def clean_description(description: str) -> str:
+    found = control_character(description)
+    if found is not None:
+        raise InvalidWebhookDescription(single_line_message("description", found))
+    return description.strip()[:MAX_DESCRIPTION_LENGTH]
 
 
 @dataclass(frozen=True)
@@ -116,11 +128,12 @@ def create_endpoint(
 ) -> CreatedEndpoint:
     """Registers an endpoint with a new signing secret, returned once."""
     url = validate_webhook_url(url, allow_private=services.settings.webhook_allow_private)
+    description = clean_description(description)
     endpoint = WebhookEndpoint(
         id=new_id(),
         organisation_id=organisation_id,
         url=url,
-        description=description.strip()[:MAX_DESCRIPTION_LENGTH],
+        description=description,
         is_active=True,
         created_at=services.clock.now(),
         created_by_user_id=user_id,
@@ -148,10 +161,10 @@ def update_endpoint(
     services: HookServices, endpoint: WebhookEndpoint, *, active: bool | None = None, description: str | None = None
 ) -> None:
     """Enables or disables the endpoint, and changes its description; None leaves either as it is."""
+    if description is not None:
+        endpoint.description = clean_description(description)
     if active is not None and active != endpoint.is_active:
         set_endpoint_active(services, endpoint, active)
-    if description is not None:
-        endpoint.description = description.strip()[:MAX_DESCRIPTION_LENGTH]
 
 
 def delete_endpoint(session: DbSession, endpoint: WebhookEndpoint) -> None:

@@ -38,6 +38,7 @@ from webapp.letters.proofs import request_proof
 from webapp.letters.states import Event, LetterStatus
 from webapp.models import AccessLink, Letter, MessagePurpose, ProofKind, StoredDocument, User
 from webapp.services import Services
+from webapp.textinput import control_character, single_line_message
 
 CHANNELS = ("sms", "email")
 # No 0/O, 1/I/L or U: references are read aloud over the phone to support.
@@ -148,7 +149,15 @@ def clean_document_name(name: str) -> str:
     return name
 
 
+def refuse_control_characters(raw: str | None, field: str) -> None:
+    """Raises InvalidInput naming `field` if the single-line text holds a line break or control character."""
+    found = control_character(raw or "")
+    if found is not None:
+        raise InvalidInput(single_line_message(field, found), field=field)
+
+
 def clean_name(raw: str) -> str:
+    refuse_control_characters(raw, "recipient_name")
     name = re.sub(r"\s+", " ", unicodedata.normalize("NFC", raw or "")).strip()
     if not name:
         raise InvalidInput("The recipient's name is required.", field="recipient_name")
@@ -171,6 +180,7 @@ SENDER_REFERENCE_MAX = 100
 
 def clean_sender_reference(raw: str | None) -> str | None:
     """The sender's own reference, on one line, at most 100 characters; None when blank."""
+    refuse_control_characters(raw, "sender_reference")
     reference = re.sub(r"\s+", " ", unicodedata.normalize("NFC", raw or "")).strip()
     if not reference:
         return None
