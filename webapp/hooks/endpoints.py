@@ -8,9 +8,7 @@ log are ever returned: callers answer 404 for anything else.
 
 from __future__ import annotations
 
-import ipaddress
 import secrets
-import socket
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -19,6 +17,7 @@ from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import selectinload
 
 from webapp.extensions import DbSession
+from webapp.hooks.addresses import is_public_host
 from webapp.hooks.context import HookServices
 from webapp.models import WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint
 from webapp.models.types import new_id
@@ -29,7 +28,6 @@ MAX_URL_LENGTH = 500
 MAX_DESCRIPTION_LENGTH = 100
 SECRET_PREFIX = "whsec_"  # noqa: S105  (a prefix, not a secret)
 RECENT_DELIVERIES = 50  # what the portal's endpoint page lists
-_LOCAL_SUFFIXES = (".localhost", ".local", ".localdomain", ".internal", ".lan", ".home.arpa")
 
 
 class WebhookError(Exception):
@@ -87,16 +85,9 @@ def validate_webhook_url(url: str, *, allow_private: bool) -> str:
 
 
 def is_private_host(host: str) -> bool:
-    """True for loopback, private, link-local and other non-public addresses, and local-only names."""
-    host = host.lower().strip("[]")
-    try:
-        return not ipaddress.ip_address(host).is_global
-    except ValueError:
-        pass
-    try:  # the legacy forms that resolvers still accept: 127.1, 0x7f.0.0.1, 2130706433
-        return not ipaddress.IPv4Address(socket.inet_aton(host)).is_global
-    except OSError:
-        return host == "localhost" or host.endswith(_LOCAL_SUFFIXES) or "." not in host
+    """True for any address of a special-purpose range (loopback, private, NAT64, 6to4, …), in any
+    literal form, and for local-only names (`webapp.hooks.addresses`)."""
+    return not is_public_host(host)
 
 
 def new_secret() -> str:
