@@ -160,6 +160,12 @@ def verify_organisation(session: DbSession, clock: Clock, org: Organisation, *, 
     org.verification_document = document.strip()[:400]
 
 
+def set_active_content_allowed(org: Organisation, allowed: bool) -> None:
+    """An operator's decision: whether the organisation may send PDFs with active content (JavaScript,
+    embedded files, …), refused otherwise at deposit; its recipients are then told before downloading."""
+    org.allows_active_content = allowed
+
+
 def unverified_organisations(session: DbSession) -> list[Organisation]:
     return list(
         session.execute(

@@ -25,7 +25,9 @@ from sqlalchemy.exc import IntegrityError
 from webapp.extensions import DbSession
 from webapp.i18n import LANGUAGES
 from webapp.letters import lifecycle
+from webapp.letters.active_content import TooComplex, describe, find_active_content
 from webapp.letters.errors import (
+    ActiveContentRefused,
     DocumentTooLarge,
     EmailNotConfirmed,
     InvalidDocument,
@@ -119,8 +121,9 @@ def format_limit(size: int) -> str:
     return f"{size / (1024 * 1024):g} MB" if size >= 1024 * 1024 else f"{size / 1024:g} KB"
 
 
-def check_pdf(data: bytes, max_bytes: int) -> None:
-    """Refuses anything but a readable, unencrypted PDF of at most `max_bytes`."""
+def check_pdf(data: bytes, max_bytes: int, *, allow_active_content: bool = False) -> tuple[str, ...]:
+    """Refuses anything but a readable, unencrypted PDF of at most `max_bytes`, without active content
+    unless `allow_active_content`; returns the kinds of active content found (`letters.active_content`)."""
     if len(data) > max_bytes:
         raise DocumentTooLarge(f"The document is larger than {format_limit(max_bytes)}.")
     if not data:
@@ -133,8 +136,25 @@ def check_pdf(data: bytes, max_bytes: int) -> None:
             raise InvalidDocument("The PDF is encrypted or password-protected.")
         if len(reader.pages) < 1:
             raise InvalidDocument("The PDF has no pages.")
-    except (PdfReadError, PyPdfError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        found = find_active_content(reader)
+    except (
+        PdfReadError,
+        PyPdfError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        TooComplex,
+        RecursionError,
+    ) as exc:
         raise InvalidDocument("The PDF is damaged and cannot be read.") from exc
+    if found and not allow_active_content:
+        raise ActiveContentRefused(
+            f"The PDF contains active content, which registered letters may not carry: {describe(found)}. "
+            "Remove it (print the document to a new PDF, for instance) and send it again.",
+            found,
+        )
+    return found
 
 
 def clean_document_name(name: str) -> str:
@@ -215,7 +235,11 @@ def deposit_letter(session: DbSession, services: Services, sender: User, request
         raise OrganisationNotVerified()
     if sender.email_confirmed_at is None:
         raise EmailNotConfirmed()
-    check_pdf(request.document, settings.max_document_bytes)
+    active_content = check_pdf(
+        request.document,
+        settings.max_document_bytes,
+        allow_active_content=sender.organisation.allows_active_content,
+    )
     recipient_name = clean_name(request.recipient_name)
     phone = parse_mobile_number(request.recipient_phone)
     email = clean_email(request.recipient_email)
@@ -247,6 +271,7 @@ def deposit_letter(session: DbSession, services: Services, sender: User, request
         batch_id=request.batch_id,
         document_name=clean_document_name(request.document_name),
         document_confidential=request.document_confidential,
+        document_active_content=",".join(active_content) or None,
         document_size=len(request.document),
         document_sha256=hashlib.sha256(request.document).hexdigest(),
         deposited_at=now,

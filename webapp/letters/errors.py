@@ -45,6 +45,16 @@ class InvalidDocument(InvalidInput):
     field = "document"
 
 
+class ActiveContentRefused(InvalidDocument):
+    """The PDF holds active content (JavaScript, actions, embedded files, XFA) the organisation may not send."""
+
+    code = "active_content"
+
+    def __init__(self, message: str, found: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.found = found
+
+
 class DocumentTooLarge(InvalidInput):
     """The document is larger than the configured limit."""
 
