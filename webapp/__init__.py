@@ -27,7 +27,7 @@ from webapp.extensions import (
     set_transactions_write,
     transactions_write,
 )
-from webapp.logredact import redact
+from webapp.logredact import install_log_redaction
 from webapp.notify.email import make_email_provider
 from webapp.notify.sms import make_sms_provider
 from webapp.services import Services
@@ -161,14 +161,9 @@ def _tune_sqlite(engine: Engine) -> None:
 def _configure_logging(app: Flask) -> None:
     # Our own log lines name ids and references, never numbers, names or codes.
     logging.getLogger("webapp").setLevel(logging.INFO)
-    # Werkzeug's access log prints request paths, which carry recipient link tokens.
-    logging.getLogger("werkzeug").addFilter(_redact_tokens)
-
-
-def _redact_tokens(record: logging.LogRecord) -> bool:
-    if isinstance(record.args, tuple):
-        record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
-    return True
+    # Access logs print request paths, which carry link tokens; exceptions may quote URLs: every record of
+    # every logger of this process (web, worker, scheduler, CLI) is redacted as it is made.
+    install_log_redaction()
 
 
 def _security_headers(response: Response) -> Response:
