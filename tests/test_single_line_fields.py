@@ -23,7 +23,7 @@ from wtforms import EmailField, PasswordField, StringField, TextAreaField
 from wtforms.validators import Email
 
 import webapp.web
-from tests.conftest import Sender
+from tests.conftest import Sender, make_pdf_bytes
 from tests.portal_helpers import ENGLISH, csrf_token, log_in
 from webapp.accounts.errors import NotSingleLine
 from webapp.accounts.signup import create_sender, sign_up
@@ -258,3 +258,21 @@ def test_an_email_subject_from_a_name_stored_before_the_rule_stays_one_header() 
     mime = build_mime(email, sender="Wassit <no-reply@wassit.ma>", client_ref="m1")
     assert mime["Bcc"] is None
     assert "\n" not in str(mime["Subject"])
+
+
+def test_a_bulk_row_with_a_line_break_in_a_name_is_refused(client: FlaskClient, sender: Sender, app: Flask) -> None:
+    rows = 'mobile,name,reference\n0612345678,"Youssef\r\nBcc: victim@evil.ma",A-1\n0612345679,Salma Bennani,"B\x1b2"\n'
+    response = client.post(
+        "/api/v1/batches",
+        data={
+            "csv": (io.BytesIO(rows.encode()), "destinataires.csv"),
+            "document": (io.BytesIO(make_pdf_bytes()), "lettre.pdf"),
+        },
+        content_type="multipart/form-data",
+        headers=sender.auth,
+    )
+    assert response.status_code == 422, response.text
+    refused = {(row["field"], row["code"]) for row in response.get_json()["rows"]}
+    assert refused == {("name", "control_characters"), ("reference", "control_characters")}
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Letter)) == 0

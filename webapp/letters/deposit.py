@@ -33,6 +33,7 @@ from webapp.letters.errors import (
     InvalidDocument,
     InvalidInput,
     InvalidPhoneNumber,
+    NotSingleLineInput,
     OrganisationNotVerified,
 )
 from webapp.letters.notifications import queue_message
@@ -173,7 +174,7 @@ def refuse_control_characters(raw: str | None, field: str) -> None:
     """Raises InvalidInput naming `field` if the single-line text holds a line break or control character."""
     found = control_character(raw or "")
     if found is not None:
-        raise InvalidInput(single_line_message(field, found), field=field)
+        raise NotSingleLineInput(single_line_message(field, found), field=field)
 
 
 def clean_name(raw: str) -> str:

@@ -31,6 +31,12 @@ class InvalidInput(LetterError):
     code = "invalid_input"
 
 
+class NotSingleLineInput(InvalidInput):
+    """A single-line field holds a line break or a control character."""
+
+    code = "control_characters"
+
+
 class InvalidPhoneNumber(InvalidInput):
     """The recipient's number is not a valid mobile number."""
 

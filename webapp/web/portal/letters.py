@@ -77,6 +77,7 @@ DEPOSIT_MESSAGES = (
 DEPOSIT_ERRORS = {
     "invalid_phone": _l("This is not a valid mobile phone number."),
     "invalid_document": _l("The document must be a readable PDF that is not password-protected."),
+    "control_characters": _l("A name or a reference may not contain line breaks or control characters."),
     "organisation_not_verified": _l("Your organisation has not been verified yet: it cannot send letters."),
     "email_not_confirmed": _l("Confirm your email address first: until then you cannot send letters."),
 }
