@@ -19,12 +19,12 @@ depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('organisations', schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column('allows_active_content', sa.Boolean(), server_default=sa.false(), nullable=False)
-        )
-    with op.batch_alter_table('letters', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('document_active_content', sa.String(length=200), nullable=True))
+    # Plain ADD COLUMNs on SQLite and PostgreSQL alike: recreating `organisations` (batch mode) would fail on the
+    # foreign keys that point at it.  Existing organisations keep refusing active content, as they always did.
+    op.add_column(
+        'organisations', sa.Column('allows_active_content', sa.Boolean(), server_default=sa.false(), nullable=False)
+    )
+    op.add_column('letters', sa.Column('document_active_content', sa.String(length=200), nullable=True))
 
 
 def downgrade():
