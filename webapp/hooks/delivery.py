@@ -140,6 +140,10 @@ def post_event(
 
     parts = urlsplit(url)
     hostname = (parts.hostname or "").rstrip(".")
+    try:  # an internationalised name as DNS, TLS and the Host header spell it (A-labels)
+        hostname = hostname.encode("idna").decode("ascii") if not hostname.isascii() else hostname
+    except UnicodeError:
+        return result(None, NO_ANSWER)
     scheme = parts.scheme
     port = parts.port or (443 if scheme == "https" else 80)
     try:
