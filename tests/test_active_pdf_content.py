@@ -224,6 +224,9 @@ def test_an_allowed_organisation_deposits_it_and_its_recipient_is_told_before_do
     letter = flow.letter()
     with app.app_context():
         assert db.session.get_one(Letter, letter.id).document_active_content == "javascript,embedded_files"
+    [(event, deposit_record)] = flow.evidence(letter)[:1]
+    assert event == "SubmissionAcceptance"
+    assert deposit_record["details"]["active_content"] == ["javascript", "embedded_files"]
 
     recipient = browser(app)
     flow.identify(recipient, letter)

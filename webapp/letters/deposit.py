@@ -297,7 +297,8 @@ def deposit_letter(session: DbSession, services: Services, sender: User, request
         Event.SUBMISSION_ACCEPTANCE,
         at=now,
         issuer=services.issuer,
-        details={"language": language},
+        # What active content the document holds, when the organisation may send it: part of what was deposited.
+        details={"language": language} | ({"active_content": list(active_content)} if active_content else {}),
     )
     request_proof(session, letter, ProofKind.DEPOSIT, evidence, now)
     # The email channel notifies twice, by email and by SMS: the same link in both.
