@@ -228,6 +228,13 @@ def test_an_allowed_organisation_deposits_it_and_its_recipient_is_told_before_do
     assert event == "SubmissionAcceptance"
     assert deposit_record["details"]["active_content"] == ["javascript", "embedded_files"]
 
+    # The sender sees it on the letter's page.
+    portal = app.test_client()
+    log_in(portal, sender)
+    detail = portal.get(f"/letters/{letter.id}", headers={"Accept-Language": "en"}).text
+    assert "Active content" in detail
+    assert "JavaScript, embedded files" in detail
+
     recipient = browser(app)
     flow.identify(recipient, letter)
     page = recipient.get(f"{letter.path}/decision")
