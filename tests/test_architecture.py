@@ -55,7 +55,15 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("webapp.queue",),
     # Infrastructure every layer may use, free of any domain: settings, the unbound extensions, the clock,
     # languages, the embedded Redis.
-    ("webapp.config", "webapp.extensions", "webapp.clock", "webapp.i18n", "webapp.embedded_redis", "webapp.logredact"),
+    (
+        "webapp.config",
+        "webapp.extensions",
+        "webapp.clock",
+        "webapp.i18n",
+        "webapp.embedded_redis",
+        "webapp.logredact",
+        "webapp.textinput",
+    ),
 )
 
 # Imports between two packages of one layer, each for a reason; any other is an error.

@@ -38,6 +38,24 @@ PROOF_DOMAIN = "proofs"
 PROOF_KINDS: tuple[str, ...] = tuple(kind.value for kind in ProofKind)
 
 
+# The kinds of active content a PDF may hold (`webapp.letters.active_content.KINDS`), as pages name them.
+ACTIVE_CONTENT_LABELS: dict[str, Any] = {
+    "javascript": _l("JavaScript"),
+    "launch": _l("actions that launch programs or open files"),
+    "uri_launch": _l("links that open something other than a web page or an email"),
+    "submit_form": _l("forms that send data"),
+    "embedded_files": _l("embedded files"),
+    "xfa": _l("XFA forms"),
+    "rich_media": _l("rich media (Flash, video, 3D)"),
+}
+
+
+def active_content_label(codes: str | tuple[str, ...] | None) -> str:
+    """The kinds of active content, comma-separated codes or a tuple, named in the page's language."""
+    found = codes.split(",") if isinstance(codes, str) else list(codes or ())
+    return ", ".join(str(ACTIVE_CONTENT_LABELS.get(code, code)) for code in found if code)
+
+
 def _p(message: str) -> str:
     """Marks a text of the `proofs` catalogs for extraction (`pybabel extract -k _p`); translated later,
     in the proof's language, by `proof_texts`."""

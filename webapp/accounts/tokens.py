@@ -10,11 +10,12 @@ from datetime import timedelta
 from sqlalchemy import or_, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from webapp.accounts.errors import UserNotFound
+from webapp.accounts.errors import NotSingleLine, UserNotFound
 from webapp.accounts.login import user_by_email
 from webapp.clock import Clock
 from webapp.extensions import SQLITE_BUSY_TIMEOUT_MS, DbSession, reset_transactions_write, set_transactions_write
 from webapp.models import ApiToken, User
+from webapp.textinput import control_character
 
 TOKEN_PREFIX = "lre_"  # noqa: S105 - a public marker, not a secret
 
@@ -25,6 +26,9 @@ def hash_api_token(token: str) -> str:
 
 def create_api_token(session: DbSession, clock: Clock, *, email: str, name: str = "cli") -> str:
     """Creates a token for the user and returns it; only its hash is stored."""
+    found = control_character(name)
+    if found is not None:
+        raise NotSingleLine("name", found)
     user = user_by_email(session, email)
     if user is None:
         raise UserNotFound(f"no user with the email {email}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import g, request
 
 from webapp.i18n import LANGUAGES
+from webapp.web.requests import WassitRequest
 
 LANG_COOKIE = "lang"
 
@@ -12,7 +13,8 @@ LANG_COOKIE = "lang"
 def select_locale() -> str:
     """`?lang=` (then remembered in a cookie), the cookie, Accept-Language, the language the
     letter was sent in (on a recipient's page, when the browser names none of ours), or French."""
-    chosen = request.args.get("lang") or request.form.get("lang")
+    form_language = request.form_value_or_none("lang") if isinstance(request, WassitRequest) else None
+    chosen = request.args.get("lang") or form_language
     if chosen in LANGUAGES:
         g.remember_language = chosen
         return chosen

@@ -61,6 +61,7 @@ def create_batch(
         language=chosen,
         max_document_bytes=services.settings.max_document_bytes,
         limits=limits,
+        allow_active_content=sender.organisation.allows_active_content,
     )
     batch = Batch(
         organisation_id=sender.organisation_id,

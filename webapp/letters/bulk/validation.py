@@ -78,6 +78,7 @@ def validate_bulk(
     language: str,
     max_document_bytes: int,
     limits: BulkLimits | None = None,
+    allow_active_content: bool = False,
 ) -> list[ValidRow]:
     """Every row checked, or `BatchRejected` with every error found; stores nothing."""
     limits = limits or LIMITS
@@ -93,7 +94,12 @@ def validate_bulk(
         raise BatchRejected(
             [RowError(1, "file", "missing_column", N_("The column %(column)s is missing."), {"column": "file"})]
         )
-    documents = Documents(open_archive(archive, limits) if archive is not None else None, single, max_document_bytes)
+    documents = Documents(
+        open_archive(archive, limits) if archive is not None else None,
+        single,
+        max_document_bytes,
+        allow_active_content=allow_active_content,
+    )
     rows: list[ValidRow] = []
     errors: list[RowError] = []
     first_row: dict[tuple[str, str], int] = {}

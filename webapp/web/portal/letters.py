@@ -17,10 +17,17 @@ from flask_login import current_user
 
 from webapp.extensions import db, limiter, writes
 from webapp.i18n import text_direction
-from webapp.labels import EVENT_LABELS, STATUS_LABELS
+from webapp.labels import EVENT_LABELS, STATUS_LABELS, active_content_label
 from webapp.letters.access import dispute_bundle, open_proof
 from webapp.letters.deposit import DepositRequest, deposit_letter
-from webapp.letters.errors import DocumentTooLarge, LetterError, LetterNotFound, ProofNotAvailable, ProofPending
+from webapp.letters.errors import (
+    ActiveContentRefused,
+    DocumentTooLarge,
+    LetterError,
+    LetterNotFound,
+    ProofNotAvailable,
+    ProofPending,
+)
 from webapp.letters.queries import SEARCH_MAX_LENGTH, LetterFilter, count_letters, dashboard_page
 from webapp.letters.read import LetterView, MessageView, SenderActor, letter_for, visible_letter
 from webapp.letters.resend import ResendLimited, resend_notification
@@ -70,6 +77,7 @@ DEPOSIT_MESSAGES = (
 DEPOSIT_ERRORS = {
     "invalid_phone": _l("This is not a valid mobile phone number."),
     "invalid_document": _l("The document must be a readable PDF that is not password-protected."),
+    "control_characters": _l("A name or a reference may not contain line breaks or control characters."),
     "organisation_not_verified": _l("Your organisation has not been verified yet: it cannot send letters."),
     "email_not_confirmed": _l("Confirm your email address first: until then you cannot send letters."),
 }
@@ -80,6 +88,14 @@ def deposit_error_message(exc: LetterError) -> str:
     if isinstance(exc, DocumentTooLarge):
         megabytes = current_services().settings.max_document_bytes // (1024 * 1024)
         return str(_("The document is larger than %(size)d MB.", size=megabytes))
+    if isinstance(exc, ActiveContentRefused):
+        return str(
+            _(
+                "The PDF contains active content, which registered letters may not carry: %(found)s. Remove it "
+                "(print the document to a new PDF, for instance) and send it again.",
+                found=active_content_label(exc.found),
+            )
+        )
     translated = str(_(exc.message))
     if translated != exc.message or str(get_locale()) == "en":
         return translated
