@@ -333,6 +333,12 @@ class Settings:
     eid_attempt_ttl: int = 900
     eid_max_failures: int = 5
     eid_cache_ttl: int = 3600
+    # PEM file of the CAs the providers' TLS certificates are checked against (default: the system's).
+    eid_ca_file: Path | None = None
+
+    @property
+    def eid_tls_verify(self) -> str | bool:
+        return str(self.eid_ca_file) if self.eid_ca_file else True
 
     def identity_provider(self, name: str) -> IdentityProvider | None:
         return next((provider for provider in self.identity_providers if provider.name == name), None)
@@ -410,6 +416,7 @@ class Settings:
             eid_attempt_ttl=_env_int("EID_ATTEMPT_TTL", cls.eid_attempt_ttl),
             eid_max_failures=_env_int("EID_MAX_FAILURES", cls.eid_max_failures),
             eid_cache_ttl=_env_int("EID_CACHE_TTL", cls.eid_cache_ttl),
+            eid_ca_file=_env_path("EID_CA_FILE"),
         )
         settings.validate()
         return settings

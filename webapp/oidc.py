@@ -88,11 +88,6 @@ class _Cache:
             return None
         return entry[1]
 
-    def age(self, url: str) -> float | None:
-        with self._lock:
-            entry = self._entries.get(url)
-        return None if entry is None else time.monotonic() - entry[0]
-
     def put(self, url: str, value: Any) -> None:
         with self._lock:
             self._entries[url] = (time.monotonic(), value)
@@ -110,9 +105,11 @@ def hash_state(state: str) -> str:
     return hashlib.sha256(state.encode()).hexdigest()
 
 
-def _get_json(url: str, timeout: float) -> dict[str, Any]:
+def _get_json(url: str, timeout: float, verify: str | bool) -> dict[str, Any]:
     try:
-        response = requests.get(url, timeout=timeout, allow_redirects=False, headers={"Accept": "application/json"})
+        response = requests.get(
+            url, timeout=timeout, allow_redirects=False, headers={"Accept": "application/json"}, verify=verify
+        )
     except requests.RequestException as exc:
         raise ProviderUnavailable(f"{url}: {type(exc).__name__}") from exc
     if response.status_code != 200:
@@ -126,12 +123,14 @@ def _get_json(url: str, timeout: float) -> dict[str, Any]:
     return data
 
 
-def metadata(provider: IdentityProvider, *, timeout: float, cache_ttl: float) -> dict[str, Any]:
+def metadata(
+    provider: IdentityProvider, *, timeout: float, cache_ttl: float, verify: str | bool = True
+) -> dict[str, Any]:
     """The provider's discovery document (OpenID Connect Discovery 1.0), cached."""
     cached = CACHE.get(provider.discovery_url, cache_ttl)
     if cached is not None:
         return dict(cached)
-    document = _get_json(provider.discovery_url, timeout)
+    document = _get_json(provider.discovery_url, timeout, verify)
     if str(document.get("issuer", "")).rstrip("/") != provider.issuer:
         # Discovery §4.3: the issuer in the document must be the one configured (mix-up attacks).
         raise ProviderUnavailable(
@@ -144,13 +143,20 @@ def metadata(provider: IdentityProvider, *, timeout: float, cache_ttl: float) ->
     return dict(document)
 
 
-def key_set(jwks_uri: str, *, timeout: float, cache_ttl: float, refresh: bool = False) -> KeySet:
-    """The provider's signing keys, cached; `refresh` fetches them again unless fetched a moment ago."""
+def key_set(
+    jwks_uri: str, *, timeout: float, cache_ttl: float, refresh: bool = False, verify: str | bool = True
+) -> KeySet:
+    """The provider's signing keys, cached.  `refresh` (a token names a key we do not know) fetches them
+    again, at most once every `JWKS_REFRESH_INTERVAL` seconds per provider."""
     cached = CACHE.get(jwks_uri, cache_ttl)
-    age = CACHE.age(jwks_uri)
-    if cached is not None and not (refresh and age is not None and age >= JWKS_REFRESH_INTERVAL):
+    if cached is not None and refresh:
+        last = CACHE.get("refresh:" + jwks_uri, JWKS_REFRESH_INTERVAL)
+        if last is not None:
+            return cached  # type: ignore[no-any-return]
+        CACHE.put("refresh:" + jwks_uri, True)
+    elif cached is not None:
         return cached  # type: ignore[no-any-return]
-    document = _get_json(jwks_uri, timeout)
+    document = _get_json(jwks_uri, timeout, verify)
     try:
         keys = KeySet.import_key_set(document)  # type: ignore[arg-type]
     except (JoseError, ValueError, TypeError, KeyError) as exc:
@@ -159,7 +165,9 @@ def key_set(jwks_uri: str, *, timeout: float, cache_ttl: float, refresh: bool = 
     return keys
 
 
-def _session(provider: IdentityProvider, redirect_uri: str, timeout: float, token_endpoint: str) -> OAuth2Session:
+def _session(
+    provider: IdentityProvider, redirect_uri: str, timeout: float, token_endpoint: str, verify: str | bool
+) -> OAuth2Session:
     private = provider.token_auth_method == "private_key_jwt"  # noqa: S105 - a method name
     session = OAuth2Session(
         client_id=provider.client_id,
@@ -170,6 +178,7 @@ def _session(provider: IdentityProvider, redirect_uri: str, timeout: float, toke
         code_challenge_method="S256",
         default_timeout=timeout,
     )
+    session.verify = verify
     if private:
         headers = {"kid": provider.private_key_id} if provider.private_key_id else None
         session.register_client_auth_method(PrivateKeyJWT(token_endpoint, headers=headers))
@@ -177,17 +186,23 @@ def _session(provider: IdentityProvider, redirect_uri: str, timeout: float, toke
 
 
 def start_authorization(
-    provider: IdentityProvider, redirect_uri: str, *, timeout: float, cache_ttl: float, ui_locales: str | None = None
+    provider: IdentityProvider,
+    redirect_uri: str,
+    *,
+    timeout: float,
+    cache_ttl: float,
+    ui_locales: str | None = None,
+    verify: str | bool = True,
 ) -> AuthorizationStart:
     """The URL to send the browser to, with a fresh `state`, `nonce` and PKCE verifier."""
-    document = metadata(provider, timeout=timeout, cache_ttl=cache_ttl)
+    document = metadata(provider, timeout=timeout, cache_ttl=cache_ttl, verify=verify)
     state, nonce, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(32), secrets.token_urlsafe(64)
     extra: dict[str, str] = {"nonce": nonce}
     if provider.acr_values:
         extra["acr_values"] = " ".join(provider.acr_values)
     if ui_locales:
         extra["ui_locales"] = ui_locales
-    session = _session(provider, redirect_uri, timeout, document["token_endpoint"])
+    session = _session(provider, redirect_uri, timeout, document["token_endpoint"], verify)
     url, _ = session.create_authorization_url(
         document["authorization_endpoint"], state=state, code_verifier=verifier, **extra
     )
@@ -203,10 +218,11 @@ def complete_authorization(
     nonce: str,
     timeout: float,
     cache_ttl: float,
+    verify: str | bool = True,
 ) -> ProvenIdentity:
     """Exchanges the code (with the PKCE verifier) and checks the ID token; raises on anything wrong."""
-    document = metadata(provider, timeout=timeout, cache_ttl=cache_ttl)
-    session = _session(provider, redirect_uri, timeout, document["token_endpoint"])
+    document = metadata(provider, timeout=timeout, cache_ttl=cache_ttl, verify=verify)
+    session = _session(provider, redirect_uri, timeout, document["token_endpoint"], verify)
     try:
         token = session.fetch_token(
             document["token_endpoint"],
@@ -214,6 +230,7 @@ def complete_authorization(
             code=code,
             code_verifier=code_verifier,
             timeout=timeout,
+            verify=verify,
         )
     except requests.RequestException as exc:
         raise ProviderUnavailable(f"token endpoint: {type(exc).__name__}") from exc
@@ -223,11 +240,13 @@ def complete_authorization(
     id_token = token.get("id_token") if isinstance(token, dict) else None
     if not isinstance(id_token, str):
         raise InvalidIdentityResponse("no_id_token")
-    claims = verify_id_token(provider, document, id_token, nonce=nonce, timeout=timeout, cache_ttl=cache_ttl)
+    claims = verify_id_token(
+        provider, document, id_token, nonce=nonce, timeout=timeout, cache_ttl=cache_ttl, verify=verify
+    )
     userinfo_endpoint = document.get("userinfo_endpoint")
     access_token = token.get("access_token")
     if isinstance(userinfo_endpoint, str) and isinstance(access_token, str):
-        claims = _with_userinfo(claims, userinfo_endpoint, access_token, timeout)
+        claims = _with_userinfo(claims, userinfo_endpoint, access_token, timeout, verify)
     amr = claims.get("amr")
     return ProvenIdentity(
         issuer=str(claims["iss"]),
@@ -248,16 +267,17 @@ def verify_id_token(
     nonce: str,
     timeout: float,
     cache_ttl: float,
+    verify: str | bool = True,
 ) -> dict[str, Any]:
     """The ID token's claims once its signature, issuer, audience, times and nonce check (Core §3.1.3.7)."""
     header = _protected_header(id_token)
     if header.get("alg") not in ALLOWED_ALGORITHMS:
         raise InvalidIdentityResponse("algorithm_refused")
     jwks_uri = document["jwks_uri"]
-    keys = key_set(jwks_uri, timeout=timeout, cache_ttl=cache_ttl)
+    keys = key_set(jwks_uri, timeout=timeout, cache_ttl=cache_ttl, verify=verify)
     kid = header.get("kid")
     if kid is not None and all(key.kid != kid for key in keys.keys):
-        keys = key_set(jwks_uri, timeout=timeout, cache_ttl=cache_ttl, refresh=True)  # rotated keys
+        keys = key_set(jwks_uri, timeout=timeout, cache_ttl=cache_ttl, refresh=True, verify=verify)  # rotated
         if all(key.kid != kid for key in keys.keys):
             raise InvalidIdentityResponse("unknown_signing_key")
     try:
@@ -304,7 +324,9 @@ def _protected_header(token: str) -> dict[str, Any]:
     return header
 
 
-def _with_userinfo(claims: dict[str, Any], endpoint: str, access_token: str, timeout: float) -> dict[str, Any]:
+def _with_userinfo(
+    claims: dict[str, Any], endpoint: str, access_token: str, timeout: float, verify: str | bool
+) -> dict[str, Any]:
     """The ID token's claims completed by the userinfo endpoint's, which must be about the same subject."""
     try:
         response = requests.get(
@@ -312,6 +334,7 @@ def _with_userinfo(claims: dict[str, Any], endpoint: str, access_token: str, tim
             timeout=timeout,
             allow_redirects=False,
             headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
+            verify=verify,
         )
     except requests.RequestException as exc:
         raise ProviderUnavailable(f"userinfo: {type(exc).__name__}") from exc

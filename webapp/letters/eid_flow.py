@@ -124,6 +124,7 @@ def start_eid(
             timeout=settings.eid_timeout,
             cache_ttl=settings.eid_cache_ttl,
             ui_locales=locale,
+            verify=settings.eid_tls_verify,
         )
     except oidc.ProviderUnavailable:
         _record_failure(session, services, letter, provider, "provider_unavailable", client=client)
@@ -206,6 +207,7 @@ def finish_eid(
             nonce=attempt.nonce,
             timeout=settings.eid_timeout,
             cache_ttl=settings.eid_cache_ttl,
+            verify=settings.eid_tls_verify,
         )
     except oidc.ProviderUnavailable:
         return fail("provider_unavailable")
