@@ -18,9 +18,9 @@ import json
 import ssl
 import threading
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -28,9 +28,9 @@ from Cryptodome.PublicKey import RSA as CryptodomeRSA
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
-from cryptography.x509.oid import NameOID
 from jwkest.jwk import RSAKey as JwkestRSAKey
 from pyop.authz_state import AuthorizationState
 from pyop.exceptions import InvalidAuthenticationRequest, InvalidClientAuthentication, OAuthError
@@ -41,7 +41,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 CLIENT_ID = "wassit-test"
-CLIENT_SECRET = "s3cret-of-the-test-client"  # noqa: S105 - the local test provider's client secret
+CLIENT_SECRET = "s3cret-of-the-test-client"
 PKJWT_CLIENT_ID = "wassit-test-pkjwt"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -83,7 +83,7 @@ def _new_rsa_pem() -> bytes:
     )
 
 
-class TestIdentityProvider:
+class LocalIdentityProvider:
     """The provider and its HTTP server; `base_url` is its issuer."""
 
     def __init__(
@@ -276,12 +276,12 @@ class TestIdentityProvider:
                 aud={"essential": True, "value": f"{self.base_url}/token"},
                 exp={"essential": True},
             ).validate(token.claims)
-        except Exception:  # noqa: BLE001 - any failure means the client did not authenticate
+        except Exception:
             return False
         return True
 
 
-def provider_settings(op: TestIdentityProvider, **overrides: Any) -> dict[str, Any]:
+def provider_settings(op: LocalIdentityProvider, **overrides: Any) -> dict[str, Any]:
     """The IDENTITY_PROVIDERS entry for the test provider."""
     entry: dict[str, Any] = {
         "name": "dgsn",

@@ -28,11 +28,20 @@ from webapp.hooks.endpoints import MAX_DESCRIPTION_LENGTH, MAX_URL_LENGTH, Creat
 from webapp.hooks.events import PROOF_READY, STATUS_CHANGED
 from webapp.i18n import LANGUAGES
 from webapp.letters.deposit import CHANNELS, DepositRequest, format_limit
+from webapp.letters.eid import clean_requirement
 from webapp.letters.errors import DocumentTooLarge
 from webapp.letters.queries import SEARCH_MAX_LENGTH, LetterFilter, NumberedLetter
 from webapp.letters.read import LetterView, ProofView
 from webapp.letters.states import Event, LetterStatus
-from webapp.models import BatchStatus, MessagePurpose, MessageStatus, ProofKind, ProofStatus, WebhookDeliveryStatus
+from webapp.models import (
+    BatchStatus,
+    IdentificationMethod,
+    MessagePurpose,
+    MessageStatus,
+    ProofKind,
+    ProofStatus,
+    WebhookDeliveryStatus,
+)
 from webapp.services import current_services
 from webapp.trust.evidence import EventFacts
 from webapp.web.api.fields import (
@@ -176,6 +185,35 @@ class LetterFormSchema(Payload):
         },
     )
     document_confidential = FormFlag(metadata=CONFIDENTIAL)
+    # Issue 19: the identification the letter requires, and the identity expected.
+    identification = Text(
+        max_length=16,
+        metadata={
+            "enum": [method.value for method in IdentificationMethod],
+            "default": IdentificationMethod.SMS_OTP.value,
+            "description": "How the recipient proves who they are: `sms-otp` (a code by SMS to the mobile), `eid` "
+            "(national digital identity, e.g. DGSN, through a configured OpenID Connect provider) or `sms-otp+eid` "
+            "(the code, then the national identity).",
+        },
+    )
+    expected_cin = Text(
+        max_length=40,
+        metadata={
+            "description": "With `eid`: the national identity number the recipient must prove (compared without "
+            "spaces, dashes or case; kept only masked and as a keyed hash).",
+            "examples": ["AB123456"],
+        },
+    )
+    expected_name = Text(
+        max_length=200,
+        metadata={
+            "description": "With `eid`: the name the recipient must prove (accents, case, order and Arabic or "
+            "Latin writing compared as the README says)."
+        },
+    )
+    expected_birth_date = Text(
+        max_length=10, metadata={"description": "With `eid`: YYYY-MM-DD.", "examples": ["1990-04-12"]}
+    )
 
     @post_load
     def _deposit(self, data: dict[str, Any], **kwargs: Any) -> DepositRequest:
@@ -190,6 +228,13 @@ class LetterFormSchema(Payload):
             language=data.get("language") or current_services().settings.default_language,
             sender_reference=data.get("sender_reference"),
             document_confidential=data["document_confidential"],
+            identity=clean_requirement(
+                current_services().settings,
+                data.get("identification"),
+                cin=data.get("expected_cin"),
+                name=data.get("expected_name"),
+                birth_date=data.get("expected_birth_date"),
+            ),
         )
 
 

@@ -1,0 +1,353 @@
+"""Identification by national digital identity (issue 19), against a real OpenID provider.
+
+The provider (`tests/oidc_provider.py`, built on pyop) runs over TLS on a loopback port for the whole
+module; each test sets the user it logs in and how it behaves.  The browser is Flask's test client;
+the trip to the provider and back is made with `requests`, as a browser follows redirects.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from tests.oidc_provider import LocalIdentityProvider, provider_settings
+from tests.test_recipient import Delivered, Flow, browser, choose, csrf_of, type_code
+from webapp.config import Settings, parse_identity_providers
+from webapp.extensions import db
+from webapp.hooks.endpoints import create_endpoint
+from webapp.letters.eid import clean_requirement, mask_cin, names_match, normalise_cin
+from webapp.letters.errors import InvalidInput
+from webapp.models import EidAttempt, Evidence, WebhookDelivery
+from webapp.oidc import CACHE
+from webapp.services import current_services
+
+CALLBACK = "https://wassit.ma/eid/callback"
+
+
+@pytest.fixture(scope="module")
+def op(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalIdentityProvider]:
+    provider = LocalIdentityProvider([CALLBACK], tmp_path_factory.mktemp("op"))
+    yield provider
+    provider.close()
+
+
+@pytest.fixture
+def settings(settings: Settings, op: LocalIdentityProvider) -> Settings:
+    op.behaviour, op.delay = "normal", 0.0
+    op.user.update(cin="AB123456", given_name="Salma", family_name="Bennani", birthdate="1990-04-12")
+    CACHE.clear()
+    return settings.replace(
+        identity_providers=parse_identity_providers(json.dumps([provider_settings(op)])),
+        eid_ca_file=op.ca_file,
+        eid_timeout=2,
+        webhook_allow_private=True,
+    )
+
+
+@pytest.fixture
+def flow(app: Flask, deposit: Any, run_jobs: Callable[[], None], outbox: Any) -> Flow:
+    return Flow(app, deposit, run_jobs, outbox)
+
+
+def go_to_provider(client: FlaskClient, letter: Delivered, *, provider: str = "dgsn") -> Any:
+    page = client.get(f"{letter.path}/eid")
+    assert page.status_code == 200, page.text[:500]
+    return client.post(f"{letter.path}/eid/start", data={"csrf_token": csrf_of(page.text), "provider": provider})
+
+
+def provider_answer(op: LocalIdentityProvider, authorize_url: str) -> str:
+    """What the provider sends the browser back with: the callback's path and query."""
+    answer = requests.get(authorize_url, allow_redirects=False, verify=str(op.ca_file), timeout=10)
+    assert answer.status_code == 302, answer.text
+    location = urlsplit(answer.headers["Location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == CALLBACK
+    return f"{location.path}?{location.query}"
+
+
+def identify_with_eid(client: FlaskClient, op: LocalIdentityProvider, letter: Delivered) -> Any:
+    started = go_to_provider(client, letter)
+    assert started.status_code == 303, started.text[:1000]
+    assert started.headers["Location"].startswith(op.base_url + "/authorize?")
+    return client.get(provider_answer(op, started.headers["Location"]))
+
+
+def records(app: Flask, letter: Delivered, event: str | None = None) -> list[dict[str, Any]]:
+    with app.app_context():
+        query = select(Evidence).where(Evidence.letter_id == letter.id).order_by(Evidence.seq)
+        rows = [row.record for row in db.session.execute(query).scalars()]
+        db.session.remove()
+    return [row for row in rows if event is None or row["event"] == event]
+
+
+def eid_letter(flow: Flow, **fields: str) -> Delivered:
+    return flow.letter(identification=fields.pop("identification", "eid"), **fields)
+
+
+# --- the whole flow ------------------------------------------------------------------------------
+
+
+def test_a_letter_requiring_eid_and_a_cin_is_accepted_after_the_provider_proves_that_cin(
+    app: Flask, flow: Flow, op: LocalIdentityProvider
+) -> None:
+    letter = eid_letter(
+        flow, expected_cin="ab 123-456", expected_name="BENNANI Salma", expected_birth_date="1990-04-12"
+    )
+    client = browser(app)
+    landing = client.get(letter.path)
+    assert "national digital identity" in landing.text
+    assert "Send me a code by SMS" not in landing.text  # no code for an eid-only letter
+    # The decision is closed until the identity is proven.
+    assert client.get(f"{letter.path}/decision").status_code == 302
+
+    back = identify_with_eid(client, op, letter)
+    assert back.status_code == 303, back.text[:2000]
+    assert back.headers["Location"].endswith(f"{letter.path}/decision")
+    assert choose(client, letter.path, "accept").status_code == 303
+    assert flow.status(letter) == "accepted"
+
+    [identified] = records(app, letter, "RecipientIdentification")
+    details = identified["details"]
+    assert details["method"] == "eid"
+    assert details["provider"]["name"] == "dgsn" and details["provider"]["issuer"] == op.base_url
+    assert details["level"] == {"acr": "urn:dgsn:loa:substantial", "meaning": "substantial"}
+    assert details["subject"] == "dgsn-subject-0001"
+    assert details["proven"]["cin"]["masked"] == "AB••••56"
+    assert details["proven"]["given_name"] == "Salma" and details["proven"]["birth_date"] == "1990-04-12"
+    assert sorted(details["matched"]) == ["birth_date", "cin", "name"]
+    [deposited] = records(app, letter, "SubmissionAcceptance")
+    assert deposited["details"]["identification"]["method"] == "eid"
+    assert deposited["details"]["identification"]["expected"]["cin"]["masked"] == "AB••••56"
+    [accepted] = records(app, letter, "ConsignmentAcceptance")
+    assert accepted["details"]["identification"] == "eid"
+    # The identity number itself is in no record: masked and keyed-hashed only.
+    assert all("AB123456" not in json.dumps(record) for record in records(app, letter))
+
+
+def test_a_different_cin_is_refused_recorded_and_the_sender_told(
+    app: Flask, flow: Flow, op: LocalIdentityProvider, sender: Any
+) -> None:
+    with app.app_context():
+        create_endpoint(
+            db.session, current_services(), organisation_id=sender.organisation_id, url="https://hooks.example.ma/w"
+        )
+        db.session.commit()
+    letter = eid_letter(flow, expected_cin="AB123456")
+    op.user["cin"] = "CD654321"
+    client = browser(app)
+    refused = identify_with_eid(client, op, letter)
+    assert refused.status_code == 403
+    assert "does not match" in refused.text
+    assert "CD654321" not in refused.text
+    assert client.get(f"{letter.path}/decision").status_code == 302  # still closed
+    [failure] = records(app, letter, "RecipientIdentificationFailure")
+    assert failure["details"]["reason"] == "identity_mismatch"
+    assert failure["details"]["mismatched"] == ["cin"]
+    assert not records(app, letter, "RecipientIdentification")
+    with app.app_context():
+        [told] = db.session.execute(
+            select(WebhookDelivery).where(WebhookDelivery.event_type == "letter.identification_failed")
+        ).scalars()
+        payload = json.loads(told.payload)
+        assert payload["data"]["reason"] == "identity_mismatch" and payload["data"]["fields"] == ["cin"]
+        assert "CD654321" not in told.payload
+    assert flow.status(letter) == "notified"
+
+
+def test_code_then_eid_when_the_sender_asks_for_both(app: Flask, flow: Flow, op: LocalIdentityProvider) -> None:
+    letter = eid_letter(flow, identification="sms-otp+eid")
+    client = browser(app)
+    assert "Send me a code by SMS" in client.get(letter.path).text
+    # The e-ID step is not open before the code.
+    assert client.get(f"{letter.path}/eid").headers["Location"].endswith(letter.path)
+    code = flow.new_code(client, letter)
+    checked = type_code(client, letter.path, code)
+    assert checked.status_code == 303
+    assert checked.headers["Location"].endswith(f"{letter.path}/eid")
+    assert client.get(f"{letter.path}/decision").status_code == 302  # the code alone is not enough
+    assert "Your code is confirmed" in client.get(f"{letter.path}/eid").text
+    back = identify_with_eid(client, op, letter)
+    assert back.headers["Location"].endswith(f"{letter.path}/decision")
+    assert choose(client, letter.path, "accept").status_code == 303
+    methods = [r["details"]["method"] for r in records(app, letter, "RecipientIdentification")]
+    assert methods == ["sms-otp", "eid"]
+
+
+# --- failure paths -------------------------------------------------------------------------------
+
+
+def test_a_replayed_answer_is_refused_and_recorded(app: Flask, flow: Flow, op: LocalIdentityProvider) -> None:
+    letter = eid_letter(flow)
+    client = browser(app)
+    started = go_to_provider(client, letter)
+    callback = provider_answer(op, started.headers["Location"])
+    assert client.get(callback).status_code == 303
+    again = client.get(callback)
+    assert again.status_code == 400
+    reasons = [r["details"]["reason"] for r in records(app, letter, "RecipientIdentificationFailure")]
+    assert reasons == ["replayed"]
+
+
+def test_an_answer_opened_in_another_browser_is_refused(app: Flask, flow: Flow, op: LocalIdentityProvider) -> None:
+    letter = eid_letter(flow)
+    started = go_to_provider(browser(app), letter)
+    callback = provider_answer(op, started.headers["Location"])
+    stranger = browser(app, "10.0.0.9")
+    answer = stranger.get(callback)
+    assert answer.status_code == 400
+    assert letter.reference not in answer.text  # nothing of the letter to someone else
+    [failure] = records(app, letter, "RecipientIdentificationFailure")
+    assert failure["details"]["reason"] == "wrong_browser"
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "check"),
+    [
+        ("forge", "bad_signature"),
+        ("wrong_audience", "wrong_audience"),
+        ("expired", "expired"),
+        ("wrong_nonce", "wrong_nonce"),
+    ],
+)
+def test_forged_or_tampered_tokens_are_refused(
+    app: Flask, flow: Flow, op: LocalIdentityProvider, behaviour: str, check: str
+) -> None:
+    letter = eid_letter(flow, expected_cin="AB123456")
+    op.behaviour = behaviour
+    client = browser(app)
+    answer = identify_with_eid(client, op, letter)
+    assert answer.status_code == 400
+    assert "did not succeed" in answer.text
+    [failure] = records(app, letter, "RecipientIdentificationFailure")
+    assert failure["details"]["reason"] == "invalid_response"
+    assert failure["details"]["check"] == check
+    assert client.get(f"{letter.path}/decision").status_code == 302
+
+
+def test_a_forged_callback_matching_no_identification_is_refused(app: Flask) -> None:
+    answer = browser(app).get("/eid/callback?code=abc&state=made-up")
+    assert answer.status_code == 400
+    assert "cannot be used" in answer.text
+
+
+def test_cancelling_at_the_provider_is_recorded_and_can_be_retried(
+    app: Flask, flow: Flow, op: LocalIdentityProvider
+) -> None:
+    letter = eid_letter(flow)
+    op.behaviour = "cancel"
+    client = browser(app)
+    answer = identify_with_eid(client, op, letter)
+    assert answer.status_code == 200
+    assert "You cancelled" in answer.text and f"{letter.path}/eid" in answer.text
+    [failure] = records(app, letter, "RecipientIdentificationFailure")
+    assert failure["details"]["reason"] == "cancelled" and failure["details"]["failures"] == 0
+    op.behaviour = "normal"
+    assert identify_with_eid(client, op, letter).status_code == 303
+
+
+@pytest.mark.parametrize("behaviour", ["down", "slow"])
+def test_a_provider_down_or_slow_gets_a_clear_page_a_record_and_leaves_the_deadline(
+    app: Flask, flow: Flow, op: LocalIdentityProvider, behaviour: str
+) -> None:
+    letter = eid_letter(flow)
+    deadline = flow.letter_row(letter).deadline_at
+    op.behaviour, op.delay = behaviour, 3.0  # the app waits 2 seconds (EID_TIMEOUT)
+    client = browser(app)
+    answer = go_to_provider(client, letter)
+    assert answer.status_code == 503
+    assert "not answering" in answer.text
+    [failure] = records(app, letter, "RecipientIdentificationFailure")
+    assert failure["details"]["reason"] == "provider_unavailable" and failure["details"]["locked"] is False
+    assert flow.letter_row(letter).deadline_at == deadline
+    op.behaviour = "normal"
+    assert identify_with_eid(client, op, letter).status_code == 303
+
+
+def test_too_many_failed_identifications_lock_the_letter(
+    app: Flask, flow: Flow, op: LocalIdentityProvider, settings: Settings
+) -> None:
+    letter = eid_letter(flow, expected_cin="AB123456")
+    op.user["cin"] = "CD654321"
+    client = browser(app)
+    for _ in range(settings.eid_max_failures - 1):
+        assert identify_with_eid(client, op, letter).status_code == 403
+    last = identify_with_eid(client, op, letter)
+    assert last.status_code == 403 and "locked" in last.text
+    assert flow.letter_row(letter).locked_at is not None
+    failures = records(app, letter, "RecipientIdentificationFailure")
+    assert failures[-1]["details"]["locked"] is True
+    op.user["cin"] = "AB123456"
+    assert client.get(f"{letter.path}/eid").status_code == 403  # no new trip while locked
+
+
+def test_keys_rotated_by_the_provider_are_fetched_again(app: Flask, flow: Flow, op: LocalIdentityProvider) -> None:
+    first = eid_letter(flow)
+    assert identify_with_eid(browser(app), op, first).status_code == 303
+    op.rotate_key()
+    second = eid_letter(flow)
+    assert identify_with_eid(browser(app, "127.0.0.2"), op, second).status_code == 303
+    with app.app_context():
+        attempts = db.session.execute(select(EidAttempt)).scalars().all()
+        assert {attempt.status.value for attempt in attempts} == {"succeeded"}
+
+
+# --- deposit ------------------------------------------------------------------------------------
+
+
+def test_the_api_checks_what_the_sender_asks(deposit: Any) -> None:
+    bad = deposit(identification="passport")
+    assert bad.status_code == 422 and bad.json["error"]["field"] == "identification"
+    bad = deposit(identification="eid", expected_cin="12")
+    assert bad.status_code == 422 and bad.json["error"]["field"] == "expected_cin"
+    bad = deposit(expected_cin="AB123456")  # an expected identity needs eid
+    assert bad.status_code == 422 and bad.json["error"]["field"] == "identification"
+    bad = deposit(identification="eid", expected_birth_date="12/04/1990")
+    assert bad.status_code == 422 and bad.json["error"]["field"] == "expected_birth_date"
+
+
+def test_eid_needs_a_configured_provider() -> None:
+    with pytest.raises(InvalidInput) as refused:
+        clean_requirement(Settings(), "eid")
+    assert refused.value.field == "identification"
+
+
+# --- matching ----------------------------------------------------------------------------------
+
+
+def test_cin_normalisation_and_masking() -> None:
+    assert normalise_cin(" ab 123-456 ") == "AB123456"
+    assert normalise_cin("AB١٢٣٤٥٦") == "AB123456"  # Arabic-Indic digits
+    assert normalise_cin("12") is None
+    assert mask_cin("AB123456") == "AB••••56"
+
+
+@pytest.mark.parametrize(
+    ("expected", "given", "family"),
+    [
+        ("Salma Bennani", "Salma", "Bennani"),
+        ("BENNANI Salma", "Salma", "Bennani"),
+        ("Hélène Dupré", "Helene", "DUPRE"),
+        ("يوسف العمراني", "Youssef", "El Amrani"),
+        ("Youssef El-Amrani", "يوسف", "العمراني"),
+        ("محمد الشرايبي", "Mohammed", "Chraibi"),
+        ("Fatima Zahra Idrissi", "فاطمة الزهراء", "الإدريسي"),
+        ("Rachid Ait Said", "رشيد", "آيت سعيد"),
+    ],
+)
+def test_names_match_across_accents_order_and_scripts(expected: str, given: str, family: str) -> None:
+    assert names_match(expected, given, family)
+
+
+@pytest.mark.parametrize(
+    ("expected", "given", "family"),
+    [("Salma Bennani", "Karim", "Bennani"), ("يوسف العمراني", "Youssef", "Tazi"), ("Salma Bennani", None, None)],
+)
+def test_different_names_do_not_match(expected: str, given: str | None, family: str | None) -> None:
+    assert not names_match(expected, given, family)
