@@ -116,11 +116,13 @@ def test_a_letter_requiring_eid_and_a_cin_is_accepted_after_the_provider_proves_
     [identified] = records(app, letter, "RecipientIdentification")
     details = identified["details"]
     assert details["method"] == "eid"
-    assert details["provider"]["name"] == "dgsn" and details["provider"]["issuer"] == op.base_url
+    assert details["provider"]["name"] == "dgsn"
+    assert details["provider"]["issuer"] == op.base_url
     assert details["level"] == {"acr": "urn:dgsn:loa:substantial", "meaning": "substantial"}
     assert details["subject"] == "dgsn-subject-0001"
     assert details["proven"]["cin"]["masked"] == "AB••••56"
-    assert details["proven"]["given_name"] == "Salma" and details["proven"]["birth_date"] == "1990-04-12"
+    assert details["proven"]["given_name"] == "Salma"
+    assert details["proven"]["birth_date"] == "1990-04-12"
     assert sorted(details["matched"]) == ["birth_date", "cin", "name"]
     [deposited] = records(app, letter, "SubmissionAcceptance")
     assert deposited["details"]["identification"]["method"] == "eid"
@@ -156,7 +158,8 @@ def test_a_different_cin_is_refused_recorded_and_the_sender_told(
             select(WebhookDelivery).where(WebhookDelivery.event_type == "letter.identification_failed")
         ).scalars()
         payload = json.loads(told.payload)
-        assert payload["data"]["reason"] == "identity_mismatch" and payload["data"]["fields"] == ["cin"]
+        assert payload["data"]["reason"] == "identity_mismatch"
+        assert payload["data"]["fields"] == ["cin"]
         assert "CD654321" not in told.payload
     assert flow.status(letter) == "notified"
 
@@ -245,9 +248,11 @@ def test_cancelling_at_the_provider_is_recorded_and_can_be_retried(
     client = browser(app)
     answer = identify_with_eid(client, op, letter)
     assert answer.status_code == 200
-    assert "You cancelled" in answer.text and f"{letter.path}/eid" in answer.text
+    assert "You cancelled" in answer.text
+    assert f"{letter.path}/eid" in answer.text
     [failure] = records(app, letter, "RecipientIdentificationFailure")
-    assert failure["details"]["reason"] == "cancelled" and failure["details"]["failures"] == 0
+    assert failure["details"]["reason"] == "cancelled"
+    assert failure["details"]["failures"] == 0
     op.behaviour = "normal"
     assert identify_with_eid(client, op, letter).status_code == 303
 
@@ -264,7 +269,8 @@ def test_a_provider_down_or_slow_gets_a_clear_page_a_record_and_leaves_the_deadl
     assert answer.status_code == 503
     assert "not answering" in answer.text
     [failure] = records(app, letter, "RecipientIdentificationFailure")
-    assert failure["details"]["reason"] == "provider_unavailable" and failure["details"]["locked"] is False
+    assert failure["details"]["reason"] == "provider_unavailable"
+    assert failure["details"]["locked"] is False
     assert flow.letter_row(letter).deadline_at == deadline
     op.behaviour = "normal"
     assert identify_with_eid(client, op, letter).status_code == 303
@@ -279,7 +285,8 @@ def test_too_many_failed_identifications_lock_the_letter(
     for _ in range(settings.eid_max_failures - 1):
         assert identify_with_eid(client, op, letter).status_code == 403
     last = identify_with_eid(client, op, letter)
-    assert last.status_code == 403 and "locked" in last.text
+    assert last.status_code == 403
+    assert "locked" in last.text
     assert flow.letter_row(letter).locked_at is not None
     failures = records(app, letter, "RecipientIdentificationFailure")
     assert failures[-1]["details"]["locked"] is True
@@ -303,13 +310,17 @@ def test_keys_rotated_by_the_provider_are_fetched_again(app: Flask, flow: Flow, 
 
 def test_the_api_checks_what_the_sender_asks(deposit: Any) -> None:
     bad = deposit(identification="passport")
-    assert bad.status_code == 422 and bad.json["error"]["field"] == "identification"
+    assert bad.status_code == 422
+    assert bad.json["error"]["field"] == "identification"
     bad = deposit(identification="eid", expected_cin="12")
-    assert bad.status_code == 422 and bad.json["error"]["field"] == "expected_cin"
+    assert bad.status_code == 422
+    assert bad.json["error"]["field"] == "expected_cin"
     bad = deposit(expected_cin="AB123456")  # an expected identity needs eid
-    assert bad.status_code == 422 and bad.json["error"]["field"] == "identification"
+    assert bad.status_code == 422
+    assert bad.json["error"]["field"] == "identification"
     bad = deposit(identification="eid", expected_birth_date="12/04/1990")
-    assert bad.status_code == 422 and bad.json["error"]["field"] == "expected_birth_date"
+    assert bad.status_code == 422
+    assert bad.json["error"]["field"] == "expected_birth_date"
 
 
 def test_eid_needs_a_configured_provider() -> None:

@@ -20,11 +20,10 @@ from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 
 from webapp.extensions import db, limiter
-from webapp.letters.eid import required_factors
+from webapp.letters.eid import EidNotRequired, required_factors
 from webapp.letters.eid_flow import (
     CALLBACK_PATH,
     CodeFirst,
-    EidNotRequired,
     ProviderDown,
     UnknownCallback,
     UnknownProvider,
@@ -40,6 +39,8 @@ from webapp.models import Letter
 from webapp.services import current_services
 
 bp = Blueprint("recipient_eid", __name__)
+
+__all__ = ["all_factors_done", "bind_factors", "bp", "code_not_used", "eid_still_needed", "required_factors"]
 
 SESSION_KEY = "recipient"  # the same key as `recipient.pages`: one binding per browser
 EID_SESSION_KEY = "recipient_eid"  # the trip under way: its state and the letter's link
