@@ -7,7 +7,9 @@ the trip to the provider and back is made with `requests`, as a browser follows 
 
 from __future__ import annotations
 
+import io
 import json
+import unicodedata
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,6 +18,7 @@ import pytest
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
+from pypdf import PdfReader
 from sqlalchemy import select
 
 from tests.oidc_provider import LocalIdentityProvider, provider_settings
@@ -28,6 +31,7 @@ from webapp.letters.errors import InvalidInput
 from webapp.models import EidAttempt, Evidence, WebhookDelivery
 from webapp.oidc import CACHE
 from webapp.services import current_services
+from webapp.trust.verify import check_proof_pdf
 
 CALLBACK = "https://wassit.ma/eid/callback"
 
@@ -362,3 +366,44 @@ def test_names_match_across_accents_order_and_scripts(expected: str, given: str,
 )
 def test_different_names_do_not_match(expected: str, given: str | None, family: str | None) -> None:
     assert not names_match(expected, given, family)
+
+
+# --- proofs and /verify ----------------------------------------------------------------------------
+
+
+def test_the_reception_proof_prints_method_provider_and_level_and_validates(
+    app: Flask, client: FlaskClient, flow: Flow, op: TestIdentityProvider, sender: Any
+) -> None:
+    letter = eid_letter(flow, expected_cin="AB123456", language="en")
+    phone = browser(app)
+    assert identify_with_eid(phone, op, letter).status_code == 303
+    assert choose(phone, letter.path, "accept").status_code == 303
+    flow.run_jobs()
+    proof = client.get(f"/api/v1/letters/{letter.id}/proofs/reception", headers=sender.auth)
+    assert proof.status_code == 200, proof.text[:300]
+    text = unicodedata.normalize(
+        "NFKC", " ".join(page.extract_text() for page in PdfReader(io.BytesIO(proof.data)).pages)
+    )
+    for expected in (
+        "Identification of the recipient",
+        "National digital identity (OpenID Connect)",
+        "Identité numérique DGSN",
+        "substantial (acr: urn:dgsn:loa:substantial)",
+        "AB••••56",
+        "Recipient identified (national digital identity)",
+    ):
+        assert expected in " ".join(text.split()), expected
+    assert "AB123456" not in text
+    with app.app_context():
+        check = check_proof_pdf(db.session, app.extensions["wassit"], proof.data)
+        db.session.remove()
+    assert check.genuine
+    # /verify names the method and the level, never the identity number nor the proven name.
+    [identified] = records(app, letter, "RecipientIdentification")
+    page = browser(app).get(f"/verify/{identified['evidence_id']}")
+    assert page.status_code == 200
+    assert "National digital identity" in page.text and "substantial" in page.text
+    assert "AB••••56" not in page.text and "AB123456" not in page.text and "1990-04-12" not in page.text
+    # The sender's timeline names it too.
+    [accepted] = records(app, letter, "ConsignmentAcceptance")
+    assert "National digital identity" in browser(app).get(f"/verify/{accepted['evidence_id']}").text

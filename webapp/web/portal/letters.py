@@ -17,7 +17,7 @@ from flask_login import current_user
 
 from webapp.extensions import db, limiter, writes
 from webapp.i18n import text_direction
-from webapp.labels import EVENT_LABELS, STATUS_LABELS
+from webapp.labels import EID_FAILURE_LABELS, EVENT_LABELS, STATUS_LABELS, event_label
 from webapp.letters.access import dispute_bundle, open_proof
 from webapp.letters.deposit import DepositRequest, deposit_letter
 from webapp.letters.errors import DocumentTooLarge, LetterError, LetterNotFound, ProofNotAvailable, ProofPending
@@ -369,6 +369,10 @@ def timeline(events: Iterable[EventFacts | Evidence]) -> list[TimelineEntry]:
         event = item if isinstance(item, EventFacts) else EventFacts.of(item)
         label = _timeline_label(event.event, event.channel, event.reminder, event.sent_again_by)
         reason = event.reason if event.event == "ConsignmentNotificationFailure" else None
+        if event.details.get("method") == "eid":  # issue 19: identification by national digital identity
+            label = str(event_label(event.event, event.details))
+            failure = event.details.get("reason") if event.event == "RecipientIdentificationFailure" else None
+            reason = str(EID_FAILURE_LABELS.get(failure, failure)) if isinstance(failure, str) else None
         entries.append(TimelineEntry(event.evidence_id, event.at, label, reason))
     return entries
 
