@@ -297,7 +297,9 @@ def build_facts(
     """
     language = proof_language(letter.language)
     texts = proof_texts(language)
-    if kind is ProofKind.HANDOVER and any(_event_key(EventFacts.of(r)) == "RecipientIdentification.eid" for r in records):
+    if kind is ProofKind.HANDOVER and any(
+        _event_key(EventFacts.of(r)) == "RecipientIdentification.eid" for r in records
+    ):
         texts = texts | {"statement.handover": texts["statement.handover.eid"]}  # issue 19
     labels = proof_event_labels(language)
     settings = services.settings
