@@ -21,14 +21,16 @@ from flask.testing import FlaskClient
 from pypdf import PdfReader
 from sqlalchemy import select
 
+from tests.conftest import make_pdf_bytes
 from tests.oidc_provider import LocalIdentityProvider, provider_settings
+from tests.portal_helpers import csrf_token, log_in
 from tests.test_recipient import Delivered, Flow, browser, choose, csrf_of, type_code
 from webapp.config import Settings, parse_identity_providers
 from webapp.extensions import db
 from webapp.hooks.endpoints import create_endpoint
 from webapp.letters.eid import clean_requirement, mask_cin, names_match, normalise_cin
 from webapp.letters.errors import InvalidInput
-from webapp.models import EidAttempt, Evidence, WebhookDelivery
+from webapp.models import BatchRow, EidAttempt, Evidence, LetterIdentity, WebhookDelivery
 from webapp.oidc import CACHE
 from webapp.services import current_services
 from webapp.trust.verify import check_proof_pdf
@@ -410,3 +412,69 @@ def test_the_reception_proof_prints_method_provider_and_level_and_validates(
     # The sender's timeline names it too.
     [accepted] = records(app, letter, "ConsignmentAcceptance")
     assert "National digital identity" in browser(app).get(f"/verify/{accepted['evidence_id']}").text
+
+
+# --- portal and bulk ------------------------------------------------------------------------------
+
+
+def test_the_portal_compose_form_asks_for_national_identity(app: Flask, client: FlaskClient, sender: Any) -> None:
+    log_in(client, sender)
+    page = client.get("/letters/new")
+    assert 'name="identification"' in page.text
+    assert 'name="expected_cin"' in page.text
+    form = {
+        "csrf_token": csrf_token(page.text),
+        "recipient_name": "Salma Bennani",
+        "recipient_phone": "0612345678",
+        "language": "fr",
+        "identification": "sms-otp+eid",
+        "expected_cin": "AB123456",
+        "expected_birth_date": "1990-04-12",
+        "document": (io.BytesIO(make_pdf_bytes()), "lettre.pdf"),
+    }
+    sent = client.post("/letters/new", data=form, content_type="multipart/form-data")
+    assert sent.status_code == 303, sent.text[:2000]
+    with app.app_context():
+        identity = db.session.execute(select(LetterIdentity)).scalar_one()
+        assert identity.method.value == "sms-otp+eid"
+        assert identity.expected_cin_masked == "AB••••56"
+        assert identity.expected_birth_date.isoformat() == "1990-04-12"
+        assert identity.expected_cin_hmac
+        assert "AB123456" not in identity.expected_cin_hmac
+    form["expected_cin"], form["identification"] = "12", "eid"
+    form["document"] = (io.BytesIO(make_pdf_bytes()), "lettre.pdf")
+    refused = client.post("/letters/new", data=form, content_type="multipart/form-data")
+    assert refused.status_code == 422
+    assert "4 to 20 letters and digits" in refused.text
+
+
+def test_a_bulk_file_sets_each_letters_identification(app: Flask, client: FlaskClient, sender: Any) -> None:
+    header = ("name", "mobile", "identification", "cin_attendu", "date_de_naissance")
+    rows = [
+        ("Salma Bennani", "0612000001", "eid", "AB123456", "1990-04-12"),
+        ("Karim Tazi", "0612000002", "", "", ""),
+    ]
+    csv_data = ("\r\n".join(",".join(row) for row in [header, *rows]) + "\r\n").encode()
+    answer = client.post(
+        "/api/v1/batches",
+        data={"csv": (io.BytesIO(csv_data), "d.csv"), "document": (io.BytesIO(make_pdf_bytes()), "c.pdf")},
+        headers=sender.auth,
+        content_type="multipart/form-data",
+    )
+    assert answer.status_code == 201, answer.json
+    with app.app_context():
+        assert "AB123456" not in "".join(r.identity or "" for r in db.session.execute(select(BatchRow)).scalars())
+        from webapp import jobs
+
+        jobs.deposit_batch(answer.json["id"])
+        identities = db.session.execute(select(LetterIdentity)).scalars().all()
+        assert [(i.method.value, i.expected_cin_masked) for i in identities] == [("eid", "AB••••56")]
+    bad = "\r\n".join(",".join(row) for row in [header, ("A B", "0612000003", "sms-otp", "AB123456", "")]) + "\r\n"
+    refused = client.post(
+        "/api/v1/batches",
+        data={"csv": (io.BytesIO(bad.encode()), "d.csv"), "document": (io.BytesIO(make_pdf_bytes()), "c.pdf")},
+        headers=sender.auth,
+        content_type="multipart/form-data",
+    )
+    assert refused.status_code == 422
+    assert refused.json["rows"][0]["field"] == "identification"

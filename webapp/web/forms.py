@@ -8,6 +8,8 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, EmailField, PasswordField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, Regexp
 
+from webapp.labels import IDENTIFICATION_LABELS
+
 
 class LoginForm(FlaskForm):  # type: ignore[misc]
     email = EmailField(_l("Email"), validators=[DataRequired(), Email(), Length(max=254)])
@@ -30,6 +32,17 @@ class ComposeForm(FlaskForm):  # type: ignore[misc]
         ],
         default="fr",
     )
+    # Issue 19: the identification the letter requires, and the identity expected (shown when a provider is set).
+    identification = SelectField(
+        _l("How the recipient proves who they are"),
+        choices=[SelectChoice(code, label) for code, label in IDENTIFICATION_LABELS.items()],
+        default="sms-otp",
+    )
+    expected_cin = StringField(
+        _l("Expected national identity number (CIN, optional)"), validators=[Optional(), Length(max=40)]
+    )
+    expected_name = StringField(_l("Expected full name (optional)"), validators=[Optional(), Length(max=200)])
+    expected_birth_date = StringField(_l("Expected date of birth (optional)"), validators=[Optional(), Length(max=10)])
 
 
 ROLE_CHOICES = [

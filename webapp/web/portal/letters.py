@@ -20,6 +20,7 @@ from webapp.i18n import text_direction
 from webapp.labels import EID_FAILURE_LABELS, EVENT_LABELS, STATUS_LABELS, event_label
 from webapp.letters.access import dispute_bundle, open_proof
 from webapp.letters.deposit import DepositRequest, deposit_letter
+from webapp.letters.eid import clean_requirement
 from webapp.letters.errors import DocumentTooLarge, LetterError, LetterNotFound, ProofNotAvailable, ProofPending
 from webapp.letters.queries import SEARCH_MAX_LENGTH, LetterFilter, count_letters, dashboard_page
 from webapp.letters.read import LetterView, MessageView, SenderActor, letter_for, visible_letter
@@ -75,8 +76,22 @@ DEPOSIT_ERRORS = {
 }
 
 
+# Issue 19: what the identification fields' refusals say.
+EID_FIELD_ERRORS: dict[str, Any] = {
+    "identification": _l(
+        "Identification by national digital identity is not available, or an expected identity was given "
+        "without it: choose national digital identity to have an identity checked."
+    ),
+    "expected_cin": _l("The expected identity number must be 4 to 20 letters and digits."),
+    "expected_name": _l("The expected name is not valid."),
+    "expected_birth_date": _l("The expected date of birth must be a real date, written YYYY-MM-DD."),
+}
+
+
 def deposit_error_message(exc: LetterError) -> str:
     """The deposit's refusal, in the page's language."""
+    if exc.field in EID_FIELD_ERRORS:  # issue 19
+        return str(EID_FIELD_ERRORS[exc.field])
     if isinstance(exc, DocumentTooLarge):
         megabytes = current_services().settings.max_document_bytes // (1024 * 1024)
         return str(_("The document is larger than %(size)d MB.", size=megabytes))
@@ -282,7 +297,19 @@ def compose() -> ResponseReturnValue:
         services = current_services()
         upload = form.document.data
         data = upload.read(services.settings.max_document_bytes + 1)
+        try:  # issue 19: the identification required, and the identity expected
+            identity = clean_requirement(
+                services.settings,
+                form.identification.data,
+                cin=form.expected_cin.data,
+                name=form.expected_name.data,
+                birth_date=form.expected_birth_date.data,
+            )
+        except LetterError as exc:
+            flash(deposit_error_message(exc), "error")
+            return _compose_page(form, exc.field, 422)
         request_ = DepositRequest(
+            identity=identity,
             document=data,
             document_name=upload.filename or "document.pdf",
             recipient_phone=form.recipient_phone.data,
@@ -309,8 +336,14 @@ def compose() -> ResponseReturnValue:
                 "success",
             )
             return redirect(url_for(".letter_detail", letter_id=letter.id), code=303)
-    status = 422 if request.method == "POST" else 200
-    return render_template("portal/compose.html", form=form, error_field=error_field), status
+    return _compose_page(form, error_field, 422 if request.method == "POST" else 200)
+
+
+def _compose_page(form: ComposeForm, error_field: str | None, status: int) -> ResponseReturnValue:
+    # Issue 19: the identification choice shows only where an identity provider is configured.
+    eid_available = bool(current_services().settings.identity_providers)
+    page = render_template("portal/compose.html", form=form, error_field=error_field, eid_available=eid_available)
+    return page, status
 
 
 def _own_letter(letter_id: str) -> Letter:
