@@ -118,8 +118,13 @@ def _letter(token: str, *, for_update: bool = False) -> Letter:
     return letter
 
 
+@bp.before_app_request
 def _allow_forms_to_providers() -> None:
-    """Lets this page's forms go to the providers: CSP's form-action covers the redirect a form follows."""
+    """Lets recipient pages' forms go to the providers: CSP's form-action covers the redirect a form
+    follows, and with htmx the e-ID page may be swapped into a page loaded before it (the landing or the
+    code page), whose policy then applies."""
+    if request.blueprint not in {"recipient", "recipient_eid"}:
+        return
     origins = set()
     for provider in current_services().settings.identity_providers:
         parts = urlsplit(provider.issuer)
@@ -129,7 +134,6 @@ def _allow_forms_to_providers() -> None:
 
 def _render(template: str, status: int = 200, *, letter: Letter | None, token: str | None, **context: Any) -> Response:
     services = current_services()
-    _allow_forms_to_providers()
     response = make_response(
         render_template(
             template,
