@@ -76,7 +76,7 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-def _new_rsa_pem() -> bytes:
+def new_rsa_pem() -> bytes:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -110,7 +110,7 @@ class LocalIdentityProvider:
         )
         self.base_url = f"https://127.0.0.1:{self._server.server_port}"
         self._kid_counter = 0
-        self._rogue_pem = _new_rsa_pem()
+        self._rogue_pem = new_rsa_pem()
         self.rotate_key()
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -121,7 +121,7 @@ class LocalIdentityProvider:
         """A new signing key under a new `kid`; the old one is no longer published."""
         self._kid_counter += 1
         self.kid = f"key-{self._kid_counter}"
-        self.signing_pem = _new_rsa_pem()
+        self.signing_pem = new_rsa_pem()
         self._build_provider()
 
     def _build_provider(self) -> None:

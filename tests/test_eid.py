@@ -22,7 +22,7 @@ from pypdf import PdfReader
 from sqlalchemy import select
 
 from tests.conftest import make_pdf_bytes
-from tests.oidc_provider import LocalIdentityProvider, provider_settings
+from tests.oidc_provider import PKJWT_CLIENT_ID, LocalIdentityProvider, new_rsa_pem, provider_settings
 from tests.portal_helpers import csrf_token, log_in
 from tests.test_recipient import Delivered, Flow, browser, choose, csrf_of, type_code
 from webapp.config import Settings, parse_identity_providers
@@ -38,9 +38,12 @@ from webapp.trust.verify import check_proof_pdf
 CALLBACK = "https://wassit.ma/eid/callback"
 
 
+CLIENT_KEY = new_rsa_pem()  # our private_key_jwt key, registered at the provider
+
+
 @pytest.fixture(scope="module")
 def op(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalIdentityProvider]:
-    provider = LocalIdentityProvider([CALLBACK], tmp_path_factory.mktemp("op"))
+    provider = LocalIdentityProvider([CALLBACK], tmp_path_factory.mktemp("op"), client_private_key_pem=CLIENT_KEY)
     yield provider
     provider.close()
 
@@ -51,7 +54,23 @@ def settings(settings: Settings, op: LocalIdentityProvider) -> Settings:
     op.user.update(cin="AB123456", given_name="Salma", family_name="Bennani", birthdate="1990-04-12")
     CACHE.clear()
     return settings.replace(
-        identity_providers=parse_identity_providers(json.dumps([provider_settings(op)])),
+        identity_providers=parse_identity_providers(
+            json.dumps(
+                [
+                    provider_settings(op),
+                    # The same provider, our client authenticating with a signed assertion (private_key_jwt).
+                    provider_settings(
+                        op,
+                        name="dgsn-key",
+                        label="DGSN (key)",
+                        client_id=PKJWT_CLIENT_ID,
+                        client_secret=None,
+                        private_key=CLIENT_KEY.decode(),
+                        private_key_id="wassit-test-key",
+                    ),
+                ]
+            )
+        ),
         eid_ca_file=op.ca_file,
         eid_timeout=2,
         webhook_allow_private=True,
@@ -78,8 +97,10 @@ def provider_answer(op: LocalIdentityProvider, authorize_url: str) -> str:
     return f"{location.path}?{location.query}"
 
 
-def identify_with_eid(client: FlaskClient, op: LocalIdentityProvider, letter: Delivered) -> Any:
-    started = go_to_provider(client, letter)
+def identify_with_eid(
+    client: FlaskClient, op: LocalIdentityProvider, letter: Delivered, *, provider: str = "dgsn"
+) -> Any:
+    started = go_to_provider(client, letter, provider=provider)
     assert started.status_code == 303, started.text[:1000]
     assert started.headers["Location"].startswith(op.base_url + "/authorize?")
     return client.get(provider_answer(op, started.headers["Location"]))
@@ -478,3 +499,15 @@ def test_a_bulk_file_sets_each_letters_identification(app: Flask, client: FlaskC
     )
     assert refused.status_code == 422
     assert refused.json["rows"][0]["field"] == "identification"
+
+
+def test_a_provider_that_authenticates_clients_by_signed_assertion(
+    app: Flask, flow: Flow, op: LocalIdentityProvider
+) -> None:
+    letter = eid_letter(flow, expected_cin="AB123456")
+    client = browser(app)
+    assert "DGSN (key)" in client.get(f"{letter.path}/eid").text  # one button per provider
+    back = identify_with_eid(client, op, letter, provider="dgsn-key")
+    assert back.status_code == 303, back.text[:1000]
+    [identified] = records(app, letter, "RecipientIdentification")
+    assert identified["details"]["provider"]["name"] == "dgsn-key"
