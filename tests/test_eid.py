@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from tests.conftest import make_pdf_bytes
 from tests.oidc_provider import PKJWT_CLIENT_ID, LocalIdentityProvider, new_rsa_pem, provider_settings
-from tests.portal_helpers import csrf_token, log_in
+from tests.portal_helpers import ENGLISH, csrf_token, log_in
 from tests.test_recipient import Delivered, Flow, browser, choose, csrf_of, type_code
 from webapp.config import Settings, parse_identity_providers
 from webapp.extensions import db
@@ -464,9 +464,14 @@ def test_the_portal_compose_form_asks_for_national_identity(app: Flask, client: 
         assert "AB123456" not in identity.expected_cin_hmac
     form["expected_cin"], form["identification"] = "12", "eid"
     form["document"] = (io.BytesIO(make_pdf_bytes()), "lettre.pdf")
-    refused = client.post("/letters/new", data=form, content_type="multipart/form-data")
+    refused = client.post("/letters/new", data=form, content_type="multipart/form-data", headers=ENGLISH)
     assert refused.status_code == 422
     assert "4 to 20 letters and digits" in refused.text
+    form["document"] = (io.BytesIO(make_pdf_bytes()), "lettre.pdf")
+    in_french = client.post(
+        "/letters/new", data=form, content_type="multipart/form-data", headers={"Accept-Language": "fr"}
+    )
+    assert "de 4 à 20 lettres et chiffres" in in_french.text
 
 
 def test_a_bulk_file_sets_each_letters_identification(app: Flask, client: FlaskClient, sender: Any) -> None:
