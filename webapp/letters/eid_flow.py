@@ -16,7 +16,7 @@ from sqlalchemy import select
 from webapp import oidc
 from webapp.config import ASSURANCE_LEVELS, IdentityProvider, Settings
 from webapp.extensions import DbSession
-from webapp.hooks.events import record_event
+from webapp.hooks.events import IDENTIFICATION_FAILED, record_event
 from webapp.letters import lifecycle
 from webapp.letters.eid import (
     EidNotRequired,
@@ -35,7 +35,6 @@ from webapp.models import EidAttempt, EidAttemptStatus, Letter, LetterIdentity
 from webapp.services import Services
 from webapp.trust.evidence import isoformat_utc
 
-IDENTIFICATION_FAILED = "letter.identification_failed"  # the webhook event a refused identity raises
 CALLBACK_PATH = "/eid/callback"  # the redirect URI registered at every provider: PUBLIC_URL + this
 
 

@@ -25,7 +25,7 @@ from werkzeug.datastructures import FileStorage
 from webapp.config import Settings
 from webapp.hooks.delivery import EVENT_ID_HEADER, SIGNATURE_HEADER, USER_AGENT
 from webapp.hooks.endpoints import MAX_DESCRIPTION_LENGTH, MAX_URL_LENGTH, CreatedEndpoint
-from webapp.hooks.events import PROOF_READY, STATUS_CHANGED
+from webapp.hooks.events import IDENTIFICATION_FAILED, PROOF_READY, STATUS_CHANGED
 from webapp.i18n import LANGUAGES
 from webapp.letters.deposit import CHANNELS, DepositRequest, format_limit
 from webapp.letters.eid import clean_requirement
@@ -65,7 +65,7 @@ from webapp.web.api.fields import (
 LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX = 20, 100
 NOTIFICATION_PURPOSES = [purpose.value for purpose in MessagePurpose if purpose is not MessagePurpose.CODE]
 URI = {"format": "uri"}
-EVENT_TYPES = (STATUS_CHANGED, PROOF_READY)
+EVENT_TYPES = (STATUS_CHANGED, PROOF_READY, IDENTIFICATION_FAILED)
 
 
 # --- errors ----------------------------------------------------------------------------------------
@@ -660,6 +660,21 @@ class WebhookEventDataSchema(Payload):
     )
     proof = fields.Nested(
         WebhookProofSchema, metadata={"description": f"`{PROOF_READY}` only: fetch the PDF with your token."}
+    )
+    # Issue 19: `letter.identification_failed`.
+    method = fields.String(
+        metadata={"enum": ["eid"], "description": f"`{IDENTIFICATION_FAILED}` only: how the recipient identified."}
+    )
+    reason = fields.String(
+        metadata={"enum": ["identity_mismatch"], "description": f"`{IDENTIFICATION_FAILED}` only: why it was refused."}
+    )
+    fields_ = fields.List(
+        fields.String(metadata={"enum": ["cin", "name", "birth_date"]}),
+        data_key="fields",
+        metadata={"description": f"`{IDENTIFICATION_FAILED}` only: the expected fields that did not match."},
+    )
+    locked = fields.Boolean(
+        metadata={"description": f"`{IDENTIFICATION_FAILED}` only: whether this failure locked the letter."}
     )
 
 
