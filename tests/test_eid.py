@@ -11,6 +11,7 @@ import io
 import json
 import unicodedata
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,7 +26,7 @@ from tests.conftest import make_pdf_bytes
 from tests.oidc_provider import PKJWT_CLIENT_ID, LocalIdentityProvider, new_rsa_pem, provider_settings
 from tests.portal_helpers import ENGLISH, csrf_token, log_in
 from tests.test_recipient import Delivered, Flow, browser, choose, csrf_of, type_code
-from webapp.config import Settings, parse_identity_providers
+from webapp.config import ConfigError, Settings, parse_identity_providers
 from webapp.extensions import db
 from webapp.hooks.endpoints import create_endpoint
 from webapp.letters.eid import clean_requirement, mask_cin, names_match, normalise_cin
@@ -122,7 +123,7 @@ def eid_letter(flow: Flow, **fields: str) -> Delivered:
 
 
 def test_a_letter_requiring_eid_and_a_cin_is_accepted_after_the_provider_proves_that_cin(
-    app: Flask, flow: Flow, op: LocalIdentityProvider
+    app: Flask, client: FlaskClient, sender: Any, flow: Flow, op: LocalIdentityProvider
 ) -> None:
     letter = eid_letter(
         flow, expected_cin="ab 123-456", expected_name="BENNANI Salma", expected_birth_date="1990-04-12"
@@ -158,6 +159,16 @@ def test_a_letter_requiring_eid_and_a_cin_is_accepted_after_the_provider_proves_
     assert accepted["details"]["identification"] == "eid"
     # The identity number itself is in no record: masked and keyed-hashed only.
     assert all("AB123456" not in json.dumps(record) for record in records(app, letter))
+    # The API says what was required and what was proven.
+    answer = client.get(f"/api/v1/letters/{letter.id}", headers=sender.auth).json
+    assert answer["identification"]["method"] == "eid"
+    assert answer["identification"]["expected"] == {
+        "cin": "AB••••56",
+        "name": "BENNANI Salma",
+        "birth_date": "1990-04-12",
+    }
+    assert answer["identification"]["eid"]["provider"] == "dgsn"
+    assert answer["identification"]["eid"]["level"] == "substantial"
 
 
 def test_a_different_cin_is_refused_recorded_and_the_sender_told(
@@ -516,3 +527,48 @@ def test_a_provider_that_authenticates_clients_by_signed_assertion(
     assert back.status_code == 303, back.text[:1000]
     [identified] = records(app, letter, "RecipientIdentification")
     assert identified["details"]["provider"]["name"] == "dgsn-key"
+
+
+# --- configuration ------------------------------------------------------------------------------
+
+
+def test_identity_providers_are_read_from_json_or_a_file(tmp_path: Path) -> None:
+    entry = {"issuer": "https://idp.example.ma/", "client_id": "wassit", "client_secret": "hush-42", "label": "DGSN"}
+    [provider] = parse_identity_providers(json.dumps({"dgsn": entry}))
+    assert provider.name == "dgsn"
+    assert provider.issuer == "https://idp.example.ma"
+    assert provider.discovery_url == "https://idp.example.ma/.well-known/openid-configuration"
+    assert provider.token_auth_method == "client_secret_basic"
+    assert provider.scopes == ("openid", "profile")
+    assert provider.claims["birth_date"] == "birthdate"
+    assert provider.client_secret == "hush-42"
+    assert "hush-42" not in repr(provider)  # secrets stay out of reprs and logs
+    path = tmp_path / "providers.json"
+    path.write_text(json.dumps([{"name": "fc", **entry, "levels": {"eidas2": "substantial"}}]))
+    [from_file] = parse_identity_providers(f"@{path}")
+    assert from_file.level_of("eidas2") == "substantial"
+    assert from_file.level_of("eidas9") is None
+    assert parse_identity_providers("") == ()
+
+
+@pytest.mark.parametrize(
+    ("entry", "complaint"),
+    [
+        ({"issuer": "http://idp.example.ma", "client_id": "w", "client_secret": "s"}, "https://"),
+        ({"issuer": "https://idp.example.ma", "client_id": "w"}, "client_secret"),
+        ({"issuer": "https://idp.example.ma", "client_id": "w", "token_auth_method": "private_key_jwt"}, "private_key"),
+        ({"issuer": "https://idp.example.ma", "client_id": "w", "client_secret": "s", "scopes": ["profile"]}, "openid"),
+        (
+            {"issuer": "https://idp.example.ma", "client_id": "w", "client_secret": "s", "levels": {"x": "great"}},
+            "levels",
+        ),
+        (
+            {"issuer": "https://idp.example.ma", "client_id": "w", "client_secret": "s", "claims": {"iban": "x"}},
+            "claims",
+        ),
+        ({"client_id": "w", "client_secret": "s"}, "issuer"),
+    ],
+)
+def test_a_bad_provider_entry_stops_the_app_with_the_reason(entry: dict[str, Any], complaint: str) -> None:
+    with pytest.raises(ConfigError, match=complaint):
+        parse_identity_providers(json.dumps([{"name": "dgsn", **entry}]))

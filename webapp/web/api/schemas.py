@@ -452,9 +452,66 @@ class LetterSummarySchema(Component):
     )
 
 
+class ExpectedIdentitySchema(Payload):
+    cin = fields.String(metadata={"description": "Masked: the number is kept only masked and as a keyed hash."})
+    name = fields.String()
+    birth_date = fields.String(metadata={"format": "date"})
+
+
+class ProvenIdentitySchema(Payload):
+    provider = fields.String(required=True, metadata={"examples": ["dgsn"]})
+    acr = fields.String(required=True, allow_none=True, metadata={"description": "As the provider stated it."})
+    level = fields.String(required=True, allow_none=True, metadata={"enum": ["low", "substantial", "high", None]})
+    at = Moment(required=True)
+    evidence_id = fields.String(required=True)
+
+
+class IdentificationSchema(Component):
+    """The identification the letter requires (issue 19), as its sealed records state it."""
+
+    method = fields.String(required=True, metadata={"enum": [method.value for method in IdentificationMethod]})
+    expected = fields.Nested(ExpectedIdentitySchema, metadata={"description": "The identity you expect, if given."})
+    eid = fields.Nested(
+        ProvenIdentitySchema,
+        metadata={"description": "Once the recipient proved their national digital identity: where and at what level."},
+    )
+
+
+def identification_of(letter: LetterView) -> dict[str, Any]:
+    """From the deposit's record (what was required) and the last e-ID identification (what was proven)."""
+    answer: dict[str, Any] = {"method": IdentificationMethod.SMS_OTP.value}
+    for event in letter.timeline:
+        required = event.section("identification") if event.event == Event.SUBMISSION_ACCEPTANCE.value else {}
+        if required.get("method"):
+            answer["method"] = required["method"]
+            expected = required.get("expected")
+            if isinstance(expected, dict):
+                cin = expected.get("cin")
+                answer["expected"] = {
+                    key: value
+                    for key, value in (
+                        ("cin", cin.get("masked") if isinstance(cin, dict) else None),
+                        ("name", expected.get("name")),
+                        ("birth_date", expected.get("birth_date")),
+                    )
+                    if value
+                }
+        if event.event == Event.RECIPIENT_IDENTIFICATION.value and event.details.get("method") == "eid":
+            level = event.section("level")
+            answer["eid"] = {
+                "provider": event.section("provider").get("name", ""),
+                "acr": level.get("acr"),
+                "level": level.get("meaning"),
+                "at": event.at,
+                "evidence_id": event.evidence_id,
+            }
+    return answer
+
+
 class LetterSchema(LetterSummarySchema):
     """A letter with its timeline, notifications and proofs (`LetterView`)."""
 
+    identification = derived(fields.Nested, identification_of, IdentificationSchema, required=True)  # issue 19
     events = fields.List(fields.Nested(EventSchema), required=True, attribute="timeline")
     notifications = fields.List(fields.Nested(NotificationSchema), required=True)
     proofs = derived(fields.List, proofs_of, fields.Nested(ProofSchema), required=True)
