@@ -441,6 +441,13 @@ def test_the_reception_proof_prints_method_provider_and_level_and_validates(
     assert "AB••••56" not in page.text
     assert "AB123456" not in page.text
     assert "1990-04-12" not in page.text
+    # A download after the proof of reception gets a proof of handover, worded for national identity.
+    assert phone.get(f"{letter.path}/document").status_code == 200
+    flow.run_jobs()
+    handover = client.get(f"/api/v1/letters/{letter.id}/proofs/handover", headers=sender.auth)
+    assert handover.status_code == 200
+    words = " ".join(" ".join(page.extract_text() for page in PdfReader(io.BytesIO(handover.data)).pages).split())
+    assert "identified with their national digital identity" in unicodedata.normalize("NFKC", words)
     # The sender's timeline names it too.
     [accepted] = records(app, letter, "ConsignmentAcceptance")
     assert "National digital identity" in browser(app).get(f"/verify/{accepted['evidence_id']}").text
