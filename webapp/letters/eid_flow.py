@@ -73,11 +73,9 @@ class EidOutcome:
     attempts_left: int = 0
 
 
-# Reasons that count towards the lock: what a forger or an impostor would cause.  A cancellation or an
-# unavailable provider is not the recipient's doing and does not count.
-COUNTED_REASONS = frozenset(
-    {"identity_mismatch", "invalid_response", "replayed", "wrong_browser", "level_too_low", "provider_error"}
-)
+# Reasons that count towards the lock: what a forger or an impostor would cause.  A cancellation, a
+# provider down or answering with an error, or a trip that took too long is not the recipient's doing.
+COUNTED_REASONS = frozenset({"identity_mismatch", "invalid_response", "replayed", "wrong_browser", "level_too_low"})
 
 
 # --- the trip to the provider ------------------------------------------------------------------
