@@ -26,6 +26,7 @@ from tests.conftest import make_pdf_bytes
 from tests.oidc_provider import PKJWT_CLIENT_ID, LocalIdentityProvider, new_rsa_pem, provider_settings
 from tests.portal_helpers import ENGLISH, csrf_token, log_in
 from tests.test_recipient import Delivered, Flow, browser, choose, csrf_of, type_code
+from webapp.clock import FrozenClock
 from webapp.config import ConfigError, Settings, parse_identity_providers
 from webapp.extensions import db
 from webapp.hooks.endpoints import create_endpoint
@@ -579,3 +580,31 @@ def test_identity_providers_are_read_from_json_or_a_file(tmp_path: Path) -> None
 def test_a_bad_provider_entry_stops_the_app_with_the_reason(entry: dict[str, Any], complaint: str) -> None:
     with pytest.raises(ConfigError, match=complaint):
         parse_identity_providers(json.dumps([{"name": "dgsn", **entry}]))
+
+
+def test_a_sign_in_below_the_required_level_is_refused(app: Flask, flow: Flow, op: LocalIdentityProvider) -> None:
+    letter = eid_letter(flow)
+    op.acr = "urn:dgsn:loa:low"
+    try:
+        answer = identify_with_eid(browser(app), op, letter)
+    finally:
+        op.acr = "urn:dgsn:loa:substantial"
+    assert answer.status_code == 403
+    assert "stronger sign-in" in answer.text
+    [failure] = records(app, letter, "RecipientIdentificationFailure")
+    assert failure["details"]["reason"] == "level_too_low"
+
+
+def test_an_answer_after_the_attempt_expired_is_refused(
+    app: Flask, flow: Flow, op: LocalIdentityProvider, clock: FrozenClock, settings: Settings
+) -> None:
+    letter = eid_letter(flow)
+    client = browser(app)
+    started = go_to_provider(client, letter)
+    callback = provider_answer(op, started.headers["Location"])
+    clock.advance(settings.eid_attempt_ttl + 1)
+    answer = client.get(callback)
+    assert answer.status_code == 400
+    [failure] = records(app, letter, "RecipientIdentificationFailure")
+    assert failure["details"]["reason"] == "expired"
+    assert failure["details"]["failures"] == 0  # not the recipient's doing: not counted
