@@ -24,7 +24,15 @@ from tests.oidc_provider import LocalIdentityProvider, provider_settings
 from webapp.config import Settings, parse_identity_providers
 from webapp.oidc import CACHE
 
-from .support import ACCEPT_LANGUAGE, BROWSER_LOCALE, PHONE, Mailroom
+from .support import (
+    ACCEPT_LANGUAGE,
+    BROWSER_LOCALE,
+    PHONE,
+    Mailroom,
+    axe_violations,
+    describe_violations,
+    small_touch_targets,
+)
 from .test_recipient_flow import watch_for_errors
 
 pytestmark = pytest.mark.browser
@@ -190,3 +198,44 @@ def mailroom_letter(body: dict[str, Any]) -> Any:
         id = body["id"]
 
     return _Letter()
+
+
+@pytest.mark.parametrize("language", ["fr", "ar"])
+def test_the_e_id_pages_pass_axe_and_have_large_touch_targets(
+    chromium: Browser,
+    base_url: str,
+    mailroom: Mailroom,
+    deposit: Callable[..., Any],
+    op: LocalIdentityProvider,
+    language: str,
+    axe: None,
+) -> None:
+    created = deposit(language=language, identification="eid", expected_cin="AB123456")
+    mailroom.run_jobs()
+    [sms] = [m for m in mailroom.outbox() if created.json["reference"] in m["text"]]
+    path = sms["text"].split(base_url, 1)[1].split()[0]
+    op.user["cin"] = "CD654321"  # to reach the refusal page too
+    context = chromium.new_context(
+        **PHONE,
+        locale=BROWSER_LOCALE[language],
+        extra_http_headers={"Accept-Language": ACCEPT_LANGUAGE[language]},
+        base_url=base_url,
+        ignore_https_errors=True,
+        bypass_csp=True,  # to inject axe-core
+    )
+    context.set_default_timeout(15_000)
+    try:
+        page = context.new_page()
+        for step in ("landing", "start", "refused"):
+            if step == "landing":
+                page.goto(path)
+            elif step == "start":
+                page.goto(f"{path}/eid")
+            else:
+                page.get_by_role("button", name=TEXTS[language]["provider"]).click()
+                expect(page.locator("main")).to_contain_text(TEXTS[language]["mismatch"])
+            violations = axe_violations(page)
+            assert violations == [], f"{step}:\n{describe_violations(violations)}"
+            assert small_touch_targets(page) == [], step
+    finally:
+        context.close()
