@@ -3,23 +3,19 @@ proven identity is matched with the expected one.
 
 A sender asks, per letter, for `sms-otp` (the one-time code, as always), `eid` (national digital
 identity through an OpenID Connect provider) or `sms-otp+eid` (the code, then the identity), and may
-name the identity expected: CIN, name, birth date.  The recipient's trip to the provider (`letters.eid_flow`) is an
-`EidAttempt` (hashed `state`, `nonce`, PKCE verifier; used once).  Every outcome is an evidence
-record: `RecipientIdentification` (method `eid`) with the provider, the level (`acr` and what it
-means), the subject, the proven claims (the CIN minimised: masked and as a keyed hash) and the time;
-or `RecipientIdentificationFailure` (method `eid`) with the reason.  A failure never moves the
-deadline.
+name the identity expected: CIN, name, birth date.  The recipient's trip to the provider, and the
+evidence of each outcome, are `letters.eid_flow`'s.
 
 **Matching rule** (README, "Identification by national digital identity"):
 
 - CIN: upper case, without spaces, dashes, dots or slashes, Arabic-Indic digits read as digits; equal.
 - Name: the expected name must match the proven given and family names, in either order.  Both are
-  folded (accents dropped, case ignored, Arabic short vowels, tatweel and hamza forms unified, the
-  article `al-`/`el-`/`ال` dropped); then either the folded Latin forms are equal, or their consonant
-  skeletons are: Arabic is transliterated letter by letter, Latin digraphs (`kh`, `gh`, `ch`/`sh`,
-  `dj`, `ou`, `th`) read as the Arabic letter they write, vowels and the weak letters `h w y` and `ع`
-  dropped, doubled letters once.  So `Youssef El Amrani` = `يوسف العمراني` = `YOUSSEF ELAMRANI`
-  does not hold for the article glued to the name, which must be written apart.
+  folded (accents dropped, case ignored, Arabic short vowels and tatweel dropped, hamza forms
+  unified, the article `al`/`el`/`ال` dropped); then either the folded words are the same, or their
+  consonant skeletons are: Arabic is transliterated letter by letter, Latin digraphs (`kh`, `gh`,
+  `ch`/`sh`, `dj`, `ou`, `th`) read as the Arabic letter they write, vowels, the weak letters
+  `h w y` and `ع` dropped, doubled letters counted once.  So `Youssef El Amrani`, `YOUSSEF EL-AMRANI`
+  and `يوسف العمراني` match; an article glued to the name (`Elamrani`) is not recognised.
 - Birth date: the same day.
 """
 
