@@ -183,6 +183,10 @@ def _security_headers(response: Response) -> Response:
     headers = response.headers
     inline_styles = g.get("inline_style_sources")
     csp = CSP.replace("style-src 'self'", "style-src 'self' " + " ".join(inline_styles)) if inline_styles else CSP
+    # Issue 19: a page whose form goes to an identity provider (`web.recipient.eid`) names the provider.
+    form_origins = g.get("form_action_origins")
+    if form_origins:
+        csp = csp.replace("form-action 'self'", "form-action 'self' " + " ".join(form_origins))
     headers.setdefault("Content-Security-Policy", csp)
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "no-referrer")

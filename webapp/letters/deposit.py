@@ -26,6 +26,7 @@ from webapp.extensions import DbSession
 from webapp.i18n import LANGUAGES
 from webapp.letters import lifecycle
 from webapp.letters.active_content import TooComplex, describe, find_active_content
+from webapp.letters.eid import IdentityRequirement, store_requirement
 from webapp.letters.errors import (
     ActiveContentRefused,
     DocumentTooLarge,
@@ -68,6 +69,9 @@ class DepositRequest:
     batch_id: str | None = None  # the bulk upload the letter comes from (`webapp.letters.bulk`)
     # The sender asks that the document's name be hidden from our support agents (never its content: no one sees it).
     document_confidential: bool = False
+    # Issue 19: the identification the sender requires (national digital identity, an expected identity),
+    # checked and minimised by `letters.eid.clean_requirement`; None for the one-time code alone.
+    identity: IdentityRequirement | None = None
 
     def fingerprint(self) -> str:
         """SHA-256 of what the request asks for (the document by its hash), to tell a retry of
@@ -84,6 +88,8 @@ class DepositRequest:
         }
         if self.document_confidential:  # only when set: fingerprints of earlier requests stay the same
             canonical["document_confidential"] = True
+        if self.identity is not None:  # likewise
+            canonical["identity"] = self.identity.to_json()
         return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 
@@ -312,8 +318,12 @@ def deposit_letter(session: DbSession, services: Services, sender: User, request
         at=now,
         issuer=services.issuer,
         # What active content the document holds, when the organisation may send it: part of what was deposited.
-        details={"language": language} | ({"active_content": list(active_content)} if active_content else {}),
+        # and the identification required, with the identity expected (CIN minimised), when not the code alone.
+        details={"language": language}
+        | ({"active_content": list(active_content)} if active_content else {})
+        | ({"identification": request.identity.facts()} if request.identity is not None else {}),
     )
+    store_requirement(session, letter, request.identity)
     request_proof(session, letter, ProofKind.DEPOSIT, evidence, now)
     # The email channel notifies twice, by email and by SMS: the same link in both.
     if channel == "email":

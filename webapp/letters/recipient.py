@@ -19,6 +19,7 @@ from webapp import otp
 from webapp.extensions import SINGLE_READ, DbSession
 from webapp.letters import lifecycle
 from webapp.letters.deposit import REFERENCE_ALPHABET, REFERENCE_LENGTH, hash_token
+from webapp.letters.eid import method_of
 from webapp.letters.errors import (
     AlreadyDecided,
     ContentNotAvailable,
@@ -285,7 +286,8 @@ def decide(
     """Accepts or refuses the letter; the caller has checked the recipient's identification."""
     ensure_open_for_decision(letter, services)
     now = services.clock.now()
-    details: dict[str, Any] = {"identification": IDENTIFICATION_METHOD, "client": client.facts()}
+    # Issue 19: the identification this letter required (`sms-otp`, `eid` or `sms-otp+eid`).
+    details: dict[str, Any] = {"identification": method_of(session, letter).value, "client": client.facts()}
     if decision == "accept":
         target = LetterStatus.ACCEPTED
     elif decision == "refuse":

@@ -10,6 +10,7 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, EmailField, PasswordField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, Regexp, StopValidation
 
+from webapp.labels import IDENTIFICATION_LABELS
 from webapp.textinput import control_character
 
 
@@ -57,6 +58,21 @@ class ComposeForm(FlaskForm):  # type: ignore[misc]
             for code, name in (("fr", "Français"), ("ar", "العربية"), ("en", "English"))
         ],
         default="fr",
+    )
+    # Issue 19: the identification the letter requires, and the identity expected (shown when a provider is set).
+    identification = SelectField(
+        _l("How the recipient proves who they are"),
+        choices=[SelectChoice(code, label) for code, label in IDENTIFICATION_LABELS.items()],
+        default="sms-otp",
+    )
+    expected_cin = StringField(
+        _l("Expected national identity number (CIN, optional)"), validators=[SingleLine(), Optional(), Length(max=40)]
+    )
+    expected_name = StringField(
+        _l("Expected full name (optional)"), validators=[SingleLine(), Optional(), Length(max=200)]
+    )
+    expected_birth_date = StringField(
+        _l("Expected date of birth (optional)"), validators=[SingleLine(), Optional(), Length(max=10)]
     )
 
 
