@@ -40,7 +40,7 @@ from webapp.models import (
     StoredDocument,
 )
 from webapp.notify.sms.console import ConsoleSmsProvider
-from webapp.services import Services
+from webapp.services import Services, current_services
 
 
 @pytest.fixture
@@ -197,7 +197,7 @@ def _secrets_of(app: Flask, letter_id: str, agent_id: str) -> list[str]:
     could show them."""
     with app.app_context():
         document = db.session.get_one(StoredDocument, letter_id)
-        blobs = [document.wrapped_key, document.nonce, document.ciphertext[:24]]
+        blobs = [document.wrapped_key, document.nonce, current_services().objects.ciphertext(document)[:24]]
         agent = db.session.get_one(Agent, agent_id)
         blobs += [agent.totp_wrapped_key or b"", agent.totp_ciphertext or b""]
         for message in db.session.execute(

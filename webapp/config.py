@@ -105,6 +105,8 @@ class Settings:
     database_url: str = ""
     redis_url: str | None = None
     master_key: bytes = b""
+    # Earlier master keys, kept to read (and re-wrap) data keys they wrapped until a rotation is done.
+    old_master_keys: tuple[bytes, ...] = ()
     public_url: str = "http://localhost:5000"
     service_name: str = "Wassit"
     support_contact: str = "support@wassit.ma"
@@ -170,6 +172,15 @@ class Settings:
     archive_renewal_margin_days: int = 365
     service_legal_name: str = "Wassit SARL"
     proof_retention_years: int = 10
+    # A letter's document is deleted this many years after the letter's final state (unless held).
+    document_retention_years: int = 10
+    # Where documents, proofs and batch files are stored: "" (instance/objects), file:///path, s3://bucket/prefix.
+    storage_url: str = ""
+    storage_endpoint_url: str = ""  # an S3-compatible endpoint other than AWS's
+    storage_region: str = ""
+    # Credentials of the store (else boto3's usual chain: AWS_ACCESS_KEY_ID, roles, …).
+    storage_access_key_id: str = ""
+    storage_secret_access_key: str = ""
     # Seconds between two checkpoints of the evidence journal's transparency log while records
     # are added (a proof that needs one sooner makes it at once).
     checkpoint_interval: int = 5
@@ -244,6 +255,15 @@ class Settings:
             archive_renewal_margin_days=_env_int("ARCHIVE_RENEWAL_MARGIN_DAYS", cls.archive_renewal_margin_days),
             service_legal_name=_env_str("SERVICE_LEGAL_NAME", cls.service_legal_name),
             proof_retention_years=_env_int("PROOF_RETENTION_YEARS", cls.proof_retention_years),
+            document_retention_years=_env_int("DOCUMENT_RETENTION_YEARS", cls.document_retention_years),
+            storage_url=_env_str("STORAGE_URL", ""),
+            storage_endpoint_url=_env_str("STORAGE_ENDPOINT_URL", _env_str("AWS_ENDPOINT_URL_S3", "")),
+            storage_region=_env_str("STORAGE_REGION", _env_str("AWS_REGION", "")),
+            storage_access_key_id=_env_str("STORAGE_ACCESS_KEY_ID", ""),
+            storage_secret_access_key=_env_str("STORAGE_SECRET_ACCESS_KEY", ""),
+            old_master_keys=tuple(
+                _decode_master_key(part) for part in _env_str("MASTER_KEYS", "").replace(" ", "").split(",") if part
+            ),
             checkpoint_interval=_env_int("CHECKPOINT_INTERVAL", cls.checkpoint_interval),
             journal_origin=_env_str("JOURNAL_ORIGIN", ""),
             journal_key=_env_path("JOURNAL_KEY"),
@@ -305,6 +325,14 @@ class Settings:
             raise ConfigError("ARCHIVE_RENEWAL_MARGIN_DAYS must be between 30 and 1825 days")
         if self.proof_retention_years < 1:
             raise ConfigError("PROOF_RETENTION_YEARS must be at least 1")
+        if self.document_retention_years < 1:
+            raise ConfigError("DOCUMENT_RETENTION_YEARS must be at least 1")
+        if any(len(key) != 32 for key in self.old_master_keys):
+            raise ConfigError("MASTER_KEYS must list base64 keys of 32 bytes, separated by commas")
+        if self.storage_url and not self.storage_url.startswith(("s3://", "file:///")):
+            raise ConfigError("STORAGE_URL must be s3://bucket/prefix or file:///absolute/path")
+        if self.storage_url.startswith("s3://") and not urlsplit(self.storage_url).netloc:
+            raise ConfigError("STORAGE_URL must name a bucket: s3://bucket/prefix")
         if self.sms_provider == "vonage" and not (self.vonage_api_key and self.vonage_api_secret):
             raise ConfigError("SMS_PROVIDER=vonage needs VONAGE_API_KEY and VONAGE_API_SECRET")
         if self.vonage_signature_max_age <= 0:

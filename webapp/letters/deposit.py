@@ -38,6 +38,7 @@ from webapp.letters.proofs import request_proof
 from webapp.letters.states import Event, LetterStatus
 from webapp.models import AccessLink, Letter, MessagePurpose, ProofKind, StoredDocument, User
 from webapp.services import Services
+from webapp.storage import DOCUMENTS
 
 CHANNELS = ("sms", "email")
 # No 0/O, 1/I/L or U: references are read aloud over the phone to support.
@@ -243,16 +244,14 @@ def deposit_letter(session: DbSession, services: Services, sender: User, request
     )
     session.add(letter)
     session.flush()  # assigns the letter's id, which binds the ciphertext to it
-    sealed = services.vault.encrypt(request.document, context=f"document:{letter.id}")
-    session.add(
-        StoredDocument(
-            letter_id=letter.id,
-            key_id=sealed.key_id,
-            wrapped_key=sealed.wrapped_key,
-            nonce=sealed.nonce,
-            ciphertext=sealed.ciphertext,
-        )
+    # Written to the object store before the commit that references it; if that commit never comes,
+    # the orphan sweep deletes the object.
+    stored = services.objects.put(
+        request.document, context=f"document:{letter.id}", kind=DOCUMENTS, owner_id=letter.id, now=now
     )
+    document = StoredDocument(letter_id=letter.id)
+    stored.apply(document)
+    session.add(document)
     token = new_link_token()
     session.add(AccessLink(letter_id=letter.id, token_hash=hash_token(token), created_at=now))
     evidence = lifecycle.record(
