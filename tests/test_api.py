@@ -391,9 +391,7 @@ def test_document_hash_is_recorded_and_document_is_encrypted_at_rest(
             {"id": response.json["id"]},
         ).one()
         assert inline is None  # the document is an object in the store, never a blob in the database
-        ciphertext = current_services().objects.ciphertext(
-            db.session.get_one(StoredDocument, response.json["id"])
-        )
+        ciphertext = current_services().objects.ciphertext(db.session.get_one(StoredDocument, response.json["id"]))
         db.session.remove()
     assert letter_hash == hashlib.sha256(document).hexdigest()
     assert size == len(document)

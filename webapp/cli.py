@@ -25,6 +25,43 @@ token_cli = AppGroup("token", help="API tokens.")
 letters_cli = AppGroup("letters", help="Letter maintenance.")
 org_cli = AppGroup("org", help="Sender organisations: identity verification by an operator.")
 agent_cli = AppGroup("agent", help="The service's support agents (the /support console).")
+storage_cli = AppGroup("storage", help="The object store of documents, proofs and batch files.")
+
+
+@storage_cli.command("migrate")
+@click.option("--batch", default=100, show_default=True, help="Rows moved per transaction.")
+def storage_migrate(batch: int) -> None:
+    """Move documents, proofs and batch files still held in the database to the object store.
+
+    Resumable (each batch commits) and idempotent (a second run moves nothing)."""
+    from webapp.storage import migrate_inline
+
+    result = migrate_inline(db.session, current_services().objects, batch=batch)
+    for kind, count in result.moved.items():
+        click.echo(f"{kind}: {count} moved")
+    click.echo(f"Moved {result.total} object(s) to {current_services().objects.store.description}.")
+
+
+@storage_cli.command("sweep")
+@click.option("--all", "everything", is_flag=True, help="List the whole store, not only recent days.")
+def storage_sweep(everything: bool) -> None:
+    """Delete objects that no committed row references (older than the grace period)."""
+    from webapp.storage import sweep_orphans
+
+    services = current_services()
+    result = sweep_orphans(db.session, services.objects.store, services.clock.now(), everything=everything)
+    click.echo(f"Listed {result.listed} object(s), deleted {result.deleted} orphan(s).")
+
+
+@storage_cli.command("status")
+def storage_status_command() -> None:
+    """Where the objects are: the store, and how many are in it or still in the database."""
+    from webapp.storage import storage_status
+
+    status = storage_status(db.session, current_services().objects)
+    click.echo(f"Store: {status.store}")
+    for kind in status.in_store:
+        click.echo(f"{kind}: {status.in_store[kind]} in the store, {status.inline[kind]} in the database")
 
 
 @sender_cli.command("create")
@@ -236,6 +273,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(token_cli)
     app.cli.add_command(org_cli)
     app.cli.add_command(agent_cli)
+    app.cli.add_command(storage_cli)
     app.cli.add_command(letters_cli)
     app.cli.add_command(proofs_cli)
     app.cli.add_command(evidence_cli)

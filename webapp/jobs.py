@@ -67,6 +67,10 @@ def requeue_account_emails() -> int:
     )
 
 
+def sweep_orphan_objects() -> int:
+    return sweepers.sweep(db.session, current_services(), sweepers.ORPHAN_OBJECTS)
+
+
 # Names under which earlier releases enqueued jobs by string; a queue may still hold them after an upgrade.
 send_message = notifications.send_message_job  # "webapp.jobs.send_message"
 issue_proof = proofs.issue_proof_job  # "webapp.jobs.issue_proof"

@@ -415,3 +415,82 @@ def _delete_unreferenced(session: DbSession, store: ObjectStore, kind: str, keys
         store.delete(key)
         log.info("deleted orphan object %s", key)
     return len(orphans)
+
+
+def sweep_orphans_job(scope: str = "recent") -> int:
+    """The orphan sweep as a job (`sweepers.ORPHAN_OBJECTS`): `recent` partitions, or `all`."""
+    from flask import current_app
+
+    from webapp.extensions import db
+
+    services = current_app.extensions["wassit"]
+    result = sweep_orphans(db.session, services.objects.store, services.clock.now(), everything=scope == "all")
+    return result.deleted
+
+
+# --- moving database blobs to the store (`flask storage migrate`) ----------------------------------------
+
+# Each kind's rows, how a row names its owner (in its object's key and its vault context).
+_TABLES: tuple[tuple[str, Any, str], ...] = (
+    (DOCUMENTS, StoredDocument, "letter_id"),
+    (PROOFS, Proof, "id"),
+    (BATCH_DOCUMENTS, BatchDocument, "id"),
+)
+
+
+@dataclass
+class MigrationResult:
+    moved: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.moved.values())
+
+
+def migrate_inline(session: DbSession, objects: EncryptedObjects, *, batch: int = 100) -> MigrationResult:
+    """Moves every ciphertext still held in the database to the store, `batch` rows per transaction.
+
+    Resumable and idempotent: each batch commits on its own, a row already moved is not selected again,
+    and a row whose object was written by an interrupted run finds it again (`migrate_row`).  The data
+    keys and nonces stay as they are (the same ciphertext, elsewhere).
+    """
+    moved = {kind: 0 for kind, _, _ in _TABLES}
+    for kind, model, owner in _TABLES:
+        while True:
+            rows = list(
+                session.execute(
+                    select(model)
+                    .where(model.ciphertext.is_not(None), model.object_key.is_(None))
+                    .limit(batch)
+                    .with_for_update(skip_locked=True)
+                ).scalars()
+            )
+            if not rows:
+                session.commit()
+                break
+            for row in rows:
+                if objects.migrate_row(row, kind, getattr(row, owner)):
+                    moved[kind] += 1
+            session.commit()
+            log.info("moved %d %s to the object store", len(rows), kind)
+    return MigrationResult(moved)
+
+
+@dataclass(frozen=True)
+class StorageStatus:
+    store: str
+    in_store: dict[str, int]
+    inline: dict[str, int]
+
+
+def storage_status(session: DbSession, objects: EncryptedObjects) -> StorageStatus:
+    """Where each kind's objects are: how many in the store, how many still in the database."""
+    from sqlalchemy import func
+
+    in_store: dict[str, int] = {}
+    inline: dict[str, int] = {}
+    for kind, model, _ in _TABLES:
+        in_store[kind] = session.execute(select(func.count()).where(model.object_key.is_not(None))).scalar_one()
+        inline[kind] = session.execute(select(func.count()).where(model.ciphertext.is_not(None))).scalar_one()
+    session.commit()
+    return StorageStatus(objects.store.description, in_store, inline)

@@ -50,6 +50,7 @@ SCHEDULE: tuple[Periodic, ...] = (
     Periodic(jobs.requeue_webhooks, sweepers.WEBHOOKS.every),
     Periodic(jobs.requeue_batches, sweepers.BATCHES.every),
     Periodic(jobs.requeue_account_emails, sweepers.INVITATION_EMAILS.every),  # and CONFIRMATION_EMAILS, as often
+    Periodic(jobs.sweep_orphan_objects, sweepers.ORPHAN_OBJECTS.every),
     # The CRL is reissued once a day (valid seven); checked hourly so that one missed run costs nothing.
     Periodic(jobs.refresh_trust, 3600),
     Periodic(jobs.renew_archive_timestamps, 3600),
