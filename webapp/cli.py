@@ -173,6 +173,46 @@ def letters_requeue() -> None:
     click.echo(f"{count} message(s) enqueued.")
 
 
+def _change_hold(letter: str, agent: str, reason: str, *, place: bool) -> None:
+    from webapp.letters.errors import LetterError
+    from webapp.support.actions import change_hold_by_reference
+    from webapp.support.agents import AgentError
+
+    try:
+        found = change_hold_by_reference(db.session, current_services(), agent, letter, place=place, reason=reason)
+    except (LetterError, AgentError) as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Letter {found.reference}: legal hold {'placed' if place else 'lifted'}.")
+
+
+@letters_cli.command("hold")
+@click.argument("letter")
+@click.option("--agent", required=True, help="The operator's agent (email) who places it: audited.")
+@click.option("--reason", required=True, help="Why (a lawsuit, an inquiry): kept in the audit log.")
+def letters_hold(letter: str, agent: str, reason: str) -> None:
+    """Place a legal hold on a letter (id or reference): its document is not deleted while held."""
+    _change_hold(letter, agent, reason, place=True)
+
+
+@letters_cli.command("unhold")
+@click.argument("letter")
+@click.option("--agent", required=True, help="The operator's agent (email) who lifts it: audited.")
+@click.option("--reason", required=True)
+def letters_unhold(letter: str, agent: str, reason: str) -> None:
+    """Lift a letter's legal hold."""
+    _change_hold(letter, agent, reason, place=False)
+
+
+@letters_cli.command("delete-expired")
+def letters_delete_expired() -> None:
+    """Delete the documents past their retention period, unless held (the scheduler does it hourly)."""
+    from webapp.letters.retention import delete_expired_documents
+
+    count = delete_expired_documents(db.session, current_services())
+    click.echo(f"{count} document(s) deleted at the end of their retention period.")
+
+
 proofs_cli = AppGroup("proofs", help="Proofs of deposit, reception, refusal, negligence, non-delivery.")
 evidence_cli = AppGroup("evidence", help="The evidence journal.")
 

@@ -54,6 +54,7 @@ SCHEDULE: tuple[Periodic, ...] = (
     # The CRL is reissued once a day (valid seven); checked hourly so that one missed run costs nothing.
     Periodic(jobs.refresh_trust, 3600),
     Periodic(jobs.renew_archive_timestamps, 3600),
+    Periodic(jobs.delete_expired_documents, 3600),
 )
 
 # The same as (the dotted name RQ stores, seconds), as earlier releases declared it.
