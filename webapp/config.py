@@ -8,6 +8,7 @@ them through the environment (see README, "Deploying for real").
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import re
 import secrets
@@ -263,7 +264,8 @@ class Settings:
             storage_secret_access_key=_env_str("STORAGE_SECRET_ACCESS_KEY", ""),
             old_master_keys=tuple(
                 _decode_master_key(part) for part in _env_str("MASTER_KEYS", "").replace(" ", "").split(",") if part
-            ),
+            )
+            + (() if os.environ.get("MASTER_KEY") else old_master_key_files(instance)),
             checkpoint_interval=_env_int("CHECKPOINT_INTERVAL", cls.checkpoint_interval),
             journal_origin=_env_str("JOURNAL_ORIGIN", ""),
             journal_key=_env_path("JOURNAL_KEY"),
@@ -416,6 +418,37 @@ def normalise_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url.removeprefix(prefix)
     return url
+
+
+def old_master_key_files(instance: Path) -> tuple[bytes, ...]:
+    """The embedded setup's earlier master keys (`flask keys new-master` keeps them in instance/master-keys/)."""
+    directory = instance / "master-keys"
+    if not directory.is_dir():
+        return ()
+    return tuple(_decode_master_key(path.read_text().strip()) for path in sorted(directory.glob("*.key")))
+
+
+def new_master_key_file(instance: Path) -> str:
+    """Embedded setup: a new instance/master.key, the old one kept in instance/master-keys/ (still read).
+
+    Returns the old key's id.  Every process must restart to wrap new data keys with the new key; until
+    then they keep writing with the old one, which stays readable."""
+    current = instance / "master.key"
+    old = current.read_text().strip()
+    old_id = hashlib.sha256(b"wassit/key-id" + _decode_master_key(old)).hexdigest()[:16]
+    directory = instance / "master-keys"
+    directory.mkdir(mode=0o700, exist_ok=True)
+    kept = directory / f"{old_id}.key"
+    if not kept.exists():
+        fd = os.open(kept, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(old + "\n")
+    fresh = instance / "master.key.new"
+    fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(base64.b64encode(secrets.token_bytes(32)).decode() + "\n")
+    os.replace(fresh, current)
+    return old_id
 
 
 def _decode_master_key(value: str) -> bytes:

@@ -76,6 +76,10 @@ def sweep_orphan_objects() -> int:
     return sweepers.sweep(db.session, current_services(), sweepers.ORPHAN_OBJECTS)
 
 
+def resume_key_rewraps() -> int:
+    return sweepers.sweep(db.session, current_services(), sweepers.KEY_REWRAP)
+
+
 # Names under which earlier releases enqueued jobs by string; a queue may still hold them after an upgrade.
 send_message = notifications.send_message_job  # "webapp.jobs.send_message"
 issue_proof = proofs.issue_proof_job  # "webapp.jobs.issue_proof"

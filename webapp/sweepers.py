@@ -31,6 +31,7 @@ from webapp.letters.proofs import issue_proof_job, proof_job_id
 from webapp.models import (
     Batch,
     BatchStatus,
+    KeyRotation,
     MessageStatus,
     OutboundMessage,
     Proof,
@@ -42,6 +43,7 @@ from webapp.models.organisation import AccountEmailStatus, EmailConfirmation, In
 from webapp.queue import JobFunction, PendingJob, Priority, all_queues, enqueue_all
 from webapp.services import Services
 from webapp.storage import ORPHAN_GRACE, sweep_orphans_job
+from webapp.support.keys import MASTER, rewrap_job
 
 # Queries and rows of any columns (each sweeper selects its own).
 LostQuery: TypeAlias = Select[*tuple[Any, ...]]
@@ -183,6 +185,19 @@ ORPHAN_OBJECTS = Sweeper(
     retry=False,
 )
 
+# Master key rotations not finished: their re-wrapping job was lost or stopped (it resumes where it was).
+KEY_REWRAP = Sweeper(
+    name="key rewrap",
+    every=300,
+    older_than=300,
+    lost=lambda now, cutoff: select(KeyRotation.id).where(
+        KeyRotation.kind == MASTER, KeyRotation.finished_at.is_(None), KeyRotation.started_at <= cutoff
+    ),
+    job=rewrap_job,
+    job_id=lambda row: f"rewrap-{row.id}",
+    retry=False,
+)
+
 SWEEPERS: tuple[Sweeper, ...] = (
     MESSAGES,
     PROOFS,
@@ -191,6 +206,7 @@ SWEEPERS: tuple[Sweeper, ...] = (
     INVITATION_EMAILS,
     CONFIRMATION_EMAILS,
     ORPHAN_OBJECTS,
+    KEY_REWRAP,
 )
 
 

@@ -27,6 +27,7 @@ from webapp.trust.crl import Crl, crls_in_force, current_crl, partition_crl
 from webapp.trust.keys import (
     TrustMaterial,
     TrustSettings,
+    certificate_generation,
     display_name,
     load_trust_material,
     local_generation,
@@ -111,6 +112,15 @@ class Trust:
         self._derived.clear()
         self._checked_at = time.monotonic()
         return self._material
+
+    def rotate(self) -> int:
+        """A new generation of the local seal and TSA keys now (old certificates and CRLs stay published);
+        returns its number.  Other processes pick it up within `RELOAD_CHECK_SECONDS`."""
+        self._material = load_trust_material(self._trust_settings(), now=self.now(), rotate=True)
+        self._derived.clear()
+        self._checked_at = time.monotonic()
+        generation = certificate_generation(self._material.seal.cert)
+        return generation or 0
 
     def _replaced_elsewhere(self) -> bool:
         """True when another process replaced the local leaf certificates (looked at every few seconds)."""

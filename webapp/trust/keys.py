@@ -182,8 +182,11 @@ def to_asn1_cert(cert: x509.Certificate) -> asn1_x509.Certificate:
     return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
 
 
-def load_trust_material(settings: TrustSettings, now: datetime | None = None) -> TrustMaterial:
-    """The keys and certificates the settings name; on the embedded default, created or renewed as needed."""
+def load_trust_material(settings: TrustSettings, now: datetime | None = None, *, rotate: bool = False) -> TrustMaterial:
+    """The keys and certificates the settings name; on the embedded default, created or renewed as needed.
+
+    `rotate`: a new generation of the local seal and TSA keys and certificates now, whatever their dates
+    (the old certificates are archived, and stay published with their generation's CRL)."""
     now = now or datetime.now(UTC)
     tsa_roots = tuple(_load_certs(settings.tsa_root_cert)) if settings.tsa_root_cert else ()
     if settings.generated:
@@ -194,8 +197,14 @@ def load_trust_material(settings: TrustSettings, now: datetime | None = None) ->
             crl_base=settings.public_url.rstrip("/") + CRL_PATH,
             now=now,
             renew_within=settings.renew_within,
+            rotate=rotate,
         )
         return TrustMaterial(material.root, material.seal, material.tsa, material.local, tsa_roots, material.generation)
+    if rotate:
+        raise TrustConfigError(
+            "the seal is configured (SEAL_CERT/SEAL_PKCS12/PKCS#11): rotate it by configuring the new one, "
+            "its CA keeps publishing the old one's status"
+        )
     seal = _load_configured_seal(settings)
     if settings.root_cert is None:
         raise TrustConfigError("TRUST_ROOT_CERT is required with a configured seal certificate")
@@ -318,7 +327,14 @@ def local_generation(directory: Path) -> tuple[int, ...]:
 
 
 def _load_or_create_local(
-    directory: Path, organisation: str, *, with_tsa: bool, crl_base: str, now: datetime, renew_within: timedelta
+    directory: Path,
+    organisation: str,
+    *,
+    with_tsa: bool,
+    crl_base: str,
+    now: datetime,
+    renew_within: timedelta,
+    rotate: bool = False,
 ) -> TrustMaterial:
     with directory_lock(directory):
         # Several processes start at once: only one creates (or renews) the keys.
@@ -334,6 +350,8 @@ def _load_or_create_local(
             for stem, cert in leaves.items()
             if (reason := _replacement_reason(cert, crl_base, now, renew_within, root)) is not None
         ]
+        if rotate:
+            reasons.append("were rotated on request")
         if reasons:
             known = [*leaves.values(), *archived_certificates(directory)]
             generation = max((g for cert in known if (g := certificate_generation(cert)) is not None), default=0) + 1
