@@ -122,12 +122,12 @@ def keys_rewrap() -> None:
 @click.option("--reason", required=True)
 def keys_rotate_seal(agent: str, reason: str) -> None:
     """A new generation of the local seal and TSA keys now; old certificates and CRLs stay published."""
-    from webapp.support.keys import rotate_seal
+    from webapp.support.keys import RotationError, rotate_seal
     from webapp.trust.keys import TrustConfigError
 
     try:
         rotation = rotate_seal(db.session, current_services(), _agent(agent), reason=reason)
-    except TrustConfigError as exc:
+    except (TrustConfigError, RotationError) as exc:
         db.session.rollback()
         raise click.ClickException(str(exc)) from exc
     db.session.commit()

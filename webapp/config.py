@@ -159,6 +159,14 @@ class Settings:
     seal_key: Path | None = None
     seal_pkcs12: Path | None = None
     seal_key_passphrase: str | None = None
+    # Or the seal key in a PKCS#11 token (an HSM): the module (.so), the token's label, the key's label,
+    # the user PIN; the certificate (and chain) still come from SEAL_CERT.
+    seal_pkcs11_module: str = ""
+    seal_pkcs11_token: str = ""
+    seal_pkcs11_key: str = ""
+    seal_pkcs11_pin: str = ""
+    # The built-in TSA's key in the same token (its certificate from TSA_CERT).
+    tsa_pkcs11_key: str = ""
     trust_root_cert: Path | None = None
     tsa_url: str | None = None
     tsa_cert: Path | None = None
@@ -245,6 +253,11 @@ class Settings:
             seal_key=_env_path("SEAL_KEY"),
             seal_pkcs12=_env_path("SEAL_PKCS12"),
             seal_key_passphrase=os.environ.get("SEAL_KEY_PASSPHRASE") or None,
+            seal_pkcs11_module=_env_str("SEAL_PKCS11_MODULE", ""),
+            seal_pkcs11_token=_env_str("SEAL_PKCS11_TOKEN", ""),
+            seal_pkcs11_key=_env_str("SEAL_PKCS11_KEY", ""),
+            seal_pkcs11_pin=_env_str("SEAL_PKCS11_PIN", ""),
+            tsa_pkcs11_key=_env_str("TSA_PKCS11_KEY", ""),
             trust_root_cert=_env_path("TRUST_ROOT_CERT"),
             tsa_url=os.environ.get("TSA_URL") or None,
             tsa_cert=_env_path("TSA_CERT"),
@@ -327,6 +340,8 @@ class Settings:
             raise ConfigError("ARCHIVE_RENEWAL_MARGIN_DAYS must be between 30 and 1825 days")
         if self.proof_retention_years < 1:
             raise ConfigError("PROOF_RETENTION_YEARS must be at least 1")
+        if self.seal_pkcs11_module and not (self.seal_pkcs11_token and self.seal_pkcs11_key and self.seal_cert):
+            raise ConfigError("SEAL_PKCS11_MODULE needs SEAL_PKCS11_TOKEN, SEAL_PKCS11_KEY and SEAL_CERT")
         if self.document_retention_years < 1:
             raise ConfigError("DOCUMENT_RETENTION_YEARS must be at least 1")
         if any(len(key) != 32 for key in self.old_master_keys):

@@ -186,12 +186,26 @@ def rotate_seal(session: DbSession, services: Services, agent: Agent, *, reason:
     """A new generation of the local seal and TSA keys and certificates, at once; the old ones stay
     published with their CRLs.  Recorded and audited; the caller commits."""
     trust = services.trust
-    before = trust.material.seal.cert
-    generation = trust.rotate()
-    after = trust.material.seal.cert
-    rotation = _record(
-        session, services, agent, SEAL, _fingerprint(before), _fingerprint(after), reason, generation=generation
-    )
+    if trust.material.local is None:
+        # A configured seal (files, PKCS#12 or a PKCS#11 token) is rotated by configuring the new one; this
+        # records that it took over, from the one recorded last.
+        current = _fingerprint(trust.material.seal.cert)
+        last = session.execute(
+            select(KeyRotation.new_key_id)
+            .where(KeyRotation.kind == SEAL)
+            .order_by(KeyRotation.started_at.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        if last == current:
+            raise RotationError("the configured seal is the one recorded last: configure the new seal first")
+        rotation = _record(session, services, agent, SEAL, last, current, reason, configured=True)
+    else:
+        before = trust.material.seal.cert
+        generation = trust.rotate()
+        after = trust.material.seal.cert
+        rotation = _record(
+            session, services, agent, SEAL, _fingerprint(before), _fingerprint(after), reason, generation=generation
+        )
     rotation.finished_at = services.clock.now()
     return rotation
 

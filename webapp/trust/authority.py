@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from asn1crypto import cms
 from cryptography import x509
 from pyhanko.sign.general import extract_certificate_info
-from pyhanko.sign.signers import SimpleSigner
+from pyhanko.sign.signers import Signer
 from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko.sign.validation.generic_cms import validate_tst_signed_data
@@ -25,6 +25,7 @@ from webapp.config import Settings
 from webapp.trust.aio import run_sync
 from webapp.trust.crl import Crl, crls_in_force, current_crl, partition_crl
 from webapp.trust.keys import (
+    Pkcs11Key,
     TrustMaterial,
     TrustSettings,
     certificate_generation,
@@ -88,6 +89,12 @@ class Trust:
             seal_key=s.seal_key,
             seal_pkcs12=s.seal_pkcs12,
             seal_passphrase=s.seal_key_passphrase,
+            seal_pkcs11=Pkcs11Key(s.seal_pkcs11_module, s.seal_pkcs11_token, s.seal_pkcs11_key, s.seal_pkcs11_pin)
+            if s.seal_pkcs11_module
+            else None,
+            tsa_pkcs11=Pkcs11Key(s.seal_pkcs11_module, s.seal_pkcs11_token, s.tsa_pkcs11_key, s.seal_pkcs11_pin)
+            if s.seal_pkcs11_module and s.tsa_pkcs11_key
+            else None,
             root_cert=s.trust_root_cert,
             tsa_cert=s.tsa_cert,
             tsa_key=s.tsa_key,
@@ -153,7 +160,7 @@ class Trust:
         return self._built("authority", build)
 
     @property
-    def signer(self) -> SimpleSigner:
+    def signer(self) -> Signer:
         return self._built("signer", lambda: make_signer(self.material))
 
     @property
