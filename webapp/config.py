@@ -181,6 +181,10 @@ class Settings:
     archive_renewal_margin_days: int = 365
     service_legal_name: str = "Wassit SARL"
     proof_retention_years: int = 10
+    # PostgreSQL connections per process: the pool, and how many more a burst may open.  Size it so that
+    # (web processes × threads + workers) × (pool + overflow) stays under the server's max_connections.
+    db_pool_size: int = 5
+    db_max_overflow: int = 10
     # A letter's document is deleted this many years after the letter's final state (unless held).
     document_retention_years: int = 10
     # Where documents, proofs and batch files are stored: "" (instance/objects), file:///path, s3://bucket/prefix.
@@ -269,6 +273,8 @@ class Settings:
             archive_renewal_margin_days=_env_int("ARCHIVE_RENEWAL_MARGIN_DAYS", cls.archive_renewal_margin_days),
             service_legal_name=_env_str("SERVICE_LEGAL_NAME", cls.service_legal_name),
             proof_retention_years=_env_int("PROOF_RETENTION_YEARS", cls.proof_retention_years),
+            db_pool_size=_env_int("DB_POOL_SIZE", cls.db_pool_size),
+            db_max_overflow=_env_int("DB_MAX_OVERFLOW", cls.db_max_overflow),
             document_retention_years=_env_int("DOCUMENT_RETENTION_YEARS", cls.document_retention_years),
             storage_url=_env_str("STORAGE_URL", ""),
             storage_endpoint_url=_env_str("STORAGE_ENDPOINT_URL", _env_str("AWS_ENDPOINT_URL_S3", "")),
@@ -342,6 +348,8 @@ class Settings:
             raise ConfigError("PROOF_RETENTION_YEARS must be at least 1")
         if self.seal_pkcs11_module and not (self.seal_pkcs11_token and self.seal_pkcs11_key and self.seal_cert):
             raise ConfigError("SEAL_PKCS11_MODULE needs SEAL_PKCS11_TOKEN, SEAL_PKCS11_KEY and SEAL_CERT")
+        if self.db_pool_size < 1 or self.db_max_overflow < 0:
+            raise ConfigError("DB_POOL_SIZE must be at least 1 and DB_MAX_OVERFLOW at least 0")
         if self.document_retention_years < 1:
             raise ConfigError("DOCUMENT_RETENTION_YEARS must be at least 1")
         if any(len(key) != 32 for key in self.old_master_keys):
@@ -379,7 +387,11 @@ class Settings:
 
     def flask_config(self) -> dict[str, Any]:
         """The Flask and extension settings derived from these settings."""
-        engine_options: dict[str, Any] = {"pool_pre_ping": True}
+        engine_options: dict[str, Any] = {
+            "pool_pre_ping": True,
+            "pool_size": self.db_pool_size,
+            "max_overflow": self.db_max_overflow,
+        }
         if self.database_url.startswith("sqlite"):
             engine_options = {"connect_args": {"timeout": 30}}
         return {
