@@ -96,6 +96,7 @@ def test_a_master_key_rotation_keeps_every_document_readable(
     status = runner.invoke(args=["keys", "status"]).output
     assert f"Master key in use: {master_key_id(NEW_KEY)}" in status
     assert "Data keys left to re-wrap: 0" in status
+    assert "record sealed" in status  # the rotation's record, sealed and timestamped: evidence
     with rotated.app_context():
         assert set(key_usage(db.session)) == {master_key_id(NEW_KEY)}
         [rotation] = db.session.execute(select(KeyRotation)).scalars()
@@ -196,6 +197,7 @@ def test_a_seal_rotation_signs_new_proofs_with_the_new_key_and_old_proofs_keep_v
     )
     status_text = app.test_cli_runner().invoke(args=["keys", "status"]).output
     assert "archived:" in status_text
+    assert "record sealed" in status_text
     with app.app_context():
         [rotation] = db.session.execute(select(KeyRotation)).scalars()
         assert rotation.kind == "seal"

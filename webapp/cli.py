@@ -56,7 +56,8 @@ def keys_status_command() -> None:
         state = f"finished {rotation.finished_at:%Y-%m-%d %H:%M}" if rotation.finished_at else "in progress"
         click.echo(
             f"rotation {rotation.kind} {rotation.old_key_id} -> {rotation.new_key_id} started "
-            f"{rotation.started_at:%Y-%m-%d %H:%M} by {rotation.started_by}: {rotation.rewrapped} re-wrapped, {state}"
+            f"{rotation.started_at:%Y-%m-%d %H:%M} by {rotation.started_by}: {rotation.rewrapped} re-wrapped, {state}, "
+            f"record {'sealed' if rotation.sealed else 'NOT SEALED'}"
         )
 
 

@@ -75,6 +75,8 @@ def upgrade():
         sa.Column("finished_at", webapp.models.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("started_by", sa.String(length=80), nullable=False),
         sa.Column("rewrapped", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("record", sa.Text(), nullable=True),
+        sa.Column("seal", sa.LargeBinary(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_key_rotations")),
     )
     with op.batch_alter_table("key_rotations", schema=None) as batch_op:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.extensions import db
@@ -45,3 +45,7 @@ class KeyRotation(db.Model):  # type: ignore[name-defined,misc]
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     started_by: Mapped[str] = mapped_column(String(80))  # "agent:<id>"
     rewrapped: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The rotation as evidence: its canonical record (RFC 8785 JSON: kind, keys, when, by whom) and the
+    # detached CAdES seal of that record with its RFC 3161 timestamp (`trust.seal`), made when it started.
+    record: Mapped[str | None] = mapped_column(Text)
+    seal: Mapped[bytes | None] = mapped_column(LargeBinary)

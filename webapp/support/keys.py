@@ -36,8 +36,11 @@ from webapp.models import (
     WebhookEndpoint,
 )
 from webapp.models.organisation import EmailConfirmation, Invitation
+from webapp.models.types import new_id
 from webapp.services import Services
 from webapp.support.audit import AuditAction, record_action
+from webapp.trust.canonical import canonical_json
+from webapp.trust.evidence import isoformat_utc
 from webapp.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -73,6 +76,7 @@ class RotationView:
     finished_at: datetime | None
     started_by: str
     rewrapped: int
+    sealed: bool  # its record's seal and timestamp check out
 
 
 @dataclass(frozen=True)
@@ -226,9 +230,24 @@ def _record(
     reason: str,
     **details: Any,
 ) -> KeyRotation:
-    rotation = KeyRotation(
-        kind=kind, old_key_id=old, new_key_id=new, started_at=services.clock.now(), started_by=f"agent:{agent.id}"
-    )
+    now = services.clock.now()
+    rotation = KeyRotation(id=new_id(), kind=kind, old_key_id=old, new_key_id=new, started_at=now)
+    rotation.started_by = f"agent:{agent.id}"
+    # Evidence of the rotation: its record, sealed and timestamped (with the seal in force after it).
+    document = {
+        "type": "KeyRotation",
+        "rotation_id": rotation.id,
+        "kind": kind,
+        "old": old,
+        "new": new,
+        "at": isoformat_utc(now),
+        "by": rotation.started_by,
+        "issuer": services.issuer,
+        **{key: str(value) for key, value in details.items()},
+    }
+    canonical = canonical_json(document)
+    rotation.record = canonical.decode()
+    rotation.seal = services.trust.seal(canonical)
     session.add(rotation)
     session.flush()
     record_action(
@@ -240,6 +259,13 @@ def _record(
         details={"rotation_id": rotation.id, "kind": kind, "old": old, "new": new, **details},
     )
     return rotation
+
+
+def rotation_sealed(services: Services, rotation: KeyRotation) -> bool:
+    """Whether the rotation's record is intact, sealed by our seal and timestamped."""
+    if rotation.record is None or rotation.seal is None:
+        return False
+    return services.trust.check(rotation.record.encode(), bytes(rotation.seal)).ok
 
 
 def keys_status(session: DbSession, services: Services) -> KeysStatus:
@@ -263,7 +289,15 @@ def keys_status(session: DbSession, services: Services) -> KeysStatus:
         ),
         rotations=tuple(
             RotationView(
-                r.id, r.kind, r.old_key_id, r.new_key_id, r.started_at, r.finished_at, r.started_by, r.rewrapped
+                r.id,
+                r.kind,
+                r.old_key_id,
+                r.new_key_id,
+                r.started_at,
+                r.finished_at,
+                r.started_by,
+                r.rewrapped,
+                rotation_sealed(services, r),
             )
             for r in rotations
         ),
