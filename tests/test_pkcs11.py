@@ -106,6 +106,25 @@ class Hsm:
             public, _ = parameters.generate_keypair(store=True, label=label)
             return serialization.load_der_public_key(encode_ec_public_key(public))
 
+    def generate_ed25519(self, label: str) -> bytes:
+        """An Ed25519 key pair in the token (the journal's); its raw public key."""
+        import pkcs11
+        import pkcs11.exceptions
+        from asn1crypto.core import ObjectIdentifier, OctetString
+        from pkcs11 import Attribute, KeyType
+
+        token = pkcs11.lib(self.module).get_token(token_label=TOKEN)
+        try:
+            opened = token.open(rw=True, user_pin=PIN)
+        except pkcs11.exceptions.UserAlreadyLoggedIn:
+            opened = token.open(rw=True)
+        with opened as session:
+            parameters = session.create_domain_parameters(
+                KeyType.EC_EDWARDS, {Attribute.EC_PARAMS: ObjectIdentifier("1.3.101.112").dump()}, local=True
+            )
+            public, _ = parameters.generate_keypair(store=True, label=label)
+            return bytes(OctetString.load(public[Attribute.EC_POINT]).native)
+
     def certificate_file(self, name: str, cert: x509.Certificate) -> Path:
         path = self.directory / name
         path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
@@ -165,7 +184,9 @@ def _hsm_settings(settings: Settings, hsm: Hsm, seal_label: str, tsa_label: str)
 def settings(settings: Settings, hsm: Hsm, request: pytest.FixtureRequest) -> Settings:
     """conftest's settings, with the seal and TSA keys in the SoftHSM2 token."""
     label = request.node.name[-20:].replace("[", "").replace("]", "")
-    return _hsm_settings(settings, hsm, f"seal-{label}", f"tsa-{label}")
+    journal = f"journal-{label}"
+    request.node.journal_public_key = hsm.generate_ed25519(journal)
+    return _hsm_settings(settings, hsm, f"seal-{label}", f"tsa-{label}").replace(journal_pkcs11_key=journal)
 
 
 def _signer(pdf: bytes) -> bytes:
@@ -187,6 +208,7 @@ def test_proofs_signed_in_the_token_validate_and_survive_a_rotation(
     run_jobs: Any,
     outbox: Any,
     sender: Any,
+    request: pytest.FixtureRequest,
 ) -> None:
     from webapp.support.agents import create_agent
 
@@ -203,6 +225,13 @@ def test_proofs_signed_in_the_token_validate_and_survive_a_rotation(
     assert _signer(old_proof) == seal_cert.public_bytes(serialization.Encoding.DER)
     assert status.timestamp_validity is not None
     assert status.timestamp_validity.trusted  # the TSA's token, signed in the HSM too
+    # The journal's checkpoints are signed in the token too, with the Ed25519 key generated there.
+    from webapp.trust.signed_note import NoteVerifier
+
+    note = client.get("/journal/checkpoint").get_data(as_text=True)
+    public = request.node.journal_public_key
+    assert NoteVerifier(settings.journal_name, public).open(note)  # raises unless signed by that key
+    assert not (settings.trust_directory / "journal-key.pem").exists()
     # No seal or TSA key on disk: they never left the token.
     assert not (settings.trust_directory / "seal-key.pem").exists()
     assert not (settings.trust_directory / "tsa-key.pem").exists()

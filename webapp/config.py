@@ -167,6 +167,8 @@ class Settings:
     seal_pkcs11_pin: str = ""
     # The built-in TSA's key in the same token (its certificate from TSA_CERT).
     tsa_pkcs11_key: str = ""
+    # The journal's Ed25519 checkpoint key in the same token (instead of JOURNAL_KEY).
+    journal_pkcs11_key: str = ""
     trust_root_cert: Path | None = None
     tsa_url: str | None = None
     tsa_cert: Path | None = None
@@ -262,6 +264,7 @@ class Settings:
             seal_pkcs11_key=_env_str("SEAL_PKCS11_KEY", ""),
             seal_pkcs11_pin=_env_str("SEAL_PKCS11_PIN", ""),
             tsa_pkcs11_key=_env_str("TSA_PKCS11_KEY", ""),
+            journal_pkcs11_key=_env_str("JOURNAL_PKCS11_KEY", ""),
             trust_root_cert=_env_path("TRUST_ROOT_CERT"),
             tsa_url=os.environ.get("TSA_URL") or None,
             tsa_cert=_env_path("TSA_CERT"),

@@ -183,6 +183,11 @@ class Trust:
     def journal_signer(self) -> NoteSigner:
         """The Ed25519 key that signs the journal's checkpoints (C2SP signed notes)."""
         s = self.settings
+        if s.seal_pkcs11_module and s.journal_pkcs11_key:
+            from webapp.trust.hsm import Pkcs11Ed25519Key
+
+            key = Pkcs11Key(s.seal_pkcs11_module, s.seal_pkcs11_token, s.journal_pkcs11_key, s.seal_pkcs11_pin)
+            return self._built("journal_signer", lambda: NoteSigner(s.journal_name, Pkcs11Ed25519Key(key)))
         return self._built(
             "journal_signer", lambda: load_or_create_signer(s.journal_name, s.journal_key, s.trust_directory)
         )

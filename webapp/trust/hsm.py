@@ -13,12 +13,13 @@ import threading
 from typing import Any
 
 from asn1crypto import x509 as asn1_x509
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pyhanko.sign.signers import Signer
 
 from webapp.trust.keys import Pkcs11Key, TrustConfigError
 
 _sessions: dict[tuple[str, str], Any] = {}
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entered: a signing call opens the session under it
 
 
 def pkcs11_session(key: Pkcs11Key) -> Any:
@@ -66,3 +67,31 @@ def pkcs11_sign_ecdsa_sha256(key: Pkcs11Key, data: bytes) -> bytes:
         # Plain ECDSA over our own SHA-256 digest: every token has it (SoftHSM2 has no CKM_ECDSA_SHA256).
         raw = private.sign(hashlib.sha256(data).digest(), mechanism=Mechanism.ECDSA)
     return bytes(encode_ecdsa_signature(raw))
+
+
+class Pkcs11Ed25519Key:
+    """An Ed25519 key in the token (the journal's checkpoint key): signs with CKM_EDDSA there."""
+
+    def __init__(self, key: Pkcs11Key) -> None:
+        self.key = key
+
+    def _object(self, object_class: Any) -> Any:
+        from pkcs11 import KeyType
+
+        return pkcs11_session(self.key).get_key(
+            object_class=object_class, key_type=KeyType.EC_EDWARDS, label=self.key.label
+        )
+
+    def sign(self, data: bytes) -> bytes:
+        from pkcs11 import Mechanism, ObjectClass
+
+        with _lock:
+            return bytes(self._object(ObjectClass.PRIVATE_KEY).sign(data, mechanism=Mechanism.EDDSA))
+
+    def public_key(self) -> Ed25519PublicKey:
+        from asn1crypto.core import OctetString
+        from pkcs11 import Attribute, ObjectClass
+
+        with _lock:
+            point = self._object(ObjectClass.PUBLIC_KEY)[Attribute.EC_POINT]
+        return Ed25519PublicKey.from_public_bytes(OctetString.load(point).native)
