@@ -10,7 +10,7 @@ NODE_STAMP := node_modules/.package-lock.json
 # Browser tests and the recipient benchmark drive Debian's Chromium (Playwright's own download cannot work offline).
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test lint typecheck check install translations extract-messages migration-snapshots vendor clean bench browser pdftools
+.PHONY: run test lint typecheck check install translations extract-messages migration-snapshots vendor clean bench browser pdftools softhsm
 
 install: $(STAMP) $(COMPILED)
 
@@ -31,6 +31,13 @@ pdftools:
 	  [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils qpdf >/dev/null) || \
 	  echo "warning: poppler-utils or qpdf is missing and could not be installed: the PDF/A tests will check less"; }
 
+## Install SoftHSM2 when missing (needs root, as on CI): the PKCS#11 tests sign with a real token; they skip
+## without it, except on CI, where they fail.
+softhsm:
+	@test -e /usr/lib/softhsm/libsofthsm2.so || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq softhsm2 >/dev/null) || \
+	  echo "warning: SoftHSM2 is missing and could not be installed: the PKCS#11 tests will be skipped"; }
+
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -50,7 +57,7 @@ run: install
 ## Run the whole test suite (SQLite + embedded Redis, or DATABASE_URL / REDIS_URL when set), in
 ## TEST_WORKERS processes (pytest-xdist; each has its own SQLite files, PostgreSQL database and Redis database).
 TEST_WORKERS ?= 2
-test: install browser pdftools $(NODE_STAMP)
+test: install browser pdftools softhsm $(NODE_STAMP)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: install

@@ -28,6 +28,7 @@ from pypdf import PdfWriter
 from redis import Redis
 from sqlalchemy import create_engine, text
 
+from tests.s3server import S3Server, start_s3_server
 from webapp import create_app
 from webapp.clock import FrozenClock
 from webapp.config import Settings
@@ -37,8 +38,11 @@ START = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 MASTER_KEY = base64.b64decode(base64.b64encode(b"k" * 32))
 
 
-def _base_settings(instance: Path, database_url: str, redis_url: str) -> Settings:
+def _base_settings(
+    instance: Path, database_url: str, redis_url: str, storage: dict[str, str] | None = None
+) -> Settings:
     return Settings(
+        **(storage or {}),
         instance_path=instance,
         secret_key="test-secret-" + "x" * 32,
         database_url=database_url,
@@ -159,9 +163,42 @@ def clock() -> FrozenClock:
     return FrozenClock(START)
 
 
+def s3_test() -> bool:
+    """`S3_TEST=1`: the whole suite stores its objects in a real S3-compatible server (SeaweedFS)."""
+    return os.environ.get("S3_TEST", "") not in ("", "0")
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """SeaweedFS on free loopback ports, for this session (each xdist worker has its own)."""
+    server = start_s3_server(tmp_path_factory.mktemp("seaweedfs"))
+    yield server
+    server.stop()
+
+
+def s3_storage(server: S3Server, prefix: str) -> dict[str, str]:
+    """The settings that point the object store at `server`, under `prefix`."""
+    return {
+        "storage_url": f"s3://{server.bucket}/{prefix}",
+        "storage_endpoint_url": server.endpoint,
+        "storage_region": "us-east-1",
+        "storage_access_key_id": server.access_key,
+        "storage_secret_access_key": server.secret_key,
+    }
+
+
 @pytest.fixture
-def settings(tmp_path: Path, migrated_database: str, redis_url: str) -> Settings:
-    return _base_settings(tmp_path, _fresh_database(migrated_database, tmp_path), redis_url)
+def object_storage(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Where a test's objects go: its own prefix in SeaweedFS with S3_TEST=1, else `instance/objects`."""
+    if not s3_test():
+        return {}
+    server: S3Server = request.getfixturevalue("s3_server")
+    return s3_storage(server, f"t/{secrets.token_hex(8)}")
+
+
+@pytest.fixture
+def settings(tmp_path: Path, migrated_database: str, redis_url: str, object_storage: dict[str, str]) -> Settings:
+    return _base_settings(tmp_path, _fresh_database(migrated_database, tmp_path), redis_url, object_storage)
 
 
 @pytest.fixture

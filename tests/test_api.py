@@ -18,7 +18,9 @@ from webapp import create_app
 from webapp.clock import FrozenClock
 from webapp.config import Settings
 from webapp.extensions import db
+from webapp.models import StoredDocument
 from webapp.queue import every_queue
+from webapp.services import current_services
 
 STORED_TABLES = (
     "letters",
@@ -384,10 +386,12 @@ def test_document_hash_is_recorded_and_document_is_encrypted_at_rest(
             text("SELECT document_sha256, document_size FROM letters WHERE id = :id"),
             {"id": response.json["id"]},
         ).one()
-        ciphertext, wrapped_key, nonce = db.session.execute(
+        inline, wrapped_key, nonce = db.session.execute(
             text("SELECT ciphertext, wrapped_key, nonce FROM documents WHERE letter_id = :id"),
             {"id": response.json["id"]},
         ).one()
+        assert inline is None  # the document is an object in the store, never a blob in the database
+        ciphertext = current_services().objects.ciphertext(db.session.get_one(StoredDocument, response.json["id"]))
         db.session.remove()
     assert letter_hash == hashlib.sha256(document).hexdigest()
     assert size == len(document)
@@ -404,14 +408,12 @@ def test_each_document_has_its_own_data_key(app: Flask, deposit: Any, pdf: Calla
     document = pdf()
     first, second = deposit(document=document).json["id"], deposit(document=document).json["id"]
     with app.app_context():
-        rows = db.session.execute(
-            text("SELECT letter_id, wrapped_key, ciphertext FROM documents WHERE letter_id IN (:a, :b)"),
-            {"a": first, "b": second},
-        ).all()
+        rows = [db.session.get_one(StoredDocument, letter_id) for letter_id in (first, second)]
+        ciphertexts = [current_services().objects.ciphertext(row) for row in rows]
         db.session.remove()
-    assert len(rows) == 2
     assert bytes(rows[0].wrapped_key) != bytes(rows[1].wrapped_key)
-    assert bytes(rows[0].ciphertext) != bytes(rows[1].ciphertext)
+    assert ciphertexts[0] != ciphertexts[1]
+    assert rows[0].object_key != rows[1].object_key
 
 
 def test_a_letter_can_be_marked_confidential_for_our_support_team(deposit: Any) -> None:

@@ -25,6 +25,7 @@ from webapp.letters.bulk import batches as bulk
 from webapp.models import Batch, BatchDocument, BatchRow, BatchStatus, Letter, MessagePurpose, OutboundMessage
 from webapp.queue import every_queue
 from webapp.services import current_services
+from webapp.storage import ObjectMissing
 from webapp.vault import Sealed
 
 HEADER = ("name", "mobile", "email", "reference", "file")
@@ -168,17 +169,24 @@ def test_the_uploaded_pdfs_are_stored_encrypted_until_the_batch_is_done(
     with app.app_context():
         stored = list(db.session.execute(select(BatchDocument)).scalars())
         assert len(stored) == 3
+        objects = current_services().objects
         for document in stored:
-            assert b"%PDF" not in document.ciphertext
-            assert pdfs[document.name][:200] not in document.ciphertext
+            assert document.ciphertext is None  # an object in the store
+            assert b"%PDF" not in objects.ciphertext(document)
+            assert pdfs[document.name][:200] not in objects.ciphertext(document)
         moved = stored[0]
         with pytest.raises(Exception, match="authentication"):
             current_services().vault.decrypt(
-                Sealed(moved.key_id, moved.wrapped_key, moved.nonce, moved.ciphertext),
+                Sealed(moved.key_id, moved.wrapped_key, moved.nonce, objects.ciphertext(moved)),
                 context=f"batch-document:{stored[1].id}",
             )
+        keys = [document.object_key for document in stored]
     assert run_deposit(app, batch_id) == "done"
     assert counts(app)["batch_documents"] == 0
+    with app.app_context():  # the batch's files are deleted from the store too
+        for key in keys:
+            with pytest.raises(ObjectMissing):
+                current_services().objects.store.get(key or "")
 
 
 def test_one_pdf_for_every_row_from_the_portal_end_to_end(

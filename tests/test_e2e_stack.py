@@ -60,6 +60,19 @@ class Stack:
         raise AssertionError(f"expected {count} SMS in the outbox within {timeout}s")
 
 
+def storage_env(settings: Settings) -> dict[str, str]:
+    """The environment that names the test's object store (nothing on the embedded default)."""
+    if not settings.storage_url:
+        return {}
+    return {
+        "STORAGE_URL": settings.storage_url,
+        "STORAGE_ENDPOINT_URL": settings.storage_endpoint_url,
+        "STORAGE_REGION": settings.storage_region,
+        "STORAGE_ACCESS_KEY_ID": settings.storage_access_key_id,
+        "STORAGE_SECRET_ACCESS_KEY": settings.storage_secret_access_key,
+    }
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -82,6 +95,7 @@ def stack(tmp_path: Path, settings: Settings) -> Iterator[Stack]:
         env["DATABASE_URL"] = settings.database_url  # freshly truncated, already migrated
     if os.environ.get("REDIS_URL"):
         env["REDIS_URL"] = settings.redis_url  # this test worker's own database
+    env.update(storage_env(settings))  # S3_TEST=1: the stack's objects go to the S3 server too
     process = subprocess.Popen(
         [sys.executable, "-m", "worker.run_all"],
         env=env,

@@ -625,14 +625,11 @@ def test_a_proof_issued_before_archive_timestamps_becomes_b_lta(
     legacy_proof = old.getvalue()
     services = _services(app)
     with app.app_context():
-        stored = services.vault.encrypt(legacy_proof, context=f"proof:{row.id}")
-        proof = db.session.get_one(Proof, row.id)
-        proof.key_id, proof.wrapped_key, proof.nonce, proof.ciphertext = (
-            stored.key_id,
-            stored.wrapped_key,
-            stored.nonce,
-            stored.ciphertext,
+        stored = services.objects.put(
+            legacy_proof, context=f"proof:{row.id}", kind="proofs", owner_id=row.id, now=clock.now()
         )
+        proof = db.session.get_one(Proof, row.id)
+        stored.apply(proof)
         proof.sha256, proof.size = hashlib.sha256(legacy_proof).hexdigest(), len(legacy_proof)
         proof.archive_expires_at = proof.issued_at  # as the migration marks the proofs it finds
         db.session.commit()
@@ -675,9 +672,9 @@ def test_renewal_never_loses_the_stored_proof_when_it_fails(
         assert jobs.renew_archive_timestamps() == 0
         db.session.remove()
     after = proof_row(app, letter_id, "deposit")
-    assert (after.sha256, after.ciphertext, after.archive_expires_at) == (
+    assert (after.sha256, after.object_key, after.archive_expires_at) == (
         before.sha256,
-        before.ciphertext,
+        before.object_key,
         before.archive_expires_at,
     )
     assert letters.proof(letter_id, "deposit") == served

@@ -66,6 +66,8 @@ def test_the_document_validates_as_openapi_3_1(client: FlaskClient) -> None:
         ("GET", "/api/v1/letters/{letter_id}/proofs/{kind}"),
         ("GET", "/api/v1/letters/{letter_id}/bundle"),
         ("POST", "/api/v1/letters/{letter_id}/resend"),
+        ("POST", "/api/v1/letters/{letter_id}/legal-hold"),
+        ("POST", "/api/v1/letters/{letter_id}/legal-hold/lift"),
         ("GET", "/api/v1/openapi.json"),
         ("POST", "/api/v1/batches"),
         ("GET", "/api/v1/batches/{batch_id}"),

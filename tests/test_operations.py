@@ -91,6 +91,12 @@ def test_the_view_shows_queues_providers_and_errors_and_refreshes_its_sections(
     assert "1 / 0 / 1" in sms.group(1)
     assert "No worker is running" in page.text  # the burst worker has left
     assert 'id="redis-unavailable"' not in page.text
+    # The keys in use and how far a rotation has gone (issue 18).
+    keys = re.search(r'<dl class="facts" id="keys">(.*?)</dl>', page.text, re.S)
+    assert keys
+    assert "Master key in use" in keys.group(1)
+    assert "Data keys left to re-wrap</dt><dd>0" in keys.group(1)
+    assert "seal" in page.text
     sections = agent_client.get(PAGE, headers={**ENGLISH, "HX-Request": "true"})
     assert sections.status_code == 200
     assert "<html" not in sections.text

@@ -50,7 +50,7 @@ from webapp.extensions import db
 from webapp.labels import PROOF_TEXTS_BY_LANGUAGE as LABELS
 from webapp.models import Proof
 from webapp.queue import every_queue
-from webapp.services import Services
+from webapp.services import Services, current_services
 from webapp.trust.pdf_layout import QR_PIXELS_PER_MODULE, QR_QUIET_ZONE
 from webapp.trust.proofs import PROOF_EVENTS, SHOWN_EVENTS, add_years
 
@@ -308,7 +308,7 @@ def test_running_the_proof_job_twice_keeps_one_proof(app: Flask, letters: Letter
     again = proof_row(app, letter_id, "deposit")
     assert again.id == first.id
     assert again.sha256 == first.sha256
-    assert again.ciphertext == first.ciphertext
+    assert again.object_key == first.object_key
     assert again.issued_at == first.issued_at
     assert letters.proof(letter_id, "deposit") == served
     with app.app_context():
@@ -324,9 +324,13 @@ def test_stored_proofs_are_encrypted_and_kept_ten_years(app: Flask, letters: Let
     for kind in ("deposit", "reception"):
         row = proof_row(app, letter_id, kind)
         served = letters.proof(letter_id, kind)
-        assert row.ciphertext is not None
-        assert b"%PDF" not in row.ciphertext
-        assert served[200:264] not in row.ciphertext
+        assert row.ciphertext is None
+        assert row.object_key is not None
+        with app.app_context():
+            ciphertext = current_services().objects.ciphertext(row)
+        assert hashlib.sha256(ciphertext).hexdigest() == row.object_sha256
+        assert b"%PDF" not in ciphertext
+        assert served[200:264] not in ciphertext
         assert row.size == len(served)
         assert row.issued_at is not None
         assert row.retain_until == row.issued_at.replace(year=row.issued_at.year + 10)

@@ -40,7 +40,7 @@ from webapp.models import (
     StoredDocument,
 )
 from webapp.notify.sms.console import ConsoleSmsProvider
-from webapp.services import Services
+from webapp.services import Services, current_services
 
 
 @pytest.fixture
@@ -197,7 +197,7 @@ def _secrets_of(app: Flask, letter_id: str, agent_id: str) -> list[str]:
     could show them."""
     with app.app_context():
         document = db.session.get_one(StoredDocument, letter_id)
-        blobs = [document.wrapped_key, document.nonce, document.ciphertext[:24]]
+        blobs = [document.wrapped_key, document.nonce, current_services().objects.ciphertext(document)[:24]]
         agent = db.session.get_one(Agent, agent_id)
         blobs += [agent.totp_wrapped_key or b"", agent.totp_ciphertext or b""]
         for message in db.session.execute(
@@ -386,6 +386,30 @@ def test_resends_on_different_channels_count_alike_toward_the_daily_limit(
         "The notification was sent again recently. You can send it again in 1407 min."
     ]
     assert len(audit(app)) == 3
+
+
+# --- legal hold (issue 18) --------------------------------------------------------------------------
+
+
+def test_an_agent_places_and_lifts_a_legal_hold_with_a_reason_audited(
+    app: Flask, letters: Letters, console: FlaskClient
+) -> None:
+    letter_id, _ = letters.notified()
+    page = f"/support/letters/{letter_id}"
+    assert 'id="retention"' in get(console, page).text
+    reason = "Court order 2026/412, Casablanca commercial court"
+    placed = post_form(console, page, f"{page}/legal-hold", {"reason": reason, "action": "place"})
+    assert placed.status_code == 303
+    assert "Legal hold placed." in flashes(get(console, page).text)
+    assert letters.api(letter_id)["retention"]["legal_hold"]["placed_by"] == "operator"
+    assert evidence_rows(app, letter_id)[-1].event == "LegalHoldPlaced"
+    lifted = post_form(console, page, f"{page}/legal-hold", {"reason": "Order lifted on appeal", "action": "lift"})
+    assert lifted.status_code == 303
+    assert letters.api(letter_id)["retention"]["legal_hold"] is None
+    assert sorted((entry.action, entry.reason) for entry in audit(app)) == [
+        ("lift_legal_hold", "Order lifted on appeal"),
+        ("place_legal_hold", reason),
+    ]
 
 
 # --- unlock, retry, the attention queue ------------------------------------------------------------

@@ -131,8 +131,10 @@ def test_stored_documents_are_encrypted_and_bound_to_their_letter(
     with app.app_context():
         vault = current_services().vault
         stored = db.session.get_one(StoredDocument, first)
-        assert b"CONFIDENTIAL-MARKER" not in stored.ciphertext
-        sealed = Sealed(stored.key_id, stored.wrapped_key, stored.nonce, stored.ciphertext)
+        assert stored.ciphertext is None  # in the object store, not in the database
+        ciphertext = current_services().objects.ciphertext(stored)
+        assert b"CONFIDENTIAL-MARKER" not in ciphertext
+        sealed = Sealed(stored.key_id, stored.wrapped_key, stored.nonce, ciphertext)
         assert vault.decrypt(sealed, context=f"document:{first}") == document
         # Moved to another letter, the ciphertext does not decrypt.
         with pytest.raises(VaultError):

@@ -32,6 +32,7 @@ from webapp.logredact import install_log_redaction
 from webapp.notify.email import make_email_provider
 from webapp.notify.sms import make_sms_provider
 from webapp.services import Services
+from webapp.storage import EncryptedObjects, make_store
 from webapp.trust.authority import Trust
 from webapp.vault import Vault
 from webapp.web.locale import select_locale
@@ -94,13 +95,15 @@ def create_app(config: Settings | dict[str, Any] | None = None, *, clock: Clock 
 
     queue.init_app(app, redis_url)
     clock = clock or SystemClock()
+    vault = Vault(settings.master_key, settings.old_master_keys)
     app.extensions["wassit"] = Services(
         settings=settings,
-        vault=Vault(settings.master_key),
+        vault=vault,
         clock=clock,
         sms=make_sms_provider(settings),
         trust=Trust(settings, now=clock.now),
         email=make_email_provider(settings),
+        objects=EncryptedObjects(vault, make_store(settings)),
     )
 
     from webapp.web import register_blueprints

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 from flask import Flask
@@ -26,6 +27,152 @@ token_cli = AppGroup("token", help="API tokens.")
 letters_cli = AppGroup("letters", help="Letter maintenance.")
 org_cli = AppGroup("org", help="Sender organisations: identity verification by an operator.")
 agent_cli = AppGroup("agent", help="The service's support agents (the /support console).")
+keys_cli = AppGroup("keys", help="Master, seal and timestamp keys: what is in use, rotations.")
+
+
+def _agent(email: str) -> Any:
+    from webapp.support.agents import agent_by_email
+
+    agent = agent_by_email(db.session, email)
+    if agent is None or not agent.is_active:
+        raise click.ClickException(f"no active agent {email}: rotations are done by a named operator (audited)")
+    return agent
+
+
+@keys_cli.command("status")
+def keys_status_command() -> None:
+    """The keys in use, the data keys each master key still wraps, and the rotations."""
+    from webapp.support.keys import keys_status
+
+    status = keys_status(db.session, current_services())
+    click.echo(f"Master key in use: {status.master_key_id}")
+    click.echo(f"Master keys readable: {', '.join(status.readable_key_ids)}")
+    for key_id, count in sorted(status.data_keys.items()):
+        mark = " (current)" if key_id == status.master_key_id else ""
+        click.echo(f"  {key_id}{mark}: {count} data key(s)")
+    click.echo(f"Data keys left to re-wrap: {status.remaining}")
+    for role, subject, fingerprint in status.seal_certificates:
+        click.echo(f"{role}: {subject} SHA-256 {fingerprint}")
+    for rotation in status.rotations:
+        state = f"finished {rotation.finished_at:%Y-%m-%d %H:%M}" if rotation.finished_at else "in progress"
+        click.echo(
+            f"rotation {rotation.kind} {rotation.old_key_id} -> {rotation.new_key_id} started "
+            f"{rotation.started_at:%Y-%m-%d %H:%M} by {rotation.started_by}: {rotation.rewrapped} re-wrapped, {state}, "
+            f"record {'sealed' if rotation.sealed else 'NOT SEALED'}"
+        )
+
+
+@keys_cli.command("new-master")
+def keys_new_master() -> None:
+    """Embedded setup: a new instance/master.key, the old one kept readable in instance/master-keys/.
+
+    Restart every process, then `flask keys rotate-master`.  With MASTER_KEY in the environment, set the
+    new key there and the old one in MASTER_KEYS instead."""
+    import os
+
+    from webapp.config import new_master_key_file
+
+    if os.environ.get("MASTER_KEY"):
+        raise click.ClickException(
+            "MASTER_KEY comes from the environment: set the new key there, the old in MASTER_KEYS"
+        )
+    old_id = new_master_key_file(current_services().settings.instance_path)
+    click.echo(
+        f"New master key written; the old one ({old_id}) stays readable. Restart every process, then run "
+        "`flask keys rotate-master --agent … --reason …`."
+    )
+
+
+@keys_cli.command("rotate-master")
+@click.option("--agent", required=True, help="The operator's agent (email) who rotates: audited.")
+@click.option("--reason", required=True)
+@click.option("--now", "inline", is_flag=True, help="Re-wrap here and now rather than in a worker.")
+def keys_rotate_master(agent: str, reason: str, inline: bool) -> None:
+    """Record a master key rotation to the key now configured, and re-wrap the old data keys (resumable)."""
+    from webapp.queue import enqueue_after_commit
+    from webapp.support.keys import RotationError, finish_master_rotations, rewrap, rewrap_job, start_master_rotation
+
+    services = current_services()
+    try:
+        rotation = start_master_rotation(db.session, services, _agent(agent), reason=reason)
+    except RotationError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from exc
+    if not inline:
+        enqueue_after_commit(db.session, rewrap_job, rotation.id, job_id=f"rewrap-{rotation.id}", retry=False)
+    db.session.commit()
+    click.echo(f"Rotation {rotation.id}: {rotation.old_key_id} -> {rotation.new_key_id}.")
+    if inline:
+        count = rewrap(db.session, services.vault, rotation_id=rotation.id)
+        finish_master_rotations(db.session, services)
+        click.echo(f"{count} data key(s) re-wrapped.")
+
+
+@keys_cli.command("rewrap")
+def keys_rewrap() -> None:
+    """Re-wrap now every data key not wrapped by the current master key (resumes any rotation)."""
+    from webapp.support.keys import finish_master_rotations, rewrap
+
+    services = current_services()
+    count = rewrap(db.session, services.vault)
+    finished = finish_master_rotations(db.session, services)
+    click.echo(f"{count} data key(s) re-wrapped; {finished} rotation(s) finished.")
+
+
+@keys_cli.command("rotate-seal")
+@click.option("--agent", required=True, help="The operator's agent (email) who rotates: audited.")
+@click.option("--reason", required=True)
+def keys_rotate_seal(agent: str, reason: str) -> None:
+    """A new generation of the local seal and TSA keys now; old certificates and CRLs stay published."""
+    from webapp.support.keys import RotationError, rotate_seal
+    from webapp.trust.keys import TrustConfigError
+
+    try:
+        rotation = rotate_seal(db.session, current_services(), _agent(agent), reason=reason)
+    except (TrustConfigError, RotationError) as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from exc
+    db.session.commit()
+    click.echo(f"Seal rotated: {rotation.old_key_id} -> {rotation.new_key_id}.")
+
+
+storage_cli = AppGroup("storage", help="The object store of documents, proofs and batch files.")
+
+
+@storage_cli.command("migrate")
+@click.option("--batch", default=100, show_default=True, help="Rows moved per transaction.")
+def storage_migrate(batch: int) -> None:
+    """Move documents, proofs and batch files still held in the database to the object store.
+
+    Resumable (each batch commits) and idempotent (a second run moves nothing)."""
+    from webapp.storage import migrate_inline
+
+    result = migrate_inline(db.session, current_services().objects, batch=batch)
+    for kind, count in result.moved.items():
+        click.echo(f"{kind}: {count} moved")
+    click.echo(f"Moved {result.total} object(s) to {current_services().objects.store.description}.")
+
+
+@storage_cli.command("sweep")
+@click.option("--all", "everything", is_flag=True, help="List the whole store, not only recent days.")
+def storage_sweep(everything: bool) -> None:
+    """Delete objects that no committed row references (older than the grace period)."""
+    from webapp.storage import sweep_orphans
+
+    services = current_services()
+    result = sweep_orphans(db.session, services.objects.store, services.clock.now(), everything=everything)
+    click.echo(f"Listed {result.listed} object(s), deleted {result.deleted} orphan(s).")
+
+
+@storage_cli.command("status")
+def storage_status_command() -> None:
+    """Where the objects are: the store, and how many are in it or still in the database."""
+    from webapp.storage import storage_status
+
+    status = storage_status(db.session, current_services().objects)
+    click.echo(f"Store: {status.store}")
+    for kind in status.in_store:
+        click.echo(f"{kind}: {status.in_store[kind]} in the store, {status.inline[kind]} in the database")
 
 
 @sender_cli.command("create")
@@ -155,6 +302,46 @@ def letters_requeue() -> None:
     click.echo(f"{count} message(s) enqueued.")
 
 
+def _change_hold(letter: str, agent: str, reason: str, *, place: bool) -> None:
+    from webapp.letters.errors import LetterError
+    from webapp.support.actions import change_hold_by_reference
+    from webapp.support.agents import AgentError
+
+    try:
+        found = change_hold_by_reference(db.session, current_services(), agent, letter, place=place, reason=reason)
+    except (LetterError, AgentError) as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Letter {found.reference}: legal hold {'placed' if place else 'lifted'}.")
+
+
+@letters_cli.command("hold")
+@click.argument("letter")
+@click.option("--agent", required=True, help="The operator's agent (email) who places it: audited.")
+@click.option("--reason", required=True, help="Why (a lawsuit, an inquiry): kept in the audit log.")
+def letters_hold(letter: str, agent: str, reason: str) -> None:
+    """Place a legal hold on a letter (id or reference): its document is not deleted while held."""
+    _change_hold(letter, agent, reason, place=True)
+
+
+@letters_cli.command("unhold")
+@click.argument("letter")
+@click.option("--agent", required=True, help="The operator's agent (email) who lifts it: audited.")
+@click.option("--reason", required=True)
+def letters_unhold(letter: str, agent: str, reason: str) -> None:
+    """Lift a letter's legal hold."""
+    _change_hold(letter, agent, reason, place=False)
+
+
+@letters_cli.command("delete-expired")
+def letters_delete_expired() -> None:
+    """Delete the documents past their retention period, unless held (the scheduler does it hourly)."""
+    from webapp.letters.retention import delete_expired_documents
+
+    count = delete_expired_documents(db.session, current_services())
+    click.echo(f"{count} document(s) deleted at the end of their retention period.")
+
+
 proofs_cli = AppGroup("proofs", help="Proofs of deposit, reception, refusal, negligence, non-delivery.")
 evidence_cli = AppGroup("evidence", help="The evidence journal.")
 
@@ -255,6 +442,8 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(token_cli)
     app.cli.add_command(org_cli)
     app.cli.add_command(agent_cli)
+    app.cli.add_command(storage_cli)
+    app.cli.add_command(keys_cli)
     app.cli.add_command(letters_cli)
     app.cli.add_command(proofs_cli)
     app.cli.add_command(evidence_cli)

@@ -8,6 +8,7 @@ them through the environment (see README, "Deploying for real").
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import re
@@ -245,6 +246,8 @@ class Settings:
     database_url: str = ""
     redis_url: str | None = None
     master_key: bytes = b""
+    # Earlier master keys, kept to read (and re-wrap) data keys they wrapped until a rotation is done.
+    old_master_keys: tuple[bytes, ...] = ()
     public_url: str = "http://localhost:5000"
     service_name: str = "Wassit"
     support_contact: str = "support@wassit.ma"
@@ -296,6 +299,16 @@ class Settings:
     seal_key: Path | None = None
     seal_pkcs12: Path | None = None
     seal_key_passphrase: str | None = None
+    # Or the seal key in a PKCS#11 token (an HSM): the module (.so), the token's label, the key's label,
+    # the user PIN; the certificate (and chain) still come from SEAL_CERT.
+    seal_pkcs11_module: str = ""
+    seal_pkcs11_token: str = ""
+    seal_pkcs11_key: str = ""
+    seal_pkcs11_pin: str = ""
+    # The built-in TSA's key in the same token (its certificate from TSA_CERT).
+    tsa_pkcs11_key: str = ""
+    # The journal's Ed25519 checkpoint key in the same token (instead of JOURNAL_KEY).
+    journal_pkcs11_key: str = ""
     trust_root_cert: Path | None = None
     tsa_url: str | None = None
     tsa_cert: Path | None = None
@@ -310,6 +323,19 @@ class Settings:
     archive_renewal_margin_days: int = 365
     service_legal_name: str = "Wassit SARL"
     proof_retention_years: int = 10
+    # PostgreSQL connections per process: the pool, and how many more a burst may open.  Size it so that
+    # (web processes × threads + workers) × (pool + overflow) stays under the server's max_connections.
+    db_pool_size: int = 5
+    db_max_overflow: int = 10
+    # A letter's document is deleted this many years after the letter's final state (unless held).
+    document_retention_years: int = 10
+    # Where documents, proofs and batch files are stored: "" (instance/objects), file:///path, s3://bucket/prefix.
+    storage_url: str = ""
+    storage_endpoint_url: str = ""  # an S3-compatible endpoint other than AWS's
+    storage_region: str = ""
+    # Credentials of the store (else boto3's usual chain: AWS_ACCESS_KEY_ID, roles, …).
+    storage_access_key_id: str = ""
+    storage_secret_access_key: str = ""
     # Seconds between two checkpoints of the evidence journal's transparency log while records
     # are added (a proof that needs one sooner makes it at once).
     checkpoint_interval: int = 5
@@ -390,6 +416,12 @@ class Settings:
             seal_key=_env_path("SEAL_KEY"),
             seal_pkcs12=_env_path("SEAL_PKCS12"),
             seal_key_passphrase=os.environ.get("SEAL_KEY_PASSPHRASE") or None,
+            seal_pkcs11_module=_env_str("SEAL_PKCS11_MODULE", ""),
+            seal_pkcs11_token=_env_str("SEAL_PKCS11_TOKEN", ""),
+            seal_pkcs11_key=_env_str("SEAL_PKCS11_KEY", ""),
+            seal_pkcs11_pin=_env_str("SEAL_PKCS11_PIN", ""),
+            tsa_pkcs11_key=_env_str("TSA_PKCS11_KEY", ""),
+            journal_pkcs11_key=_env_str("JOURNAL_PKCS11_KEY", ""),
             trust_root_cert=_env_path("TRUST_ROOT_CERT"),
             tsa_url=os.environ.get("TSA_URL") or None,
             tsa_cert=_env_path("TSA_CERT"),
@@ -401,6 +433,18 @@ class Settings:
             archive_renewal_margin_days=_env_int("ARCHIVE_RENEWAL_MARGIN_DAYS", cls.archive_renewal_margin_days),
             service_legal_name=_env_str("SERVICE_LEGAL_NAME", cls.service_legal_name),
             proof_retention_years=_env_int("PROOF_RETENTION_YEARS", cls.proof_retention_years),
+            db_pool_size=_env_int("DB_POOL_SIZE", cls.db_pool_size),
+            db_max_overflow=_env_int("DB_MAX_OVERFLOW", cls.db_max_overflow),
+            document_retention_years=_env_int("DOCUMENT_RETENTION_YEARS", cls.document_retention_years),
+            storage_url=_env_str("STORAGE_URL", ""),
+            storage_endpoint_url=_env_str("STORAGE_ENDPOINT_URL", _env_str("AWS_ENDPOINT_URL_S3", "")),
+            storage_region=_env_str("STORAGE_REGION", _env_str("AWS_REGION", "")),
+            storage_access_key_id=_env_str("STORAGE_ACCESS_KEY_ID", ""),
+            storage_secret_access_key=_env_str("STORAGE_SECRET_ACCESS_KEY", ""),
+            old_master_keys=tuple(
+                _decode_master_key(part) for part in _env_str("MASTER_KEYS", "").replace(" ", "").split(",") if part
+            )
+            + (() if os.environ.get("MASTER_KEY") else old_master_key_files(instance)),
             checkpoint_interval=_env_int("CHECKPOINT_INTERVAL", cls.checkpoint_interval),
             journal_origin=_env_str("JOURNAL_ORIGIN", ""),
             journal_key=_env_path("JOURNAL_KEY"),
@@ -468,6 +512,18 @@ class Settings:
             raise ConfigError("ARCHIVE_RENEWAL_MARGIN_DAYS must be between 30 and 1825 days")
         if self.proof_retention_years < 1:
             raise ConfigError("PROOF_RETENTION_YEARS must be at least 1")
+        if self.seal_pkcs11_module and not (self.seal_pkcs11_token and self.seal_pkcs11_key and self.seal_cert):
+            raise ConfigError("SEAL_PKCS11_MODULE needs SEAL_PKCS11_TOKEN, SEAL_PKCS11_KEY and SEAL_CERT")
+        if self.db_pool_size < 1 or self.db_max_overflow < 0:
+            raise ConfigError("DB_POOL_SIZE must be at least 1 and DB_MAX_OVERFLOW at least 0")
+        if self.document_retention_years < 1:
+            raise ConfigError("DOCUMENT_RETENTION_YEARS must be at least 1")
+        if any(len(key) != 32 for key in self.old_master_keys):
+            raise ConfigError("MASTER_KEYS must list base64 keys of 32 bytes, separated by commas")
+        if self.storage_url and not self.storage_url.startswith(("s3://", "file:///")):
+            raise ConfigError("STORAGE_URL must be s3://bucket/prefix or file:///absolute/path")
+        if self.storage_url.startswith("s3://") and not urlsplit(self.storage_url).netloc:
+            raise ConfigError("STORAGE_URL must name a bucket: s3://bucket/prefix")
         if self.sms_provider == "vonage" and not (self.vonage_api_key and self.vonage_api_secret):
             raise ConfigError("SMS_PROVIDER=vonage needs VONAGE_API_KEY and VONAGE_API_SECRET")
         if self.vonage_signature_max_age <= 0:
@@ -499,7 +555,11 @@ class Settings:
 
     def flask_config(self) -> dict[str, Any]:
         """The Flask and extension settings derived from these settings."""
-        engine_options: dict[str, Any] = {"pool_pre_ping": True}
+        engine_options: dict[str, Any] = {
+            "pool_pre_ping": True,
+            "pool_size": self.db_pool_size,
+            "max_overflow": self.db_max_overflow,
+        }
         if self.database_url.startswith("sqlite"):
             engine_options = {"connect_args": {"timeout": 30}}
         return {
@@ -553,6 +613,37 @@ def normalise_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url.removeprefix(prefix)
     return url
+
+
+def old_master_key_files(instance: Path) -> tuple[bytes, ...]:
+    """The embedded setup's earlier master keys (`flask keys new-master` keeps them in instance/master-keys/)."""
+    directory = instance / "master-keys"
+    if not directory.is_dir():
+        return ()
+    return tuple(_decode_master_key(path.read_text().strip()) for path in sorted(directory.glob("*.key")))
+
+
+def new_master_key_file(instance: Path) -> str:
+    """Embedded setup: a new instance/master.key, the old one kept in instance/master-keys/ (still read).
+
+    Returns the old key's id.  Every process must restart to wrap new data keys with the new key; until
+    then they keep writing with the old one, which stays readable."""
+    current = instance / "master.key"
+    old = current.read_text().strip()
+    old_id = hashlib.sha256(b"wassit/key-id" + _decode_master_key(old)).hexdigest()[:16]
+    directory = instance / "master-keys"
+    directory.mkdir(mode=0o700, exist_ok=True)
+    kept = directory / f"{old_id}.key"
+    if not kept.exists():
+        fd = os.open(kept, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(old + "\n")
+    fresh = instance / "master.key.new"
+    fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(base64.b64encode(secrets.token_bytes(32)).decode() + "\n")
+    os.replace(fresh, current)
+    return old_id
 
 
 def _decode_master_key(value: str) -> bytes:

@@ -16,7 +16,7 @@ from webapp import sweepers
 from webapp.accounts import invitations, signup
 from webapp.extensions import db
 from webapp.hooks import delivery
-from webapp.letters import bulk, notifications, proofs
+from webapp.letters import bulk, notifications, proofs, retention
 from webapp.letters.archive import renew_archive_timestamps as renew
 from webapp.letters.recipient import expire_overdue_letters
 from webapp.letters.reminders import queue_due_reminders
@@ -39,6 +39,11 @@ def refresh_trust() -> bool:
 
 def renew_archive_timestamps() -> int:
     return renew(db.session, current_services())
+
+
+def delete_expired_documents() -> int:
+    """Documents past DOCUMENT_RETENTION_YEARS after their letter's final state, unless held."""
+    return retention.delete_expired_documents(db.session, current_services())
 
 
 # The sweeps of `webapp.sweepers`, one periodic job each (the registry says what, how old, which job).
@@ -65,6 +70,14 @@ def requeue_account_emails() -> int:
     return sweepers.sweep(db.session, services, sweepers.INVITATION_EMAILS) + sweepers.sweep(
         db.session, services, sweepers.CONFIRMATION_EMAILS
     )
+
+
+def sweep_orphan_objects() -> int:
+    return sweepers.sweep(db.session, current_services(), sweepers.ORPHAN_OBJECTS)
+
+
+def resume_key_rewraps() -> int:
+    return sweepers.sweep(db.session, current_services(), sweepers.KEY_REWRAP)
 
 
 # Names under which earlier releases enqueued jobs by string; a queue may still hold them after an upgrade.

@@ -89,6 +89,9 @@ EVENT_LABELS: dict[str, Any] = {  # an evidence record's event (webapp.letters.s
     "ContentHandover": _l("Document downloaded by the recipient"),
     "AcceptanceRejectionExpiry": _l("Deadline passed without an answer"),
     "ArchiveTimestampRenewal": _l("Proof given a new archive timestamp"),
+    "LegalHoldPlaced": _l("Legal hold placed on the document"),
+    "LegalHoldLifted": _l("Legal hold lifted"),
+    "DocumentDeletion": _l("Document deleted at the end of its retention period"),
 }
 
 # Issue 19: identification by national digital identity.  The same events, told apart by their `method`.

@@ -10,6 +10,7 @@ from webapp.clock import Clock
 from webapp.config import Settings
 from webapp.notify.email import EmailProvider
 from webapp.notify.sms import SmsProvider
+from webapp.storage import EncryptedObjects
 from webapp.trust.authority import Trust
 from webapp.vault import Vault
 
@@ -22,6 +23,7 @@ class Services:
     sms: SmsProvider
     trust: Trust
     email: EmailProvider
+    objects: EncryptedObjects  # documents, proofs and batch files, encrypted, in the object store
 
     @property
     def issuer(self) -> str:

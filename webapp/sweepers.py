@@ -18,7 +18,7 @@ from typing import Any, TypeAlias
 
 from redis.exceptions import RedisError
 from rq.registry import StartedJobRegistry
-from sqlalchemy import Row, Select, select
+from sqlalchemy import Row, Select, literal, select
 
 from webapp.accounts.invitations import email_invitation_job
 from webapp.accounts.links import confirmation_email_job_id, erase_stale_link_tokens, invitation_email_job_id
@@ -31,6 +31,7 @@ from webapp.letters.proofs import issue_proof_job, proof_job_id
 from webapp.models import (
     Batch,
     BatchStatus,
+    KeyRotation,
     MessageStatus,
     OutboundMessage,
     Proof,
@@ -41,6 +42,8 @@ from webapp.models import (
 from webapp.models.organisation import AccountEmailStatus, EmailConfirmation, Invitation
 from webapp.queue import JobFunction, PendingJob, Priority, all_queues, enqueue_all
 from webapp.services import Services
+from webapp.storage import ORPHAN_GRACE, sweep_orphans_job
+from webapp.support.keys import MASTER, rewrap_job
 
 # Queries and rows of any columns (each sweeper selects its own).
 LostQuery: TypeAlias = Select[*tuple[Any, ...]]
@@ -168,7 +171,43 @@ CONFIRMATION_EMAILS = Sweeper(
     priority=lambda row: Priority.URGENT,
 )
 
-SWEEPERS: tuple[Sweeper, ...] = (MESSAGES, PROOFS, WEBHOOKS, BATCHES, INVITATION_EMAILS, CONFIRMATION_EMAILS)
+# Objects no committed row references (a transaction rolled back after its object was written, a crash
+# between the write and the commit, a deletion that failed after its commit).  There is no row to find:
+# the one "row" names the scope, and the job lists the store's recent partitions itself, leaving objects
+# younger than `storage.ORPHAN_GRACE` to the transactions that may still commit them.
+ORPHAN_OBJECTS = Sweeper(
+    name="orphan objects",
+    every=int(ORPHAN_GRACE.total_seconds()),
+    older_than=0,
+    lost=lambda now, cutoff: select(literal("recent")),
+    job=sweep_orphans_job,
+    job_id=lambda row: "storage-orphans",
+    retry=False,
+)
+
+# Master key rotations not finished: their re-wrapping job was lost or stopped (it resumes where it was).
+KEY_REWRAP = Sweeper(
+    name="key rewrap",
+    every=300,
+    older_than=300,
+    lost=lambda now, cutoff: select(KeyRotation.id).where(
+        KeyRotation.kind == MASTER, KeyRotation.finished_at.is_(None), KeyRotation.started_at <= cutoff
+    ),
+    job=rewrap_job,
+    job_id=lambda row: f"rewrap-{row.id}",
+    retry=False,
+)
+
+SWEEPERS: tuple[Sweeper, ...] = (
+    MESSAGES,
+    PROOFS,
+    WEBHOOKS,
+    BATCHES,
+    INVITATION_EMAILS,
+    CONFIRMATION_EMAILS,
+    ORPHAN_OBJECTS,
+    KEY_REWRAP,
+)
 
 
 def sweep(session: DbSession, services: Services, sweeper: Sweeper, *, older_than: int | None = None) -> int:

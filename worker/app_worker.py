@@ -50,9 +50,12 @@ SCHEDULE: tuple[Periodic, ...] = (
     Periodic(jobs.requeue_webhooks, sweepers.WEBHOOKS.every),
     Periodic(jobs.requeue_batches, sweepers.BATCHES.every),
     Periodic(jobs.requeue_account_emails, sweepers.INVITATION_EMAILS.every),  # and CONFIRMATION_EMAILS, as often
+    Periodic(jobs.sweep_orphan_objects, sweepers.ORPHAN_OBJECTS.every),
+    Periodic(jobs.resume_key_rewraps, sweepers.KEY_REWRAP.every),
     # The CRL is reissued once a day (valid seven); checked hourly so that one missed run costs nothing.
     Periodic(jobs.refresh_trust, 3600),
     Periodic(jobs.renew_archive_timestamps, 3600),
+    Periodic(jobs.delete_expired_documents, 3600),
 )
 
 # The same as (the dotted name RQ stores, seconds), as earlier releases declared it.

@@ -34,10 +34,10 @@ from webapp.letters.lifecycle import record
 from webapp.letters.states import Event
 from webapp.models import Letter, Proof, ProofStatus
 from webapp.services import Services
+from webapp.storage import PROOFS
 from webapp.trust.evidence import isoformat_utc
 from webapp.trust.ltv import ArchiveTimestampError, add_archive_timestamp, archive_state
 from webapp.trust.seal import SealError
-from webapp.vault import Sealed
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def renew_proof(session: DbSession, services: Services, proof_id: str) -> Renewa
     ):
         session.commit()
         return None
-    if proof.key_id is None or proof.wrapped_key is None or proof.nonce is None or proof.ciphertext is None:
+    if proof.key_id is None or proof.wrapped_key is None or (proof.ciphertext is None and proof.object_key is None):
         raise ArchiveTimestampError(f"proof {proof.id} is ready but has no stored content")
     # A new timestamp helps only if its certificate outlives the cutoff (else the proof stays due).
     tsa_end = services.trust.tsa_certificate().not_valid_after_utc
@@ -108,16 +108,16 @@ def renew_proof(session: DbSession, services: Services, proof_id: str) -> Renewa
             "renew that certificate first"
         )
     context = f"proof:{proof.id}"
-    previous = services.vault.decrypt(
-        Sealed(proof.key_id, proof.wrapped_key, proof.nonce, proof.ciphertext), context=context
-    )
+    previous = services.objects.read(proof, context=context)
     if hashlib.sha256(previous).hexdigest() != proof.sha256:
         raise ArchiveTimestampError(f"proof {proof.id} does not match its recorded SHA-256: not renewed")
     renewed = add_archive_timestamp(previous, services.trust.timestamper, services.trust.ltv_context())
     state = archive_state(renewed)
     if state is None:
         raise ArchiveTimestampError(f"proof {proof.id} has no archive timestamp after renewal")
-    stored = services.vault.encrypt(renewed, context=context)
+    # A new object (objects are never overwritten); the previous one is deleted once this commits.
+    stored = services.objects.put(renewed, context=context, kind=PROOFS, owner_id=proof.id, now=services.clock.now())
+    replaced = proof.object_key
     result = Renewal(
         proof_id=proof.id,
         previous_sha256=hashlib.sha256(previous).hexdigest(),
@@ -126,8 +126,7 @@ def renew_proof(session: DbSession, services: Services, proof_id: str) -> Renewa
         expires_at=state.expires_at,
     )
     expires_at = state.expires_at
-    proof.key_id, proof.wrapped_key = stored.key_id, stored.wrapped_key
-    proof.nonce, proof.ciphertext = stored.nonce, stored.ciphertext
+    stored.apply(proof)
     proof.sha256, proof.size = result.sha256, len(renewed)
     proof.archive_expires_at = expires_at
     letter = session.get_one(Letter, proof.letter_id)
@@ -152,5 +151,6 @@ def renew_proof(session: DbSession, services: Services, proof_id: str) -> Renewa
         },
     )
     session.commit()
+    services.objects.discard([replaced])
     log.info("proof %s given a new archive timestamp (valid until %s)", proof.id, expires_at.date())
     return result

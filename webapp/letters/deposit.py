@@ -42,6 +42,7 @@ from webapp.letters.proofs import request_proof
 from webapp.letters.states import Event, LetterStatus
 from webapp.models import AccessLink, Letter, MessagePurpose, ProofKind, StoredDocument, User
 from webapp.services import Services
+from webapp.storage import DOCUMENTS
 from webapp.textinput import control_character, single_line_message
 
 CHANNELS = ("sms", "email")
@@ -299,16 +300,14 @@ def deposit_letter(session: DbSession, services: Services, sender: User, request
     )
     session.add(letter)
     session.flush()  # assigns the letter's id, which binds the ciphertext to it
-    sealed = services.vault.encrypt(request.document, context=f"document:{letter.id}")
-    session.add(
-        StoredDocument(
-            letter_id=letter.id,
-            key_id=sealed.key_id,
-            wrapped_key=sealed.wrapped_key,
-            nonce=sealed.nonce,
-            ciphertext=sealed.ciphertext,
-        )
+    # Written to the object store before the commit that references it; if that commit never comes,
+    # the orphan sweep deletes the object.
+    stored = services.objects.put(
+        request.document, context=f"document:{letter.id}", kind=DOCUMENTS, owner_id=letter.id, now=now
     )
+    document = StoredDocument(letter_id=letter.id)
+    stored.apply(document)
+    session.add(document)
     token = new_link_token()
     session.add(AccessLink(letter_id=letter.id, token_hash=hash_token(token), created_at=now))
     evidence = lifecycle.record(

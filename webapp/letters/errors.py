@@ -157,3 +157,16 @@ class AccessDenied(LetterError):
     """This actor may see the letter but not open what was asked (an agent never opens content)."""
 
     code = "access_denied"
+
+
+class HoldRefused(LetterError):
+    """The legal hold cannot be placed or lifted (already held, not held, or no reason given)."""
+
+    code = "legal_hold_refused"
+    field = "reason"
+
+
+class HoldForbidden(LetterError):
+    """Only an administrator of the sender's organisation (or our operator) may place or lift a legal hold."""
+
+    code = "legal_hold_forbidden"

@@ -16,7 +16,7 @@ from webapp.extensions import DbSession
 from webapp.hooks.events import letter_status_changed
 from webapp.letters.errors import IllegalTransition
 from webapp.letters.proofs import request_proof
-from webapp.letters.states import EVENT_URIS, TRANSITIONS, Event, LetterStatus
+from webapp.letters.states import EVENT_URIS, FINAL_STATES, TRANSITIONS, Event, LetterStatus
 from webapp.models import Evidence, Letter, ProofKind
 from webapp.trust.evidence import append_evidence
 
@@ -89,6 +89,8 @@ def transition(
         letter.notified_at = at
     elif target in {LetterStatus.ACCEPTED, LetterStatus.REFUSED, LetterStatus.NEGLECTED}:
         letter.decided_at = at
+    if target in FINAL_STATES:
+        letter.final_at = at  # the retention period of its document runs from here
     full_details = {"from_status": previous.value, "to_status": target.value, **(details or {})}
     evidence = record(session, letter, event, at=at, issuer=issuer, details=full_details)
     letter_status_changed(session, letter, previous.value, at=at)

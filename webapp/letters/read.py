@@ -29,6 +29,7 @@ from webapp.models import (
     Agent,
     DeliveryReceipt,
     Evidence,
+    LegalHold,
     Letter,
     MessagePurpose,
     MessageStatus,
@@ -157,6 +158,33 @@ class CodeView:
 
 
 @dataclass(frozen=True)
+class HoldView:
+    """A legal hold on the letter's document (`letters.retention`)."""
+
+    id: str
+    reason: str
+    placed_at: datetime
+    placed_by: str  # "agent:<id>" (our operator) or "user:<id>" (the sender's admin)
+    lifted_at: datetime | None
+    lifted_by: str | None
+    lift_reason: str | None
+
+    @property
+    def by_operator(self) -> bool:
+        return self.placed_by.startswith("agent:")
+
+
+@dataclass(frozen=True)
+class RetentionView:
+    """Until when the document is kept, whether it was deleted, and any hold that keeps it."""
+
+    retained_until: datetime | None  # None while the letter is not final
+    deleted_at: datetime | None
+    hold: HoldView | None  # the active hold
+    holds: tuple[HoldView, ...] = ()  # every hold, newest first
+
+
+@dataclass(frozen=True)
 class LetterView:
     """A letter as one actor may see it: plain frozen values, nothing that reaches the document."""
 
@@ -187,6 +215,7 @@ class LetterView:
     messages: tuple[MessageView, ...] = ()  # codes' SMS only for agents
     proofs: tuple[ProofView, ...] = ()
     codes: tuple[CodeView, ...] = ()  # agents only
+    retention: RetentionView | None = None  # the whole view only
 
     def recipient_facts(self) -> dict[str, str | None]:
         return {"name": self.recipient_name, "phone": self.recipient_phone, "email": self.recipient_email}
@@ -263,6 +292,27 @@ def view_of(session: DbSession, letter: Letter, actor: Actor) -> LetterView:
         messages=tuple(_message_views(session, messages, letter.status)),
         proofs=tuple(_proof_view(proof) for proof in proofs),
         codes=codes,
+        retention=retention_of(session, letter),
+    )
+
+
+def retention_of(session: DbSession, letter: Letter) -> RetentionView:
+    """The letter's retention date (DOCUMENT_RETENTION_YEARS after its final state) and legal holds."""
+    from webapp.services import current_services
+    from webapp.trust.proofs import add_years
+
+    holds = [
+        HoldView(h.id, h.reason, h.placed_at, h.placed_by, h.lifted_at, h.lifted_by, h.lift_reason)
+        for h in session.execute(
+            select(LegalHold).where(LegalHold.letter_id == letter.id).order_by(LegalHold.placed_at.desc())
+        ).scalars()
+    ]
+    years = current_services().settings.document_retention_years
+    return RetentionView(
+        retained_until=add_years(letter.final_at, years) if letter.final_at is not None else None,
+        deleted_at=letter.document_deleted_at,
+        hold=next((hold for hold in holds if hold.lifted_at is None), None),
+        holds=tuple(holds),
     )
 
 

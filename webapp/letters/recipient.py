@@ -47,7 +47,6 @@ from webapp.models import (
 )
 from webapp.services import Services
 from webapp.trust.evidence import isoformat_utc
-from webapp.vault import Sealed
 
 
 @dataclass(frozen=True)
@@ -319,11 +318,10 @@ def hand_over_document(session: DbSession, services: Services, letter: Letter, *
     first = not session.execute(
         select(exists().where(Evidence.letter_id == letter.id, Evidence.event == Event.CONTENT_HANDOVER.value))
     ).scalar()
-    stored = session.get_one(StoredDocument, letter.id)
-    data = services.vault.decrypt(
-        Sealed(stored.key_id, stored.wrapped_key, stored.nonce, stored.ciphertext),
-        context=f"document:{letter.id}",
-    )
+    stored = session.get(StoredDocument, letter.id)
+    if stored is None:  # deleted at the end of its retention period
+        raise ContentNotAvailable()
+    data = services.objects.read(stored, context=f"document:{letter.id}")
     now = services.clock.now()
     evidence = lifecycle.record(
         session,

@@ -36,6 +36,11 @@ class Event(enum.StrEnum):
     ACCEPTANCE_REJECTION_EXPIRY = "AcceptanceRejectionExpiry"
     # Not an ETSI event: a stored proof of the letter was given a new archive timestamp (PAdES B-LTA upkeep).
     ARCHIVE_TIMESTAMP_RENEWAL = "ArchiveTimestampRenewal"
+    # Not ETSI events: a legal hold placed on or lifted from the letter's document, and the document
+    # deleted at the end of its retention period (its evidence and proofs stay).
+    LEGAL_HOLD_PLACED = "LegalHoldPlaced"
+    LEGAL_HOLD_LIFTED = "LegalHoldLifted"
+    DOCUMENT_DELETION = "DocumentDeletion"
 
 
 # ETSI EN 319 522-2 identifies each of its events by a URI (the `ERDSEventId` of EN 319 522-3);

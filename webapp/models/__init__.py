@@ -9,6 +9,7 @@ from webapp.models.letter import AccessLink, Letter, LetterStatus, OneTimeCode, 
 from webapp.models.message import DeliveryReceipt, MessagePurpose, MessageStatus, OutboundMessage
 from webapp.models.organisation import ApiToken, Organisation, Role, User
 from webapp.models.proof import Proof, ProofKind, ProofStatus
+from webapp.models.retention import KeyRotation, LegalHold
 from webapp.models.webhook import WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint
 
 __all__ = [
@@ -30,6 +31,8 @@ __all__ = [
     "JournalCheckpoint",
     "JournalNode",
     "JournalRefusal",
+    "KeyRotation",
+    "LegalHold",
     "Letter",
     "LetterIdentity",
     "LetterStatus",

@@ -66,7 +66,9 @@ class BatchDocument(db.Model):  # type: ignore[name-defined,misc]
     key_id: Mapped[str] = mapped_column(String(16))
     wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
     nonce: Mapped[bytes] = mapped_column(LargeBinary(12))
-    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)  # before object storage only
+    object_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    object_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 class BatchRow(db.Model):  # type: ignore[name-defined,misc]

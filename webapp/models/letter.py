@@ -94,6 +94,10 @@ class Letter(db.Model):  # type: ignore[name-defined,misc]
     notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the letter reached a state it never leaves (`letters.states.FINAL_STATES`): its document is kept
+    # DOCUMENT_RETENTION_YEARS from then, unless a legal hold stops the deletion (`letters.retention`).
+    final_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    document_deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     version: Mapped[int] = mapped_column(Integer, nullable=False)
 
     organisation: Mapped[Organisation] = relationship()
@@ -116,7 +120,12 @@ class Letter(db.Model):  # type: ignore[name-defined,misc]
 
 
 class StoredDocument(db.Model):  # type: ignore[name-defined,misc]
-    """The letter's document, encrypted with its own data key (see `webapp.vault`)."""
+    """The letter's document, encrypted with its own data key (see `webapp.vault`).
+
+    The ciphertext is an object in the store (`webapp.storage`): the row keeps its key and SHA-256.
+    `ciphertext` holds it inline only for rows written before object storage, until
+    `flask storage migrate` moves them.
+    """
 
     __tablename__ = "documents"
 
@@ -124,7 +133,9 @@ class StoredDocument(db.Model):  # type: ignore[name-defined,misc]
     key_id: Mapped[str] = mapped_column(String(16))
     wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
     nonce: Mapped[bytes] = mapped_column(LargeBinary(12))
-    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    object_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    object_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 class AccessLink(db.Model):  # type: ignore[name-defined,misc]

@@ -30,7 +30,7 @@ class ProofStatus(enum.StrEnum):
 class Proof(db.Model):  # type: ignore[name-defined,misc]
     """One proof of one letter, produced by a job after the event it attests commits.
 
-    The signed PDF is stored encrypted (see `webapp.vault`) until `retain_until`.
+    The signed PDF is stored encrypted (see `webapp.vault`), as an object (`webapp.storage`), until `retain_until`.
     `archive_expires_at` is when its last archive (document) timestamp's TSA
     certificate expires: the archive renewal job gives it a new one before then
     (see `webapp.trust.ltv`), and finds the proofs due through its index.
@@ -59,5 +59,8 @@ class Proof(db.Model):  # type: ignore[name-defined,misc]
     key_id: Mapped[str | None] = mapped_column(String(16))
     wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
     nonce: Mapped[bytes | None] = mapped_column(LargeBinary(12))
-    ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)  # before object storage only
+    # The signed PDF, encrypted, as an object in the store (`webapp.storage`), and its ciphertext's SHA-256.
+    object_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    object_sha256: Mapped[str | None] = mapped_column(String(64))
     archive_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)

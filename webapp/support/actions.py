@@ -15,6 +15,7 @@ from webapp.letters.errors import LetterError
 from webapp.letters.notifications import message_job_id, send_message_job
 from webapp.letters.read import message_retryable
 from webapp.letters.resend import resend_notification
+from webapp.letters.retention import lift_hold, place_hold
 from webapp.letters.states import Event, LetterStatus
 from webapp.models import Agent, Letter, MessageStatus, OutboundMessage
 from webapp.queue import Priority, enqueue_after_commit
@@ -136,3 +137,38 @@ def retry_message(
         reason=reason,
         details={"message_id": message.id, "channel": message.channel, "previous_status": previous.value},
     )
+
+
+def change_hold_as_agent(
+    session: DbSession, services: Services, agent: Agent, letter: Letter, *, place: bool, reason: str
+) -> None:
+    """Our operator places (or lifts) a legal hold on a letter's document: evidence of the letter names the
+    agent, the audit log keeps the reason.  The caller commits."""
+    reason = checked_reason(reason)
+    change = place_hold if place else lift_hold
+    hold = change(session, services, letter, by=f"agent:{agent.id}", reason=reason)
+    action = AuditAction.PLACE_LEGAL_HOLD if place else AuditAction.LIFT_LEGAL_HOLD
+    record_action(
+        session, services.clock, agent, action, letter_id=letter.id, reason=reason, details={"hold_id": hold.id}
+    )
+
+
+def change_hold_by_reference(
+    session: DbSession, services: Services, agent_email: str, letter_ref: str, *, place: bool, reason: str
+) -> Letter:
+    """`flask letters hold/unhold`: an agent, named by email, acts on a letter named by id or reference."""
+    from sqlalchemy import or_, select
+
+    from webapp.support.agents import agent_by_email
+
+    agent = agent_by_email(session, agent_email)
+    if agent is None or not agent.is_active:
+        raise AgentError(f"no active agent {agent_email}")
+    letter = session.execute(
+        select(Letter).where(or_(Letter.id == letter_ref, Letter.reference == letter_ref.upper())).with_for_update()
+    ).scalar_one_or_none()
+    if letter is None:
+        raise LetterError(f"no letter {letter_ref}")
+    change_hold_as_agent(session, services, agent, letter, place=place, reason=reason)
+    session.commit()
+    return letter

@@ -24,6 +24,9 @@ class AuditAction(enum.StrEnum):
     DEACTIVATE_AGENT = "deactivate_agent"
     REACTIVATE_AGENT = "reactivate_agent"
     RESET_AGENT_TWO_FACTOR = "reset_agent_two_factor"
+    PLACE_LEGAL_HOLD = "place_legal_hold"
+    LIFT_LEGAL_HOLD = "lift_legal_hold"
+    ROTATE_KEY = "rotate_key"
 
 
 def record_action(

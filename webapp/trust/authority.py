@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from asn1crypto import cms
 from cryptography import x509
 from pyhanko.sign.general import extract_certificate_info
-from pyhanko.sign.signers import SimpleSigner
+from pyhanko.sign.signers import Signer
 from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko.sign.validation.generic_cms import validate_tst_signed_data
@@ -25,8 +25,10 @@ from webapp.config import Settings
 from webapp.trust.aio import run_sync
 from webapp.trust.crl import Crl, crls_in_force, current_crl, partition_crl
 from webapp.trust.keys import (
+    Pkcs11Key,
     TrustMaterial,
     TrustSettings,
+    certificate_generation,
     display_name,
     load_trust_material,
     local_generation,
@@ -87,6 +89,12 @@ class Trust:
             seal_key=s.seal_key,
             seal_pkcs12=s.seal_pkcs12,
             seal_passphrase=s.seal_key_passphrase,
+            seal_pkcs11=Pkcs11Key(s.seal_pkcs11_module, s.seal_pkcs11_token, s.seal_pkcs11_key, s.seal_pkcs11_pin)
+            if s.seal_pkcs11_module
+            else None,
+            tsa_pkcs11=Pkcs11Key(s.seal_pkcs11_module, s.seal_pkcs11_token, s.tsa_pkcs11_key, s.seal_pkcs11_pin)
+            if s.seal_pkcs11_module and s.tsa_pkcs11_key
+            else None,
             root_cert=s.trust_root_cert,
             tsa_cert=s.tsa_cert,
             tsa_key=s.tsa_key,
@@ -111,6 +119,15 @@ class Trust:
         self._derived.clear()
         self._checked_at = time.monotonic()
         return self._material
+
+    def rotate(self) -> int:
+        """A new generation of the local seal and TSA keys now (old certificates and CRLs stay published);
+        returns its number.  Other processes pick it up within `RELOAD_CHECK_SECONDS`."""
+        self._material = load_trust_material(self._trust_settings(), now=self.now(), rotate=True)
+        self._derived.clear()
+        self._checked_at = time.monotonic()
+        generation = certificate_generation(self._material.seal.cert)
+        return generation or 0
 
     def _replaced_elsewhere(self) -> bool:
         """True when another process replaced the local leaf certificates (looked at every few seconds)."""
@@ -143,7 +160,7 @@ class Trust:
         return self._built("authority", build)
 
     @property
-    def signer(self) -> SimpleSigner:
+    def signer(self) -> Signer:
         return self._built("signer", lambda: make_signer(self.material))
 
     @property
@@ -166,6 +183,11 @@ class Trust:
     def journal_signer(self) -> NoteSigner:
         """The Ed25519 key that signs the journal's checkpoints (C2SP signed notes)."""
         s = self.settings
+        if s.seal_pkcs11_module and s.journal_pkcs11_key:
+            from webapp.trust.hsm import Pkcs11Ed25519Key
+
+            key = Pkcs11Key(s.seal_pkcs11_module, s.seal_pkcs11_token, s.journal_pkcs11_key, s.seal_pkcs11_pin)
+            return self._built("journal_signer", lambda: NoteSigner(s.journal_name, Pkcs11Ed25519Key(key)))
         return self._built(
             "journal_signer", lambda: load_or_create_signer(s.journal_name, s.journal_key, s.trust_directory)
         )

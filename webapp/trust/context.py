@@ -13,6 +13,7 @@ from flask import current_app
 
 from webapp.clock import Clock
 from webapp.config import Settings
+from webapp.storage import EncryptedObjects
 from webapp.trust.authority import Trust
 from webapp.vault import Vault
 
@@ -31,6 +32,9 @@ class TrustServices(Protocol):
 
     @property
     def trust(self) -> Trust: ...
+
+    @property
+    def objects(self) -> EncryptedObjects: ...
 
 
 def current_trust_services() -> TrustServices:

@@ -54,10 +54,20 @@ class TrustConfigError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class KeyPair:
-    """A private key, its certificate and the chain up to (not including) the root."""
+class Pkcs11Key:
+    """A private key that never leaves its PKCS#11 token (an HSM): where to find it, and the PIN."""
 
-    key: ec.EllipticCurvePrivateKey | PrivateKeyTypes
+    module: str
+    token: str
+    label: str
+    pin: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    """A private key (or where it lives in a token), its certificate and the chain up to (not including) the root."""
+
+    key: ec.EllipticCurvePrivateKey | PrivateKeyTypes | Pkcs11Key
     cert: x509.Certificate
     chain: tuple[x509.Certificate, ...] = ()
 
@@ -67,6 +77,8 @@ class KeyPair:
 
     @property
     def asn1_key(self) -> asn1_keys.PrivateKeyInfo:
+        if isinstance(self.key, Pkcs11Key):
+            raise TrustConfigError("the key is in a PKCS#11 token: it signs there, it is never exported")
         der = self.key.private_bytes(
             serialization.Encoding.DER,
             serialization.PrivateFormat.PKCS8,
@@ -149,10 +161,12 @@ class TrustSettings:
     seal_key: Path | None = None
     seal_pkcs12: Path | None = None
     seal_passphrase: str | None = None
+    seal_pkcs11: Pkcs11Key | None = None
     root_cert: Path | None = None
     tsa_cert: Path | None = None
     tsa_key: Path | None = None
     tsa_passphrase: str | None = None
+    tsa_pkcs11: Pkcs11Key | None = None
     tsa_url: str | None = None
     tsa_root_cert: Path | None = None
     organisation: str = "Wassit"
@@ -182,8 +196,11 @@ def to_asn1_cert(cert: x509.Certificate) -> asn1_x509.Certificate:
     return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
 
 
-def load_trust_material(settings: TrustSettings, now: datetime | None = None) -> TrustMaterial:
-    """The keys and certificates the settings name; on the embedded default, created or renewed as needed."""
+def load_trust_material(settings: TrustSettings, now: datetime | None = None, *, rotate: bool = False) -> TrustMaterial:
+    """The keys and certificates the settings name; on the embedded default, created or renewed as needed.
+
+    `rotate`: a new generation of the local seal and TSA keys and certificates now, whatever their dates
+    (the old certificates are archived, and stay published with their generation's CRL)."""
     now = now or datetime.now(UTC)
     tsa_roots = tuple(_load_certs(settings.tsa_root_cert)) if settings.tsa_root_cert else ()
     if settings.generated:
@@ -194,8 +211,14 @@ def load_trust_material(settings: TrustSettings, now: datetime | None = None) ->
             crl_base=settings.public_url.rstrip("/") + CRL_PATH,
             now=now,
             renew_within=settings.renew_within,
+            rotate=rotate,
         )
         return TrustMaterial(material.root, material.seal, material.tsa, material.local, tsa_roots, material.generation)
+    if rotate:
+        raise TrustConfigError(
+            "the seal is configured (SEAL_CERT/SEAL_PKCS12/PKCS#11): rotate it by configuring the new one, "
+            "its CA keeps publishing the old one's status"
+        )
     seal = _load_configured_seal(settings)
     if settings.root_cert is None:
         raise TrustConfigError("TRUST_ROOT_CERT is required with a configured seal certificate")
@@ -203,13 +226,16 @@ def load_trust_material(settings: TrustSettings, now: datetime | None = None) ->
     _check_chains_to(root, seal, "seal")
     tsa: KeyPair | None = None
     if settings.tsa_url is None:
-        if settings.tsa_cert is None or settings.tsa_key is None:
-            raise TrustConfigError("set TSA_URL, or TSA_CERT and TSA_KEY for the built-in TSA")
+        if settings.tsa_cert is None or (settings.tsa_key is None and settings.tsa_pkcs11 is None):
+            raise TrustConfigError("set TSA_URL, or TSA_CERT and TSA_KEY (or TSA_PKCS11_KEY) for the built-in TSA")
         certs = _load_certs(settings.tsa_cert)
         _check_tsa_certificate(certs[0])
-        tsa = _matching(
-            "TSA", KeyPair(_load_key(settings.tsa_key, settings.tsa_passphrase), certs[0], tuple(certs[1:]))
+        tsa_key = (
+            settings.tsa_pkcs11
+            if settings.tsa_pkcs11 is not None
+            else _load_key(settings.tsa_key, settings.tsa_passphrase)  # type: ignore[arg-type]
         )
+        tsa = _matching("TSA", KeyPair(tsa_key, certs[0], tuple(certs[1:])))
         _check_chains_to(root, tsa, "TSA")
     return TrustMaterial(root=root, seal=seal, tsa=tsa, tsa_roots=tsa_roots)
 
@@ -231,6 +257,11 @@ def _check_chains_to(root: x509.Certificate, pair: KeyPair, what: str) -> None:
 
 
 def _load_configured_seal(settings: TrustSettings) -> KeyPair:
+    if settings.seal_pkcs11 is not None:
+        if settings.seal_cert is None:
+            raise TrustConfigError("SEAL_PKCS11_MODULE needs SEAL_CERT (the seal's certificate and chain)")
+        certs = _load_certs(settings.seal_cert)
+        return KeyPair(settings.seal_pkcs11, certs[0], tuple(certs[1:]))
     passphrase = settings.seal_passphrase.encode() if settings.seal_passphrase else None
     if settings.seal_pkcs12 is not None:
         try:
@@ -251,6 +282,8 @@ def _load_configured_seal(settings: TrustSettings) -> KeyPair:
 def _matching(what: str, pair: KeyPair) -> KeyPair:
     """The pair, if its key is the one its certificate certifies (else every signature would be invalid)."""
     spki = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    if isinstance(pair.key, Pkcs11Key):
+        return pair  # the token signs; a mismatch shows at the first signature
     if pair.key.public_key().public_bytes(*spki) != pair.cert.public_key().public_bytes(*spki):
         raise TrustConfigError(f"the {what} key does not match the {what} certificate")
     return pair
@@ -318,7 +351,14 @@ def local_generation(directory: Path) -> tuple[int, ...]:
 
 
 def _load_or_create_local(
-    directory: Path, organisation: str, *, with_tsa: bool, crl_base: str, now: datetime, renew_within: timedelta
+    directory: Path,
+    organisation: str,
+    *,
+    with_tsa: bool,
+    crl_base: str,
+    now: datetime,
+    renew_within: timedelta,
+    rotate: bool = False,
 ) -> TrustMaterial:
     with directory_lock(directory):
         # Several processes start at once: only one creates (or renews) the keys.
@@ -334,6 +374,8 @@ def _load_or_create_local(
             for stem, cert in leaves.items()
             if (reason := _replacement_reason(cert, crl_base, now, renew_within, root)) is not None
         ]
+        if rotate:
+            reasons.append("were rotated on request")
         if reasons:
             known = [*leaves.values(), *archived_certificates(directory)]
             generation = max((g for cert in known if (g := certificate_generation(cert)) is not None), default=0) + 1

@@ -41,6 +41,7 @@ from webapp.extensions import DbSession
 from webapp.labels import proof_event_labels, proof_language, proof_texts
 from webapp.models import Evidence, Letter, Proof, ProofKind, ProofStatus
 from webapp.models.types import new_id
+from webapp.storage import PROOFS
 from webapp.trust.aio import run_sync
 from webapp.trust.context import TrustServices
 from webapp.trust.evidence import EventFacts
@@ -51,7 +52,6 @@ from webapp.trust.proof_pdf import ProofEvent, ProofFacts, format_utc, render_pr
 from webapp.trust.seal import SealError
 from webapp.trust.signed_note import Checkpoint, split_note
 from webapp.trust.tsa import timestamp_response
-from webapp.vault import Sealed
 
 log = logging.getLogger(__name__)
 
@@ -146,18 +146,23 @@ def issue_proof(
             prepared.journal,
             title=f"{prepared.kind.value} {prepared.facts.reference}",
         )
-        stored = services.vault.encrypt(signed, context=f"proof:{proof_id}")
+        # Written before the commit that references it; a run that does not commit leaves an orphan that
+        # is deleted here at once (or by the orphan sweep).
+        stored = services.objects.put(
+            signed, context=f"proof:{proof_id}", kind=PROOFS, owner_id=proof_id, now=services.clock.now()
+        )
 
         proof = session.execute(select(Proof).where(Proof.id == proof_id).with_for_update()).scalar_one()
         if proof.status is ProofStatus.READY:  # another run finished first
             session.commit()
+            services.objects.discard([stored.object_key])
             return proof.status
         if _unlisted_download(session, proof, prepared):
             session.rollback()
+            services.objects.discard([stored.object_key])
             continue
         proof.attempts += 1
-        proof.key_id, proof.wrapped_key = stored.key_id, stored.wrapped_key
-        proof.nonce, proof.ciphertext = stored.nonce, stored.ciphertext
+        stored.apply(proof)
         proof.sha256 = hashlib.sha256(signed).hexdigest()
         proof.size = len(signed)
         proof.issued_at = prepared.now
@@ -609,10 +614,8 @@ def record_proof_failure(session: DbSession, proof_id: str, error: str) -> None:
 def decrypt_proof(services: TrustServices, proof: Proof) -> bytes:
     """The signed PDF of a ready proof.  Only the letters gate (`letters.access.open_proof`) calls this,
     after checking who asks."""
-    if proof.status is not ProofStatus.READY or proof.ciphertext is None:
+    if proof.status is not ProofStatus.READY or (proof.ciphertext is None and proof.object_key is None):
         raise ProofNotReady()
     if proof.key_id is None or proof.wrapped_key is None or proof.nonce is None:
         raise ProofNotReady()
-    return services.vault.decrypt(
-        Sealed(proof.key_id, proof.wrapped_key, proof.nonce, proof.ciphertext), context=f"proof:{proof.id}"
-    )
+    return services.objects.read(proof, context=f"proof:{proof.id}")

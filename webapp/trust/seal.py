@@ -13,14 +13,14 @@ from datetime import datetime
 
 from asn1crypto import cms, core
 from pyhanko.sign.general import SigningError
-from pyhanko.sign.signers import SimpleSigner
+from pyhanko.sign.signers import Signer, SimpleSigner
 from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko.sign.validation.generic_cms import async_validate_detached_cms
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from webapp.trust.aio import run_sync
-from webapp.trust.keys import TrustMaterial, to_asn1_cert
+from webapp.trust.keys import Pkcs11Key, TrustMaterial, to_asn1_cert
 
 
 class SealError(Exception):
@@ -39,8 +39,13 @@ class SealCheck:
         return self.intact and self.trusted and self.timestamped_at is not None
 
 
-def make_signer(material: TrustMaterial) -> SimpleSigner:
+def make_signer(material: TrustMaterial) -> Signer:
+    """The seal's signer: its key in memory, or in a PKCS#11 token (pyHanko's PKCS#11 signer)."""
     certs = [to_asn1_cert(c) for c in (*material.seal.chain, material.root)]
+    if isinstance(material.seal.key, Pkcs11Key):
+        from webapp.trust.hsm import pkcs11_signer
+
+        return pkcs11_signer(material.seal.key, material.seal.asn1_cert, certs)
     return SimpleSigner(
         signing_cert=material.seal.asn1_cert,
         signing_key=material.seal.asn1_key,
@@ -48,7 +53,7 @@ def make_signer(material: TrustMaterial) -> SimpleSigner:
     )
 
 
-def seal_bytes(data: bytes, signer: SimpleSigner, timestamper: TimeStamper) -> bytes:
+def seal_bytes(data: bytes, signer: Signer, timestamper: TimeStamper) -> bytes:
     """A detached, timestamped CAdES signature of `data`, as DER."""
     try:
         content = run_sync(

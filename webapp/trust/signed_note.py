@@ -23,6 +23,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -90,12 +91,20 @@ class NoteVerifier:
         raise NoteError(f"the note carries no signature by {self.name}")
 
 
+class Ed25519Signing(Protocol):
+    """An Ed25519 private key: in memory (`Ed25519PrivateKey`) or in a PKCS#11 token (`trust.hsm`)."""
+
+    def sign(self, data: bytes) -> bytes: ...
+
+    def public_key(self) -> Ed25519PublicKey: ...
+
+
 @dataclass(frozen=True)
 class NoteSigner:
     """The journal's private key, with the name its signatures carry."""
 
     name: str
-    private_key: Ed25519PrivateKey
+    private_key: Ed25519PrivateKey | Ed25519Signing
 
     @property
     def verifier(self) -> NoteVerifier:

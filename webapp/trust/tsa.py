@@ -29,7 +29,7 @@ from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
 
-from webapp.trust.keys import KeyPair, to_asn1_cert
+from webapp.trust.keys import KeyPair, Pkcs11Key, to_asn1_cert
 from webapp.trust.policy import DEFAULT_POLICY_OID
 
 _DIGESTS: dict[str, tuple[int, Any]] = {
@@ -112,7 +112,12 @@ class TimestampAuthority:
             ]
         )
         key = self.keys.key
-        if isinstance(key, ec.EllipticCurvePrivateKey):
+        if isinstance(key, Pkcs11Key):
+            from webapp.trust.hsm import pkcs11_sign_ecdsa_sha256
+
+            signature = pkcs11_sign_ecdsa_sha256(key, signed_attrs.dump())
+            signature_algorithm = "sha256_ecdsa"
+        elif isinstance(key, ec.EllipticCurvePrivateKey):
             signature = key.sign(signed_attrs.dump(), ec.ECDSA(hashes.SHA256()))
             signature_algorithm = "sha256_ecdsa"
         elif isinstance(key, rsa.RSAPrivateKey):

@@ -27,7 +27,7 @@ from webapp.models import Batch, BatchDocument, BatchRow, BatchStatus, Letter, U
 from webapp.models.types import new_id
 from webapp.queue import Priority, enqueue_after_commit
 from webapp.services import Services, current_services
-from webapp.vault import Sealed
+from webapp.storage import BATCH_DOCUMENTS
 
 CHUNK_ROWS = 100  # rows deposited per transaction
 JOB_SECONDS = 60.0  # then the job hands over to a new one: other jobs (notifications) are not held up
@@ -122,16 +122,15 @@ def _store_documents(
         else:
             raise ValueError("a batch has a ZIP file or one PDF")
         document_id = new_id()  # known before the flush: the ciphertext is bound to it
-        sealed = services.vault.encrypt(data, context=f"batch-document:{document_id}")
-        document = BatchDocument(
-            id=document_id,
-            batch_id=batch.id,
-            name=name,
-            key_id=sealed.key_id,
-            wrapped_key=sealed.wrapped_key,
-            nonce=sealed.nonce,
-            ciphertext=sealed.ciphertext,
+        stored = services.objects.put(
+            data,
+            context=f"batch-document:{document_id}",
+            kind=BATCH_DOCUMENTS,
+            owner_id=document_id,
+            now=services.clock.now(),
         )
+        document = BatchDocument(id=document_id, batch_id=batch.id, name=name)
+        stored.apply(document)
         session.add(document)
         session.flush()
         session.expunge(document)  # the ciphertexts of a large ZIP are not all kept in memory
@@ -151,11 +150,7 @@ def _documents_for(session: DbSession, services: Services, batch_id: str, names:
         select(BatchDocument).where(BatchDocument.batch_id == batch_id, BatchDocument.name.in_(names))
     ).scalars()
     return {
-        document.name: services.vault.decrypt(
-            Sealed(document.key_id, document.wrapped_key, document.nonce, document.ciphertext),
-            context=f"batch-document:{document.id}",
-        )
-        for document in stored
+        document.name: services.objects.read(document, context=f"batch-document:{document.id}") for document in stored
     }
 
 
@@ -274,8 +269,7 @@ def deposit_batch(
     batch.status = BatchStatus.DONE
     batch.deposited_rows = _count_deposited(session, batch_id)
     batch.finished_at = services.clock.now()
-    session.execute(delete(BatchDocument).where(BatchDocument.batch_id == batch_id))
-    session.commit()
+    _delete_documents(session, services, batch_id)
     return BatchStatus.DONE
 
 
@@ -290,9 +284,16 @@ def _fail(session: DbSession, services: Services, batch_id: str, exc: LetterErro
             deposited_rows=_count_deposited(session, batch_id),
         )
     )
+    _delete_documents(session, services, batch_id)
+    return BatchStatus.FAILED
+
+
+def _delete_documents(session: DbSession, services: Services, batch_id: str) -> None:
+    """Drops the batch's uploaded files, commits, then deletes their objects (the sweep catches a failure)."""
+    keys = list(session.execute(select(BatchDocument.object_key).where(BatchDocument.batch_id == batch_id)).scalars())
     session.execute(delete(BatchDocument).where(BatchDocument.batch_id == batch_id))
     session.commit()
-    return BatchStatus.FAILED
+    services.objects.discard(keys)
 
 
 def batch_for_organisation(session: DbSession, organisation_id: str, batch_id: str) -> Batch | None:

@@ -31,6 +31,7 @@ from webapp.letters.errors import (
     AccessDenied,
     DocumentTooLarge,
     EmailNotConfirmed,
+    HoldForbidden,
     InvalidInput,
     LetterError,
     LetterNotFound,
@@ -305,7 +306,7 @@ def _letter_error(exc: LetterError) -> ResponseReturnValue:
         status = 413
     elif isinstance(exc, InvalidInput):
         status = 422
-    elif isinstance(exc, OrganisationNotVerified | EmailNotConfirmed):
+    elif isinstance(exc, OrganisationNotVerified | EmailNotConfirmed | HoldForbidden):
         status = 403
     else:
         status = 409

@@ -19,12 +19,14 @@ from webapp.letters.deposit import DepositRequest, deposit_letter_once
 from webapp.letters.queries import letters_page
 from webapp.letters.read import LetterView, SenderActor, letter_for, visible_letter
 from webapp.letters.resend import resend_notification
+from webapp.letters.retention import change_hold_as_sender
 from webapp.models import ProofKind
 from webapp.services import current_services
 from webapp.web.api.common import bp, current_api_user, path_id
 from webapp.web.api.fields import position_cursor
 from webapp.web.api.schemas import (
     IdempotencyHeadersSchema,
+    LegalHoldRequestSchema,
     LetterFormSchema,
     LetterListQuery,
     LetterListQuerySchema,
@@ -148,6 +150,43 @@ def resend_letter(letter_id: str) -> Any:
     db.session.commit()
     channels = [message.channel for message in messages]
     return {"letter_id": letter.id, "channels": channels, "requested_at": messages[0].created_at}
+
+
+def _change_hold(letter_id: str, body: dict[str, str], *, place: bool) -> LetterView:
+    user = current_api_user()
+    change_hold_as_sender(db.session, current_services(), user, letter_id, place=place, reason=body["reason"])
+    return letter_for(db.session, _sender(), letter_id)
+
+
+@bp.post("/letters/<letter_id>/legal-hold", parameters=[LETTER_ID])
+@bp.doc(operationId="placeLegalHold")
+@bp.arguments(LegalHoldRequestSchema, location="json_object")
+@bp.response(200, LetterSchema, description="The letter, under the hold (see `retention.legal_hold`).")
+@bp.fails(403, "Only an administrator of your organisation may (`legal_hold_forbidden`).")
+@bp.fails(409, "Already held, or the document was already deleted (`legal_hold_refused`).")
+@bp.fails(422, "No reason (`invalid_input`).")
+def place_legal_hold(body: dict[str, str], letter_id: str) -> LetterView:
+    """Place a legal hold on the letter's document
+
+    While held (a lawsuit, an inquiry), the document is not deleted at the end of its retention period.
+    Recorded as `LegalHoldPlaced` evidence. Administrators only.
+    """
+    return _change_hold(letter_id, body, place=True)
+
+
+@bp.post("/letters/<letter_id>/legal-hold/lift", parameters=[LETTER_ID])
+@bp.doc(operationId="liftLegalHold")
+@bp.arguments(LegalHoldRequestSchema, location="json_object")
+@bp.response(200, LetterSchema, description="The letter, its hold lifted.")
+@bp.fails(403, "Only an administrator of your organisation may (`legal_hold_forbidden`).")
+@bp.fails(409, "The letter is not held (`legal_hold_refused`).")
+@bp.fails(422, "No reason (`invalid_input`).")
+def lift_legal_hold(body: dict[str, str], letter_id: str) -> LetterView:
+    """Lift the letter's legal hold
+
+    Recorded as `LegalHoldLifted` evidence; the document is then deleted once its retention date has passed.
+    """
+    return _change_hold(letter_id, body, place=False)
 
 
 @bp.get("/letters/<letter_id>/proofs/<kind>", parameters=[LETTER_ID, PROOF_KIND])

@@ -322,7 +322,9 @@ class EventSchema(Component):
         metadata={
             "enum": [event.value for event in Event],
             "description": "Evidence event, after ETSI EN 319 522. `ConsignmentReminder`, `RecipientCodeSent`, "
-            "`RecipientIdentification`, `RecipientIdentificationFailure` and `RecipientUnlock` are our extensions.",
+            "`RecipientIdentification`, `RecipientIdentificationFailure`, `RecipientUnlock`, "
+            "`ArchiveTimestampRenewal`, `LegalHoldPlaced`, `LegalHoldLifted` and `DocumentDeletion` are our "
+            "extensions.",
             "examples": ["SubmissionAcceptance", "ConsignmentNotification", "ConsignmentReminder"],
         },
     )
@@ -508,6 +510,33 @@ def identification_of(letter: LetterView) -> dict[str, Any]:
     return answer
 
 
+class LegalHoldSchema(Component):
+    """A legal hold on the letter's document: while one is active, it is never deleted."""
+
+    reason = fields.String(required=True)
+    placed_at = Moment(required=True)
+    placed_by = derived(
+        fields.String,
+        lambda hold: "operator" if hold.by_operator else "sender",
+        required=True,
+        metadata={"enum": ["operator", "sender"], "description": "Our operator, or your organisation's admin."},
+    )
+
+
+class RetentionSchema(Component):
+    """How long the document is kept: DOCUMENT_RETENTION_YEARS (10 by default) after the letter's final
+    state; then it is deleted, unless a legal hold stops it. Evidence and proofs are kept."""
+
+    document_retained_until = Moment(
+        required=True,
+        allow_none=True,
+        attribute="retained_until",
+        metadata={"description": "Null while the letter is not in a final state."},
+    )
+    document_deleted_at = Moment(required=True, allow_none=True, attribute="deleted_at")
+    legal_hold = fields.Nested(LegalHoldSchema, required=True, allow_none=True, attribute="hold")
+
+
 class LetterSchema(LetterSummarySchema):
     """A letter with its timeline, notifications and proofs (`LetterView`)."""
 
@@ -515,6 +544,22 @@ class LetterSchema(LetterSummarySchema):
     events = fields.List(fields.Nested(EventSchema), required=True, attribute="timeline")
     notifications = fields.List(fields.Nested(NotificationSchema), required=True)
     proofs = derived(fields.List, proofs_of, fields.Nested(ProofSchema), required=True)
+    retention = fields.Nested(RetentionSchema, required=True)
+
+
+HOLD_REASON_PROBLEM = problem("invalid_input", "'reason' must be 5 to 500 characters.")
+
+
+class LegalHoldRequestSchema(Payload):
+    """`POST /api/v1/letters/{letter_id}/legal-hold` (and `/lift`): why."""
+
+    reason = Text(
+        required=True,
+        max_length=500,
+        strip="before",
+        problems={"invalid": HOLD_REASON_PROBLEM, "too_long": HOLD_REASON_PROBLEM},
+        metadata={"examples": ["Tribunal de commerce de Casablanca, dossier 2026/1234"]},
+    )
 
 
 class ProofListSchema(Component):

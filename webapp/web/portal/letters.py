@@ -24,6 +24,8 @@ from webapp.letters.eid import clean_requirement
 from webapp.letters.errors import (
     ActiveContentRefused,
     DocumentTooLarge,
+    HoldForbidden,
+    HoldRefused,
     LetterError,
     LetterNotFound,
     ProofNotAvailable,
@@ -32,6 +34,7 @@ from webapp.letters.errors import (
 from webapp.letters.queries import SEARCH_MAX_LENGTH, LetterFilter, count_letters, dashboard_page
 from webapp.letters.read import LetterView, MessageView, SenderActor, letter_for, visible_letter
 from webapp.letters.resend import ResendLimited, resend_notification
+from webapp.letters.retention import change_hold_as_sender
 from webapp.letters.states import FINAL_STATES, LetterStatus
 from webapp.letters.stats import OUTCOMES, delivery_funnel, monthly_volume
 from webapp.models import (
@@ -437,6 +440,7 @@ def _letter_context(letter: LetterView) -> dict[str, Any]:
         "message_status_labels": MESSAGE_STATUS_LABELS,
         # Poll while the letter may still change or a proof is still being produced.
         "live": letter.live,
+        "retention_years": current_services().settings.document_retention_years,
     }
 
 
@@ -491,6 +495,28 @@ def resend(letter_id: str) -> ResponseReturnValue:
         db.session.commit()
         flash(_("The notification is being sent again, with a new link."), "success")
     return redirect(url_for(".letter_detail", letter_id=letter.id), code=303)
+
+
+@bp.post("/letters/<letter_id>/legal-hold")
+@senders_only
+def legal_hold(letter_id: str) -> ResponseReturnValue:
+    """The organisation's admin places or lifts a legal hold on the letter's document, with a reason."""
+    place = request.form.get("action") != "lift"
+    try:
+        change_hold_as_sender(
+            db.session, current_services(), current_user, letter_id, place=place, reason=request.form.get("reason", "")
+        )
+    except LetterNotFound:
+        abort(404)
+    except HoldForbidden:
+        db.session.rollback()
+        abort(403)
+    except HoldRefused:
+        db.session.rollback()
+        flash(_("The legal hold could not be changed: give a reason of at least 5 characters."), "error")
+    else:
+        flash(_("Legal hold placed.") if place else _("Legal hold lifted."), "success")
+    return redirect(url_for(".letter_detail", letter_id=letter_id), code=303)
 
 
 @bp.get("/letters/<letter_id>/bundle")

@@ -30,6 +30,7 @@ from webapp.support.actions import (
     MessageNotFound,
     NoChannelChosen,
     ReasonRequired,
+    change_hold_as_agent,
     resend_for_agent,
     retry_message,
     unlock_recipient,
@@ -256,6 +257,30 @@ def unlock(letter_id: str) -> ResponseReturnValue:
     else:
         db.session.commit()
         flash(_("The recipient can ask for a code again."), "success")
+    return _back_to(letter)
+
+
+@bp.post("/letters/<letter_id>/legal-hold")
+@staff_only
+@limiter.limit("30/hour")
+def legal_hold(letter_id: str) -> ResponseReturnValue:
+    """Our operator places or lifts a legal hold on the letter's document (audited, with the reason)."""
+    letter = _letter(letter_id)
+    form = ReasonForm()
+    if not form.validate_on_submit():
+        flash(_("Write a reason of at least %(num)d characters.", num=MIN_REASON_LENGTH), "error")
+        return _back_to(letter)
+    place = request.form.get("action") != "lift"
+    try:
+        change_hold_as_agent(
+            db.session, current_services(), current_agent(), letter, place=place, reason=form.reason.data or ""
+        )
+    except (LetterError, ReasonRequired):
+        db.session.rollback()
+        flash(_("The legal hold could not be changed: the letter is already held, not held, or deleted."), "error")
+    else:
+        db.session.commit()
+        flash(_("Legal hold placed.") if place else _("Legal hold lifted."), "success")
     return _back_to(letter)
 
 

@@ -16,6 +16,7 @@ from webapp.extensions import db, limiter
 from webapp.queue import get_redis
 from webapp.services import current_services
 from webapp.support.audit import AuditAction, record_action
+from webapp.support.keys import keys_status
 from webapp.support.operations import FailedJobNotFound, failed_job, operations_snapshot, retry_failed_job
 from webapp.web.policies import no_store, staff_only
 from webapp.web.support.console import current_agent
@@ -36,7 +37,8 @@ def index() -> ResponseReturnValue:
         request.headers.get("HX-Request") == "true" and request.headers.get("HX-History-Restore-Request") != "true"
     )
     template = "support/_operations_sections.html" if refresh else "support/operations.html"
-    return make_response(render_template(template, snapshot=snapshot, refresh_seconds=REFRESH_SECONDS))
+    keys = keys_status(db.session, services)
+    return make_response(render_template(template, snapshot=snapshot, keys=keys, refresh_seconds=REFRESH_SECONDS))
 
 
 @bp.post("/failed-jobs/<job_id>/retry")
