@@ -4,9 +4,18 @@ from webapp.models.agent import Agent, AgentAuditEntry
 from webapp.models.batch import Batch, BatchDocument, BatchRow, BatchStatus
 from webapp.models.evidence import ChainCheckpoint, ChainHead, Evidence
 from webapp.models.journal import JournalCheckpoint, JournalNode, JournalRefusal
-from webapp.models.letter import AccessLink, Letter, LetterStatus, OneTimeCode, StoredDocument
+from webapp.models.letter import AccessLink, Letter, LetterNameWord, LetterStatus, OneTimeCode, StoredDocument
 from webapp.models.message import DeliveryReceipt, MessagePurpose, MessageStatus, OutboundMessage
-from webapp.models.organisation import ApiToken, Organisation, Role, User
+from webapp.models.organisation import (
+    ApiToken,
+    DocumentKind,
+    Organisation,
+    OrganisationDocument,
+    OrganisationNameWord,
+    Role,
+    User,
+    VerificationState,
+)
 from webapp.models.proof import Proof, ProofKind, ProofStatus
 from webapp.models.webhook import WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint
 
@@ -22,16 +31,20 @@ __all__ = [
     "ChainCheckpoint",
     "ChainHead",
     "DeliveryReceipt",
+    "DocumentKind",
     "Evidence",
     "JournalCheckpoint",
     "JournalNode",
     "JournalRefusal",
     "Letter",
+    "LetterNameWord",
     "LetterStatus",
     "MessagePurpose",
     "MessageStatus",
     "OneTimeCode",
     "Organisation",
+    "OrganisationDocument",
+    "OrganisationNameWord",
     "OutboundMessage",
     "Proof",
     "ProofKind",
@@ -39,6 +52,7 @@ __all__ = [
     "Role",
     "StoredDocument",
     "User",
+    "VerificationState",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookDeliveryStatus",

@@ -5,10 +5,12 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint, false
-from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint, event, false
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship, validates
 
 from webapp.extensions import db
+from webapp.models.names import name_words
 from webapp.models.organisation import Organisation, User
 from webapp.models.types import UTCDateTime, new_id
 
@@ -110,6 +112,29 @@ class Letter(db.Model):  # type: ignore[name-defined,misc]
     def document_facts(self) -> dict[str, str | int]:
         """What was deposited, as evidence records and the API state it (never the content)."""
         return {"name": self.document_name, "size": self.document_size, "sha256": self.document_sha256}
+
+
+class LetterNameWord(db.Model):  # type: ignore[name-defined,misc]
+    """One word of a letter's recipient name, folded (`models.names`), with the letter's deposit time:
+    support finds "Bennani" as the newest letters of the index range (word, deposited_at), whatever
+    the number of letters.  Written with the letter (`_index_recipient_name`); a name never changes."""
+
+    __tablename__ = "letter_name_words"
+    __table_args__ = (Index("ix_letter_name_words_word_deposited_at", "word", "deposited_at"),)
+
+    letter_id: Mapped[str] = mapped_column(ForeignKey("letters.id"), primary_key=True)
+    word: Mapped[str] = mapped_column(String(64), primary_key=True)
+    deposited_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+@event.listens_for(Letter, "after_insert")
+def _index_recipient_name(_mapper: Mapper[Letter], connection: Connection, letter: Letter) -> None:
+    rows = [
+        {"letter_id": letter.id, "word": word, "deposited_at": letter.deposited_at}
+        for word in name_words(letter.recipient_name)
+    ]
+    if rows:
+        connection.execute(LetterNameWord.__table__.insert(), rows)
 
 
 class StoredDocument(db.Model):  # type: ignore[name-defined,misc]
