@@ -56,6 +56,7 @@ def test_every_sweeper_is_run_by_one_scheduled_job_at_its_interval() -> None:
         "batches": 60,
         "invitation emails": 60,
         "confirmation emails": 60,
+        "verification emails": 60,
     }
 
 

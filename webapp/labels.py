@@ -73,6 +73,19 @@ EVENT_LABELS: dict[str, Any] = {  # an evidence record's event (webapp.letters.s
     "ArchiveTimestampRenewal": _l("Proof given a new archive timestamp"),
 }
 
+DOCUMENT_LABELS: dict[str, Any] = {  # what an organisation uploads for its verification (models.DocumentKind)
+    "trade_register": _l("Trade register extract (RC), less than three months old"),
+    "ice_certificate": _l("ICE certificate"),
+    "representative_id": _l("National identity card (CIN) of the legal representative"),
+}
+
+VERIFICATION_STATE_LABELS: dict[str, Any] = {  # models.VerificationState
+    "awaiting_documents": _l("Documents to send"),
+    "in_review": _l("Being checked by our operators"),
+    "refused": _l("Refused: documents to correct"),
+    "verified": _l("Verified"),
+}
+
 PROOF_LABELS: dict[str, Any] = {
     ProofKind.DEPOSIT: _l("Proof of deposit"),
     ProofKind.RECEPTION: _l("Proof of reception"),

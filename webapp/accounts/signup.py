@@ -34,6 +34,7 @@ from webapp.accounts.links import (
     queue_link_email,
 )
 from webapp.accounts.login import check_password_policy, normalise_email, user_by_email
+from webapp.accounts.verification import queue_decision_email
 from webapp.clock import Clock
 from webapp.extensions import DbSession, db
 from webapp.models import Organisation, Role, User
@@ -147,6 +148,7 @@ def verify_organisation(session: DbSession, clock: Clock, org: Organisation, *, 
     org.verified_at = clock.now()
     org.verified_by = normalise_email(by)
     org.verification_document = document.strip()[:400]
+    queue_decision_email(session, org)
 
 
 def unverified_organisations(session: DbSession) -> list[Organisation]:

@@ -24,6 +24,9 @@ class AuditAction(enum.StrEnum):
     DEACTIVATE_AGENT = "deactivate_agent"
     REACTIVATE_AGENT = "reactivate_agent"
     RESET_AGENT_TWO_FACTOR = "reset_agent_two_factor"
+    VERIFY_ORGANISATION = "verify_organisation"
+    REFUSE_ORGANISATION = "refuse_organisation"
+    OPEN_ORGANISATION_DOCUMENT = "open_organisation_document"
 
 
 def record_action(

@@ -96,3 +96,11 @@ class TokenForm(FlaskForm):  # type: ignore[misc]
 
 class ConfirmForm(FlaskForm):  # type: ignore[misc]
     """A button that only needs the CSRF token."""
+
+
+class VerificationDocumentsForm(FlaskForm):  # type: ignore[misc]
+    """The organisation's identity documents; a file not chosen again keeps the one already sent."""
+
+    trade_register = FileField(_l("Trade register extract (RC), less than three months old"))
+    ice_certificate = FileField(_l("ICE certificate"))
+    representative_id = FileField(_l("National identity card (CIN) of the legal representative"))

@@ -19,7 +19,13 @@ from flask_babel import (
 from markupsafe import Markup
 
 from webapp.i18n import LANGUAGE_NAMES, LANGUAGES, text_direction
-from webapp.labels import EVENT_LABELS, PROOF_LABELS, STATUS_LABELS
+from webapp.labels import (
+    DOCUMENT_LABELS,
+    EVENT_LABELS,
+    PROOF_LABELS,
+    STATUS_LABELS,
+    VERIFICATION_STATE_LABELS,
+)
 from webapp.notify.texts import MOROCCO
 from webapp.services import current_services
 from webapp.web.locale import LANG_COOKIE
@@ -48,6 +54,8 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.globals["event_label"] = lambda code: EVENT_LABELS.get(code, code)
     app.jinja_env.globals["mask_phone"] = masked_phone
     app.jinja_env.globals["proof_label"] = lambda code: PROOF_LABELS.get(code, code)
+    app.jinja_env.globals["document_label"] = lambda code: DOCUMENT_LABELS.get(code, code)
+    app.jinja_env.globals["verification_label"] = lambda code: VERIFICATION_STATE_LABELS.get(code, code)
 
     @app.context_processor
     def _globals() -> dict[str, Any]:

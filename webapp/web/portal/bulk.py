@@ -36,7 +36,7 @@ from webapp.models import Batch, BatchStatus
 from webapp.services import current_services
 from webapp.web.forms import ComposeForm
 from webapp.web.policies import no_store, senders_only
-from webapp.web.portal.letters import deposit_error_message
+from webapp.web.portal.letters import can_send, deposit_error_message, sending_gate
 
 bp = Blueprint("portal_bulk", __name__, url_prefix="/bulk")
 no_store(bp)
@@ -126,6 +126,8 @@ def _upload(storage: FileStorage | None) -> FileStorage | None:
 @senders_only
 @limiter.limit("20/hour", methods=["POST"])
 def new() -> ResponseReturnValue:
+    if not can_send():
+        return sending_gate(_("Send in bulk"))
     request.max_content_length = LIMITS.max_upload_bytes
     form = BulkForm()
     errors: list[RowError] = []

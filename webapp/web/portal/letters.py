@@ -273,9 +273,22 @@ def letters() -> ResponseReturnValue:
     )
 
 
+def can_send() -> bool:
+    """The user may deposit: their address is confirmed and their organisation verified."""
+    return bool(current_user.email_confirmed and current_user.organisation.is_verified)
+
+
+def sending_gate(what: str) -> ResponseReturnValue:
+    """What the organisation must do before it can send, instead of a form it could not use (403 to a POST)."""
+    status = 403 if request.method == "POST" else 200
+    return render_template("portal/sending_gate.html", what=what), status
+
+
 @bp.route("/letters/new", methods=["GET", "POST"])
 @senders_only
 def compose() -> ResponseReturnValue:
+    if not can_send():
+        return sending_gate(_("Send a registered letter"))
     form = ComposeForm()
     error_field = None
     if form.validate_on_submit():

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -86,6 +86,8 @@ def _own_endpoint(endpoint_id: str) -> WebhookEndpoint:
 @admin_required
 def index() -> ResponseReturnValue:
     form = EndpointForm()
+    if request.method == "POST" and not current_user.organisation.is_verified:
+        abort(403)  # the page says why and shows no form
     if form.validate_on_submit():
         services = current_services()
         try:

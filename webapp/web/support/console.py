@@ -9,7 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -18,7 +29,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length
 
-from webapp.accounts.errors import AccountError
+from webapp.accounts.errors import AccountError, OrganisationNotFound
+from webapp.accounts.verification import MIN_REFUSAL_REASON
 from webapp.extensions import db, limiter
 from webapp.letters.errors import LetterError, LetterNotFound
 from webapp.letters.read import AgentActor, visible_letter
@@ -47,6 +59,14 @@ from webapp.support.agents import (
 )
 from webapp.support.audit import AuditAction, audit_entries, letter_references, record_action
 from webapp.support.casefile import attention_queue, letter_case
+from webapp.support.verification import (
+    OrganisationFile,
+    decide_verification,
+    open_document,
+    organisation_file,
+    unsubmitted_organisations,
+    verification_queue,
+)
 from webapp.web.login_flow import LoginFlow
 from webapp.web.policies import STAFF_LAST_SEEN, no_store, staff_now, staff_only
 
@@ -384,3 +404,138 @@ def change_agent(agent_id: str, operation: str) -> ResponseReturnValue:
     db.session.commit()
     flash(_("Done."), "success")
     return redirect(url_for(".agents"), code=303)
+
+
+# --- sender verification -------------------------------------------------------------------------
+
+AUDIT_ACTION_LABELS = {
+    AuditAction.RESEND: _l("Notification sent again"),
+    AuditAction.UNLOCK: _l("Recipient unlocked"),
+    AuditAction.RETRY: _l("Message retried"),
+    AuditAction.CREATE_AGENT: _l("Agent created"),
+    AuditAction.DEACTIVATE_AGENT: _l("Agent deactivated"),
+    AuditAction.REACTIVATE_AGENT: _l("Agent reactivated"),
+    AuditAction.RESET_AGENT_TWO_FACTOR: _l("Agent’s two-factor reset"),
+    AuditAction.VERIFY_ORGANISATION: _l("Organisation verified"),
+    AuditAction.REFUSE_ORGANISATION: _l("Verification refused"),
+    AuditAction.OPEN_ORGANISATION_DOCUMENT: _l("Verification document opened"),
+}
+
+
+@bp.app_template_global()
+def audit_action_label(action: str) -> str:
+    label = AUDIT_ACTION_LABELS.get(action)  # type: ignore[call-overload]
+    return str(label) if label is not None else action
+
+
+class VerifyForm(FlaskForm):  # type: ignore[misc]
+    note = TextAreaField(
+        _l("What you checked (documents, register, identity): kept with the decision"),
+        validators=[DataRequired(), Length(min=3, max=400)],
+    )
+
+
+class RefuseForm(FlaskForm):  # type: ignore[misc]
+    reason = TextAreaField(
+        _l("Reason, as the organisation will read it (what to correct)"),
+        validators=[
+            DataRequired(),
+            Length(
+                min=MIN_REFUSAL_REASON,
+                max=500,
+                message=_l("Write a reason of at least %(num)d characters.", num=MIN_REFUSAL_REASON),
+            ),
+        ],
+    )
+
+
+@bp.get("/verifications")
+@staff_only
+def verifications() -> ResponseReturnValue:
+    """The organisations waiting for an operator's decision, the longest waiting first."""
+    return render_template(
+        "support/verifications.html",
+        queue=verification_queue(db.session),
+        others=unsubmitted_organisations(db.session),
+    )
+
+
+def _organisation_file(organisation_id: str) -> OrganisationFile:
+    try:
+        return organisation_file(db.session, organisation_id)
+    except OrganisationNotFound:
+        abort(404)
+
+
+def _verification_page(
+    organisation_id: str,
+    verify_form: VerifyForm | None = None,
+    refuse_form: RefuseForm | None = None,
+    status: int = 200,
+) -> ResponseReturnValue:
+    file = _organisation_file(organisation_id)
+    entries = [
+        e for e in audit_entries(db.session, limit=200) if (e.details or {}).get("organisation_id") == organisation_id
+    ]
+    return render_template(
+        "support/verification.html",
+        file=file,
+        verify_form=verify_form or VerifyForm(),
+        refuse_form=refuse_form or RefuseForm(),
+        entries=entries,
+        agents={agent.id: agent.email for agent in all_agents(db.session)},
+    ), status
+
+
+@bp.get("/verifications/<organisation_id>")
+@staff_only
+def verification(organisation_id: str) -> ResponseReturnValue:
+    return _verification_page(organisation_id)
+
+
+@bp.get("/verifications/<organisation_id>/documents/<document_id>")
+@staff_only
+@limiter.limit("60/hour")
+def verification_document(organisation_id: str, document_id: str) -> ResponseReturnValue:
+    """A document the organisation uploaded, for the operator deciding; each opening is audited."""
+    try:
+        document, data = open_document(db.session, current_services(), current_agent(), organisation_id, document_id)
+    except OrganisationNotFound:
+        abort(404)
+    db.session.commit()
+    response = make_response(data)
+    response.headers["Content-Type"] = document.content_type
+    response.headers["Content-Disposition"] = f'attachment; filename="{document.filename}"'
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@bp.post("/verifications/<organisation_id>/<any(verify, refuse):decision>")
+@staff_only
+@limiter.limit("60/hour")
+def decide(organisation_id: str, decision: str) -> ResponseReturnValue:
+    _organisation_file(organisation_id)
+    verified = decision == "verify"
+    form: VerifyForm | RefuseForm = VerifyForm() if verified else RefuseForm()
+    if not form.validate_on_submit():
+        if verified:
+            return _verification_page(organisation_id, verify_form=form, status=422)
+        return _verification_page(organisation_id, refuse_form=form, status=422)
+    note = form.note.data if verified else form.reason.data
+    try:
+        org = decide_verification(
+            db.session, current_services(), current_agent(), organisation_id, verified=verified, note=note
+        )
+    except AccountError:
+        db.session.rollback()
+        flash(_("This organisation is verified already: there is nothing to decide."), "error")
+        return redirect(url_for(".verification", organisation_id=organisation_id), code=303)
+    db.session.commit()
+    if verified:
+        flash(_("%(name)s is verified: its admins are being emailed.", name=org.legal_name), "success")
+    else:
+        flash(
+            _("Verification refused: %(name)s’s admins are being emailed the reason.", name=org.legal_name), "success"
+        )
+    return redirect(url_for(".verifications"), code=303)
