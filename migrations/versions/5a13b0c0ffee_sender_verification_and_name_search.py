@@ -104,7 +104,7 @@ def upgrade():
     _fill_name_words()
     # Built after the fill: one sorted build instead of a million insertions into the index.
     with op.batch_alter_table('letter_name_words', schema=None) as batch_op:
-        batch_op.create_index('ix_letter_name_words_word_deposited_at', ['word', 'deposited_at'], unique=False)
+        batch_op.create_index('ix_letter_name_words_word_deposited_at', ['word', 'deposited_at', 'letter_id'], unique=False)
 
 
 def _fill_name_words():

@@ -117,10 +117,14 @@ class Letter(db.Model):  # type: ignore[name-defined,misc]
 class LetterNameWord(db.Model):  # type: ignore[name-defined,misc]
     """One word of a letter's recipient name, folded (`models.names`), with the letter's deposit time:
     support finds "Bennani" as the newest letters of the index range (word, deposited_at), whatever
-    the number of letters.  Written with the letter (`_index_recipient_name`); a name never changes."""
+    the number of letters.  Written with the letter (`_index_recipient_name`); a name never changes.
+
+    The index holds the letter id too: a search reads it alone (no table look-up), and the other words
+    of a name are checked by seeks into the same index, in deposit order, so that they stay near each
+    other instead of jumping around the table (see `support.search.recipient_name_letter_ids`)."""
 
     __tablename__ = "letter_name_words"
-    __table_args__ = (Index("ix_letter_name_words_word_deposited_at", "word", "deposited_at"),)
+    __table_args__ = (Index("ix_letter_name_words_word_deposited_at", "word", "deposited_at", "letter_id"),)
 
     letter_id: Mapped[str] = mapped_column(ForeignKey("letters.id"), primary_key=True)
     word: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -22,7 +22,9 @@ import contextlib
 import enum
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import aliased
@@ -44,7 +46,7 @@ _DIGITS = re.compile(r"\d+")
 MAX_NAME_WORDS = 4
 MIN_PREFIX = 3
 # Letters of a word counted before it is called common: the rarest word of a name leads the search.
-WORD_COUNT_CAP = 2000
+WORD_COUNT_CAP = 20_000
 # Organisations whose names start like the query: their newest letters are shown (the rest: be precise).
 MAX_ORGANISATIONS = 10
 ORGANISATION_WORD_CAP = 500  # organisations read for one word of the query
@@ -77,31 +79,43 @@ def search_letters(session: DbSession, query: str, *, limit: int = 50) -> list[L
 
 
 def find_letters(session: DbSession, query: str, *, limit: int = 50) -> list[SearchHit]:
-    """`search_letters`, with the field each letter matched; newest first, at most `limit` (≤ 200)."""
+    """`search_letters`, with the field each letter matched; newest first, at most `limit` (≤ 200).
+
+    Every reading of the query gives (id, deposit time) pairs, read from indexes; only the newest
+    `limit` of them are then loaded as letters."""
     query = (query or "").strip()
     limit = max(1, min(limit, MAX_LIMIT))
     if not query or len(query) > 320:
         return []
-    hits: dict[str, SearchHit] = {}
-    for matched_by, condition in _letter_conditions(query):
-        for letter in _newest(session, condition, limit):
-            hits.setdefault(letter.id, SearchHit(letter, matched_by))
-    exact = any(kind in _EXACT_ONLY for kind, _ in _letter_conditions(query))
-    if len(hits) < limit and not exact:
-        name_ids = [i for i in recipient_name_letter_ids(session, query, limit) if i not in hits]
-        if name_ids:
-            for letter in _newest(session, Letter.id.in_(name_ids), limit):
-                hits.setdefault(letter.id, SearchHit(letter, MatchedBy.RECIPIENT_NAME))
+    found: dict[str, tuple[datetime, MatchedBy]] = {}
+
+    def note(rows: Iterable[tuple[str, datetime]], matched_by: MatchedBy) -> None:
+        for letter_id, deposited_at in rows:
+            found.setdefault(letter_id, (deposited_at, matched_by))
+
+    conditions = _letter_conditions(query)
+    for matched_by, condition in conditions:
+        note(_newest(session, condition, limit), matched_by)
+    exact = any(kind in _EXACT_ONLY for kind, _ in conditions)
+    if len(found) < limit and not exact:
+        note(recipient_name_matches(session, query, limit), MatchedBy.RECIPIENT_NAME)
     for organisation_id in _organisation_ids(session, query, by_words=not exact):
-        for letter in _newest(session, Letter.organisation_id == organisation_id, limit):
-            hits.setdefault(letter.id, SearchHit(letter, MatchedBy.ORGANISATION))
-    ordered = sorted(hits.values(), key=lambda hit: (hit.letter.deposited_at, hit.letter.id), reverse=True)
-    return ordered[:limit]
+        note(_newest(session, Letter.organisation_id == organisation_id, limit), MatchedBy.ORGANISATION)
+    newest = sorted(found, key=lambda letter_id: (found[letter_id][0], letter_id), reverse=True)[:limit]
+    if not newest:
+        return []
+    letters = {letter.id: letter for letter in session.execute(select(Letter).where(Letter.id.in_(newest))).scalars()}
+    return [SearchHit(letters[letter_id], found[letter_id][1]) for letter_id in newest if letter_id in letters]
 
 
-def _newest(session: DbSession, condition: ColumnElement[bool], limit: int) -> list[Letter]:
-    statement = select(Letter).where(condition).order_by(Letter.deposited_at.desc(), Letter.id.desc()).limit(limit)
-    return list(session.execute(statement).scalars())
+def _newest(session: DbSession, condition: ColumnElement[bool], limit: int) -> list[tuple[str, datetime]]:
+    statement = (
+        select(Letter.id, Letter.deposited_at)
+        .where(condition)
+        .order_by(Letter.deposited_at.desc(), Letter.id.desc())
+        .limit(limit)
+    )
+    return [(row.id, row.deposited_at) for row in session.execute(statement)]
 
 
 def _letter_conditions(query: str) -> list[tuple[MatchedBy, ColumnElement[bool]]]:
@@ -155,11 +169,18 @@ def email_address(query: str) -> str | None:
 
 
 def recipient_name_letter_ids(session: DbSession, query: str, limit: int) -> list[str]:
-    """The newest letters whose recipient's name has every word of the query (folded), at most `limit`.
+    """The ids of `recipient_name_matches`."""
+    return [letter_id for letter_id, _at in recipient_name_matches(session, query, limit)]
 
-    One word is one ordered range of the (word, deposited_at) index.  Several words: the rarest one
-    (counted up to WORD_COUNT_CAP) leads, newest first, and each other word is a primary-key probe of
-    the same letter, so that "Salma Bennani" reads few rows even where "Bennani" is common."""
+
+def recipient_name_matches(session: DbSession, query: str, limit: int) -> list[tuple[str, datetime]]:
+    """The newest letters whose recipient's name has every word of the query (folded), at most `limit`,
+    as (id, deposit time), read from the (word, deposited_at, letter_id) index alone.
+
+    One word is one ordered range of the index.  Several words: the rarest one (counted up to
+    WORD_COUNT_CAP) leads, newest first, and each other word is a seek into the same index at that
+    letter's (word, deposited_at, letter_id); the seeks move in deposit order, so they read pages
+    next to each other, where probing by letter id would read pages all over the table."""
     words = name_words(query)[:MAX_NAME_WORDS]
     if not words:
         return []
@@ -169,14 +190,20 @@ def recipient_name_letter_ids(session: DbSession, query: str, limit: int) -> lis
             return []
         words.sort(key=lambda word: counts[word])
     lead, others = words[0], words[1:]
-    statement = select(LetterNameWord.letter_id).where(LetterNameWord.word == lead)
+    statement = select(LetterNameWord.letter_id, LetterNameWord.deposited_at).where(LetterNameWord.word == lead)
     for other in others:
         also = aliased(LetterNameWord)
         statement = statement.where(
-            exists().where(and_(also.letter_id == LetterNameWord.letter_id, also.word == other))
+            exists().where(
+                and_(
+                    also.word == other,
+                    also.deposited_at == LetterNameWord.deposited_at,
+                    also.letter_id == LetterNameWord.letter_id,
+                )
+            )
         )
-    statement = statement.order_by(LetterNameWord.deposited_at.desc()).limit(limit)
-    return list(session.execute(statement).scalars())
+    statement = statement.order_by(LetterNameWord.deposited_at.desc(), LetterNameWord.letter_id.desc()).limit(limit)
+    return [(row.letter_id, row.deposited_at) for row in session.execute(statement)]
 
 
 def _word_count(session: DbSession, word: str) -> int:
