@@ -391,8 +391,9 @@ def test_an_unverified_organisation_cannot_send_in_bulk(
         content_type="multipart/form-data",
         headers=ENGLISH,
     )
-    assert page.status_code == 422
-    assert "has not been verified yet" in page.text
+    assert page.status_code == 403
+    assert "Your organisation cannot send yet" in page.text
+    assert 'name="recipients"' not in form.text  # no form to fill in for nothing
     assert counts(app) == NOTHING
 
 
