@@ -80,12 +80,14 @@ def test_the_verification_page_says_what_is_needed_and_keeps_what_was_sent(
     assert 'class="error-summary"' in refused.text
     assert 'href="#representative_id"' in refused.text
     assert "send a PDF, JPEG or PNG" in refused.text
-    assert "Sent: rc.pdf" in refused.text and "Sent: ice.png" in refused.text
+    assert "Sent: rc.pdf" in refused.text
+    assert "Sent: ice.png" in refused.text
     with app.app_context():
         documents = list(db.session.execute(select(OrganisationDocument)).scalars())
         assert sorted(d.kind.value for d in documents) == ["ice_certificate", "trade_register"]
         stored = next(d for d in documents if d.kind.value == "trade_register")
-        assert rc not in stored.ciphertext and b"RC 12345" not in stored.ciphertext  # encrypted at rest
+        assert rc not in stored.ciphertext
+        assert b"RC 12345" not in stored.ciphertext
         assert stored.content_type == "application/pdf"
     assert _org(app).verification_state is VerificationState.AWAITING_DOCUMENTS
 
@@ -208,7 +210,8 @@ def test_an_operator_refuses_with_a_reason_then_verifies_each_decision_audited_a
         ("verify_organisation", "RC, ICE and CIN checked against the register"),
     ]
     audit_page = console.get("/support/audit", headers=ENGLISH)
-    assert "Verification refused" in audit_page.text and "Organisation verified" in audit_page.text
+    assert "Verification refused" in audit_page.text
+    assert "Organisation verified" in audit_page.text
     # The organisation can now send: the compose page shows its form.
     compose = client.get("/letters/new", headers=ENGLISH)
     assert 'name="document"' in compose.text
