@@ -32,6 +32,14 @@ from wtforms.validators import DataRequired, Email, Length
 from webapp.accounts.errors import AccountError, OrganisationNotFound
 from webapp.accounts.verification import MIN_REFUSAL_REASON
 from webapp.extensions import db, limiter
+from webapp.labels import (
+    CHANNEL_LABELS,
+    FACT_LABELS,
+    MESSAGE_PURPOSE_LABELS,
+    MESSAGE_STATUS_LABELS,
+    RECEIPT_STATUS_LABELS,
+    STATUS_LABELS,
+)
 from webapp.letters.errors import LetterError, LetterNotFound
 from webapp.letters.read import AgentActor, visible_letter
 from webapp.letters.resend import ResendLimited
@@ -404,6 +412,55 @@ def change_agent(agent_id: str, operation: str) -> ResponseReturnValue:
     db.session.commit()
     flash(_("Done."), "success")
     return redirect(url_for(".agents"), code=303)
+
+
+# --- what the console shows, in words --------------------------------------------------------------
+
+_STATUS_FACTS = {"from_status", "to_status"}
+_TIME_FACTS = {"deadline", "receipt.operator_at"}
+_YES_NO_FACTS = {"locked", "notification.requested_by_agent", "unlocked_by_agent"}
+
+
+@bp.app_template_global()
+def fact_label(key: str) -> str:
+    label = FACT_LABELS.get(key)
+    return str(label) if label is not None else key
+
+
+@bp.app_template_global()
+def fact_value(key: str, value: str) -> str:
+    """An evidence fact as a person reads it: statuses and channels named, times in Morocco's time."""
+    if key in _STATUS_FACTS:
+        return str(STATUS_LABELS.get(value, value))
+    if key.endswith(".channel"):
+        return str(CHANNEL_LABELS.get(value, value))
+    if key.endswith(".purpose"):
+        return str(MESSAGE_PURPOSE_LABELS.get(value, value))
+    if key == "receipt.status":
+        return str(RECEIPT_STATUS_LABELS.get(value, value))
+    if key == "method" and value == "sms-otp":
+        return _("One-time code by SMS")
+    if key in _YES_NO_FACTS:
+        return _("Yes") if value in ("true", "True", "1") else _("No") if value in ("false", "False", "0") else value
+    if key in _TIME_FACTS:
+        filters = current_app.jinja_env.filters
+        return str(filters["iso_local_time"](value))
+    return value
+
+
+@bp.app_template_global()
+def message_status_label(status: str) -> str:
+    return str(MESSAGE_STATUS_LABELS.get(status, status))
+
+
+@bp.app_template_global()
+def message_purpose_label(purpose: str, channel: str) -> str:
+    return f"{MESSAGE_PURPOSE_LABELS.get(purpose, purpose)} · {CHANNEL_LABELS.get(channel, channel)}"
+
+
+@bp.app_template_global()
+def receipt_status_label(status: str) -> str:
+    return str(RECEIPT_STATUS_LABELS.get(status, status))
 
 
 # --- sender verification -------------------------------------------------------------------------
