@@ -439,9 +439,15 @@ def fact_value(key: str, value: str) -> str:
     if key == "receipt.status":
         return str(RECEIPT_STATUS_LABELS.get(value, value))
     if key == "method" and value == "sms-otp":
-        return _("One-time code by SMS")
+        return str(_("One-time code by SMS"))
     if key in _YES_NO_FACTS:
-        return _("Yes") if value in ("true", "True", "1") else _("No") if value in ("false", "False", "0") else value
+        return (
+            str(_("Yes"))
+            if value in ("true", "True", "1")
+            else str(_("No"))
+            if value in ("false", "False", "0")
+            else value
+        )
     if key in _TIME_FACTS:
         filters = current_app.jinja_env.filters
         return str(filters["iso_local_time"](value))
