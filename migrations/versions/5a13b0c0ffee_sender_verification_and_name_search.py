@@ -1,5 +1,7 @@
 """sender verification documents and decisions; name words for support search
 
+- `draft_documents`: a PDF chosen on the compose page whose submission failed for another field, kept
+  encrypted for an hour for the corrected submission.
 - `organisation_documents`: what an organisation uploads for its verification (trade register, ICE
   certificate, the legal representative's CIN), each encrypted with its own data key.
 - `organisations`: when the organisation submitted its documents, the operator's refusal (who, when,
@@ -74,6 +76,23 @@ def upgrade():
     )
     with op.batch_alter_table('organisation_documents', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_organisation_documents_organisation_id'), ['organisation_id'], unique=False)
+
+    op.create_table('draft_documents',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('user_id', sa.String(length=36), nullable=False),
+    sa.Column('filename', sa.String(length=255), nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('key_id', sa.String(length=16), nullable=False),
+    sa.Column('wrapped_key', sa.LargeBinary(), nullable=False),
+    sa.Column('nonce', sa.LargeBinary(length=12), nullable=False),
+    sa.Column('ciphertext', sa.LargeBinary(), nullable=False),
+    sa.Column('created_at', webapp.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_draft_documents_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_draft_documents'))
+    )
+    with op.batch_alter_table('draft_documents', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_draft_documents_user_id'), ['user_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_draft_documents_created_at'), ['created_at'], unique=False)
 
     op.create_table('organisation_name_words',
     sa.Column('organisation_id', sa.String(length=36), nullable=False),
@@ -165,6 +184,10 @@ def downgrade():
         batch_op.drop_column('refused_at')
         batch_op.drop_column('verification_submitted_at')
 
+    with op.batch_alter_table('draft_documents', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_draft_documents_created_at'))
+        batch_op.drop_index(batch_op.f('ix_draft_documents_user_id'))
+    op.drop_table('draft_documents')
     with op.batch_alter_table('letter_name_words', schema=None) as batch_op:
         batch_op.drop_index('ix_letter_name_words_word_deposited_at')
     op.drop_table('letter_name_words')

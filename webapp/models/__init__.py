@@ -4,7 +4,15 @@ from webapp.models.agent import Agent, AgentAuditEntry
 from webapp.models.batch import Batch, BatchDocument, BatchRow, BatchStatus
 from webapp.models.evidence import ChainCheckpoint, ChainHead, Evidence
 from webapp.models.journal import JournalCheckpoint, JournalNode, JournalRefusal
-from webapp.models.letter import AccessLink, Letter, LetterNameWord, LetterStatus, OneTimeCode, StoredDocument
+from webapp.models.letter import (
+    AccessLink,
+    DraftDocument,
+    Letter,
+    LetterNameWord,
+    LetterStatus,
+    OneTimeCode,
+    StoredDocument,
+)
 from webapp.models.message import DeliveryReceipt, MessagePurpose, MessageStatus, OutboundMessage
 from webapp.models.organisation import (
     ApiToken,
@@ -32,6 +40,7 @@ __all__ = [
     "ChainHead",
     "DeliveryReceipt",
     "DocumentKind",
+    "DraftDocument",
     "Evidence",
     "JournalCheckpoint",
     "JournalNode",

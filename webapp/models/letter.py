@@ -180,3 +180,20 @@ class OneTimeCode(db.Model):  # type: ignore[name-defined,misc]
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The SMS that carried it: the identification record names it, the code-sent record too.
     message_id: Mapped[str | None] = mapped_column(ForeignKey("outbound_messages.id"))
+
+
+class DraftDocument(db.Model):  # type: ignore[name-defined,misc]
+    """A PDF a sender chose on the compose page whose submission failed for another field: kept,
+    encrypted, for the corrected submission (one hour), so that it need not be chosen again."""
+
+    __tablename__ = "draft_documents"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer)
+    key_id: Mapped[str] = mapped_column(String(16))
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    nonce: Mapped[bytes] = mapped_column(LargeBinary(12))
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

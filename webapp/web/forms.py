@@ -5,7 +5,16 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import BooleanField, EmailField, PasswordField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    PasswordField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, Regexp
 
 
@@ -15,7 +24,9 @@ class LoginForm(FlaskForm):  # type: ignore[misc]
 
 
 class ComposeForm(FlaskForm):  # type: ignore[misc]
-    document = FileField(_l("Document (PDF)"), validators=[FileRequired()])
+    # Required unless a PDF chosen for a previous, failed submission is kept (`draft`): see the view.
+    document = FileField(_l("Document (PDF)"))
+    draft = HiddenField()
     recipient_name = StringField(_l("Recipient's name"), validators=[DataRequired(), Length(max=200)])
     recipient_phone = StringField(_l("Recipient's mobile number"), validators=[DataRequired(), Length(max=40)])
     # Given, the letter goes by email as well as by SMS (the code still goes to the mobile).

@@ -20,6 +20,7 @@ from webapp.i18n import text_direction
 from webapp.labels import EVENT_LABELS, STATUS_LABELS
 from webapp.letters.access import dispute_bundle, open_proof
 from webapp.letters.deposit import DepositRequest, deposit_letter
+from webapp.letters.drafts import discard_draft, keep_draft, open_draft, user_draft
 from webapp.letters.errors import DocumentTooLarge, LetterError, LetterNotFound, ProofNotAvailable, ProofPending
 from webapp.letters.queries import SEARCH_MAX_LENGTH, LetterFilter, count_letters, dashboard_page
 from webapp.letters.read import LetterView, MessageView, SenderActor, letter_for, visible_letter
@@ -27,6 +28,7 @@ from webapp.letters.resend import ResendLimited, resend_notification
 from webapp.letters.states import FINAL_STATES, LetterStatus
 from webapp.letters.stats import OUTCOMES, delivery_funnel, monthly_volume
 from webapp.models import (
+    DraftDocument,
     Evidence,
     Letter,
     OutboundMessage,
@@ -290,40 +292,89 @@ def compose() -> ResponseReturnValue:
     if not can_send():
         return sending_gate(_("Send a registered letter"))
     form = ComposeForm()
-    error_field = None
-    if form.validate_on_submit():
-        services = current_services()
-        upload = form.document.data
-        data = upload.read(services.settings.max_document_bytes + 1)
-        request_ = DepositRequest(
-            document=data,
-            document_name=upload.filename or "document.pdf",
-            recipient_phone=form.recipient_phone.data,
-            recipient_name=form.recipient_name.data,
-            recipient_email=form.recipient_email.data or None,
-            channel="email" if form.recipient_email.data else "sms",
-            language=form.language.data,
-            sender_reference=form.sender_reference.data or None,
-            document_confidential=bool(form.document_confidential.data),
-        )
-        try:
-            letter = deposit_letter(db.session, services, current_user, request_)
-        except LetterError as exc:
-            db.session.rollback()
-            error_field = exc.field
-            flash(deposit_error_message(exc), "error")
-        else:
-            db.session.commit()
-            flash(
-                _(
-                    "Letter %(reference)s deposited. The recipient is being notified.",
-                    reference=letter.reference,
-                ),
-                "success",
-            )
-            return redirect(url_for(".letter_detail", letter_id=letter.id), code=303)
+    services = current_services()
+    draft = user_draft(db.session, services, _me(), form.draft.data) if request.method == "POST" else None
+    if form.is_submitted():
+        valid = form.validate()  # first: it resets every field's errors
+        upload = form.document.data if form.document.data and form.document.data.filename else None
+        data = upload.read(services.settings.max_document_bytes + 1) if upload is not None else None
+        if data is not None and upload is not None:
+            draft = _keep(upload.filename or "document.pdf", data, form) or draft
+        elif draft is None:
+            form.document.errors.append(_("Choose the PDF to send."))
+        if valid and draft is not None and not form.document.errors:
+            document = open_draft(services, draft) if data is None else data
+            if document is None:
+                form.document.errors.append(_("Choose the PDF to send."))
+            else:
+                letter = _deposit(form, draft, document)
+                if letter is not None:
+                    return redirect(url_for(".letter_detail", letter_id=letter.id), code=303)
+        db.session.commit()  # the kept PDF stays for the corrected submission
+    if draft is not None:
+        form.draft.data = draft.id
     status = 422 if request.method == "POST" else 200
-    return render_template("portal/compose.html", form=form, error_field=error_field), status
+    return render_template("portal/compose.html", form=form, draft=draft), status
+
+
+def _me() -> Any:
+    return current_user._get_current_object()
+
+
+def _keep(filename: str, data: bytes, form: ComposeForm) -> DraftDocument | None:
+    """Keeps a newly chosen PDF for the corrected submission; a PDF that is itself wrong is refused beside
+    its field instead (and not kept)."""
+    try:
+        draft = keep_draft(db.session, current_services(), _me(), filename, data)
+    except LetterError as exc:
+        form.document.errors.append(deposit_error_message(exc))
+        return None
+    db.session.commit()  # kept even if this submission fails on another field
+    return draft
+
+
+# A deposit error's field, as the compose form names it.
+COMPOSE_FIELDS = {
+    "document": "document",
+    "recipient_phone": "recipient_phone",
+    "recipient_name": "recipient_name",
+    "recipient_email": "recipient_email",
+    "channel": "recipient_email",
+    "language": "language",
+    "sender_reference": "sender_reference",
+}
+
+
+def _deposit(form: ComposeForm, draft: DraftDocument, document: bytes) -> Letter | None:
+    """Deposits the letter; a refusal goes beside its field (None), the kept PDF with it."""
+    request_ = DepositRequest(
+        document=document,
+        document_name=draft.filename,
+        recipient_phone=form.recipient_phone.data,
+        recipient_name=form.recipient_name.data,
+        recipient_email=form.recipient_email.data or None,
+        channel="email" if form.recipient_email.data else "sms",
+        language=form.language.data,
+        sender_reference=form.sender_reference.data or None,
+        document_confidential=bool(form.document_confidential.data),
+    )
+    draft_id = draft.id
+    try:
+        letter = deposit_letter(db.session, current_services(), current_user, request_)
+    except LetterError as exc:
+        db.session.rollback()
+        field = COMPOSE_FIELDS.get(exc.field or "")
+        if field is not None:
+            form[field].errors.append(deposit_error_message(exc))
+        else:
+            flash(deposit_error_message(exc), "error")
+        return None
+    kept = db.session.get(DraftDocument, draft_id)
+    if kept is not None:
+        discard_draft(db.session, kept)
+    db.session.commit()
+    flash(_("Letter %(reference)s deposited. The recipient is being notified.", reference=letter.reference), "success")
+    return letter
 
 
 def _own_letter(letter_id: str) -> Letter:
