@@ -54,7 +54,7 @@ from webapp.letters.deposit import REFERENCE_ALPHABET, parse_mobile_number
 from webapp.letters.errors import InvalidInput
 from webapp.letters.states import LetterStatus
 from webapp.models.letter import normalised_email
-from webapp.models.names import fold_name, name_words
+from webapp.models.names import fold_name, name_keys, name_words
 from webapp.models.organisation import organisation_name_key
 from webapp.support.search import search_letters
 
@@ -433,7 +433,7 @@ def _word_rows(row: tuple[Any, ...]) -> list[tuple[Any, ...]]:
     """The `letter_name_words` rows of a letter row, as `models.letter._index_recipient_name` writes them."""
     letter_id = row[LETTER_COLUMNS.index("id")]
     deposited_at = row[LETTER_COLUMNS.index("deposited_at")]
-    return [(letter_id, word, deposited_at) for word in name_words(row[LETTER_COLUMNS.index("recipient_name")])]
+    return [(letter_id, word, deposited_at) for word in name_keys(row[LETTER_COLUMNS.index("recipient_name")])]
 
 
 def drop_letter_indexes(connection: Connection) -> list[str]:

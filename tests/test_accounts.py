@@ -525,7 +525,10 @@ def test_a_sender_sees_only_their_own_tokens_an_admin_sees_the_organisation(
     as_sender, as_admin = app.test_client(), app.test_client()
     log_in(as_sender, plain)
     # Only admins create tokens (a sender gets 403 and no form); the operator's CLI may make one for a sender.
-    assert "Only the admins of your organisation create API tokens" in as_sender.get("/account/tokens", headers=ENGLISH).text
+    assert (
+        "Only the admins of your organisation create API tokens"
+        in as_sender.get("/account/tokens", headers=ENGLISH).text
+    )
     assert post_form(as_sender, "/account/tokens", {"name": "nope"}).status_code == 403
     with app.app_context():
         create_api_token(db.session, clock, email="guichet@atlas.ma", name="guichet-token")

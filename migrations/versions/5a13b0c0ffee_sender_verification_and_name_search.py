@@ -7,7 +7,7 @@
 - `organisations`: when the organisation submitted its documents, the operator's refusal (who, when,
   why), and the state of the email telling its admins of the decision.
 - `letter_name_words` and `organisation_name_words`: the folded words of recipients' and
-  organisations' names (no accents, no case), indexed, so that support finds "Bennani" or part of
+  organisations' names (no accents, no case), and the pairs of a recipient's name's words, indexed, so that support finds "Bennani" or part of
   an organisation's name by index look-ups (see `webapp.support.search`).  Filled here for the rows
   that exist, folded in Python as the models do.
 
@@ -52,6 +52,13 @@ def _name_words(text):
         if word not in words:
             words.append(word)
     return words[:12]
+
+
+def _name_keys(text):
+    words = _name_words(text)
+    head = words[:4]
+    pairs = {" ".join(sorted((a, b))) for i, a in enumerate(head) for b in head[i + 1:]}
+    return words + sorted(pairs)
 
 
 def upgrade():
@@ -105,7 +112,7 @@ def upgrade():
 
     op.create_table('letter_name_words',
     sa.Column('letter_id', sa.String(length=36), nullable=False),
-    sa.Column('word', sa.String(length=64), nullable=False),
+    sa.Column('word', sa.String(length=129), nullable=False),
     sa.Column('deposited_at', webapp.models.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['letter_id'], ['letters.id'], name=op.f('fk_letter_name_words_letter_id_letters')),
     sa.PrimaryKeyConstraint('letter_id', 'word', name=op.f('pk_letter_name_words'))
@@ -166,7 +173,7 @@ def _fill_name_words():
         rows = [
             {'letter_id': letter_id, 'word': word, 'deposited_at': deposited_at}
             for letter_id, name, deposited_at in page
-            for word in _name_words(name)
+            for word in _name_keys(name)
         ]
         if rows:
             connection.execute(sa.insert(letter_words), rows)

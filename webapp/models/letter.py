@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship, validates
 
 from webapp.extensions import db
-from webapp.models.names import name_words
+from webapp.models.names import MAX_KEY_LENGTH, name_keys
 from webapp.models.organisation import Organisation, User
 from webapp.models.types import UTCDateTime, new_id
 
@@ -115,19 +115,19 @@ class Letter(db.Model):  # type: ignore[name-defined,misc]
 
 
 class LetterNameWord(db.Model):  # type: ignore[name-defined,misc]
-    """One word of a letter's recipient name, folded (`models.names`), with the letter's deposit time:
-    support finds "Bennani" as the newest letters of the index range (word, deposited_at), whatever
-    the number of letters.  Written with the letter (`_index_recipient_name`); a name never changes.
+    """One word of a letter's recipient name, folded (`models.names`), or a pair of its words ("bennani
+    salma"), with the letter's deposit time: support finds "Bennani" or "Salma Bennani" as the newest
+    letters of one index range (word, deposited_at), whatever the number of letters.  Written with the
+    letter (`_index_recipient_name`); a name never changes.
 
-    The index holds the letter id too: a search reads it alone (no table look-up), and the other words
-    of a name are checked by seeks into the same index, in deposit order, so that they stay near each
-    other instead of jumping around the table (see `support.search.recipient_name_letter_ids`)."""
+    The index holds the letter id too: a search reads it alone (no table look-up), and a third word
+    is checked by seeks into the same index, in deposit order (see `support.search`)."""
 
     __tablename__ = "letter_name_words"
     __table_args__ = (Index("ix_letter_name_words_word_deposited_at", "word", "deposited_at", "letter_id"),)
 
     letter_id: Mapped[str] = mapped_column(ForeignKey("letters.id"), primary_key=True)
-    word: Mapped[str] = mapped_column(String(64), primary_key=True)
+    word: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH), primary_key=True)
     deposited_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -135,7 +135,7 @@ class LetterNameWord(db.Model):  # type: ignore[name-defined,misc]
 def _index_recipient_name(_mapper: Mapper[Letter], connection: Connection, letter: Letter) -> None:
     rows = [
         {"letter_id": letter.id, "word": word, "deposited_at": letter.deposited_at}
-        for word in name_words(letter.recipient_name)
+        for word in name_keys(letter.recipient_name)
     ]
     if rows:
         connection.execute(LetterNameWord.__table__.insert(), rows)

@@ -13,6 +13,10 @@ import unicodedata
 
 MAX_WORD_LENGTH = 64
 MAX_WORDS = 12
+# Pairs of words are indexed among a name's first words: "salma bennani" is one key, so that a search
+# for two words is one ordered index range even when each word alone is common and the pair rare.
+MAX_PAIR_WORDS = 4
+MAX_KEY_LENGTH = 2 * MAX_WORD_LENGTH + 1
 
 
 def fold_name(text: str | None) -> str:
@@ -35,3 +39,16 @@ def name_words(text: str | None) -> list[str]:
         if word not in words:
             words.append(word)
     return words[:MAX_WORDS]
+
+
+def word_pair(first: str, second: str) -> str:
+    """The index key of two words of a name, in any order ("bennani salma")."""
+    return " ".join(sorted((first, second)))
+
+
+def name_keys(text: str | None) -> list[str]:
+    """What a name is indexed under: each of its words, and each pair of its first words."""
+    words = name_words(text)
+    head = words[:MAX_PAIR_WORDS]
+    pairs = [word_pair(a, b) for i, a in enumerate(head) for b in head[i + 1 :]]
+    return words + sorted(set(pairs))

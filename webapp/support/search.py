@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, exists, or_, select
 from sqlalchemy.orm import aliased
 
 from webapp.accounts.errors import InvalidIce
@@ -37,7 +37,7 @@ from webapp.letters.errors import InvalidInput
 from webapp.letters.recipient import normalise_reference
 from webapp.models import Letter, LetterNameWord, Organisation, OrganisationNameWord
 from webapp.models.letter import normalised_email
-from webapp.models.names import name_words
+from webapp.models.names import name_words, word_pair
 from webapp.models.organisation import organisation_name_key
 
 MAX_LIMIT = 200
@@ -45,8 +45,6 @@ _DIGITS = re.compile(r"\d+")
 # A name query's words beyond these are ignored; an organisation's word start must be this long.
 MAX_NAME_WORDS = 4
 MIN_PREFIX = 3
-# Letters of a word counted before it is called common: the rarest word of a name leads the search.
-WORD_COUNT_CAP = 20_000
 # Organisations whose names start like the query: their newest letters are shown (the rest: be precise).
 MAX_ORGANISATIONS = 10
 ORGANISATION_WORD_CAP = 500  # organisations read for one word of the query
@@ -177,21 +175,16 @@ def recipient_name_matches(session: DbSession, query: str, limit: int) -> list[t
     """The newest letters whose recipient's name has every word of the query (folded), at most `limit`,
     as (id, deposit time), read from the (word, deposited_at, letter_id) index alone.
 
-    One word is one ordered range of the index.  Several words: the rarest one (counted up to
-    WORD_COUNT_CAP) leads, newest first, and each other word is a seek into the same index at that
-    letter's (word, deposited_at, letter_id); the seeks move in deposit order, so they read pages
-    next to each other, where probing by letter id would read pages all over the table."""
+    One word is one ordered range of the index; two words are one too, their pair being indexed
+    ("bennani salma", `models.names.name_keys`), so that a rare pair of common words reads no more
+    than its own letters.  A third or fourth word is a seek into the same index at each candidate's
+    (word, deposited_at, letter_id), in deposit order."""
     words = name_words(query)[:MAX_NAME_WORDS]
     if not words:
         return []
-    if len(words) > 1:
-        counts = {word: _word_count(session, word) for word in words}
-        if min(counts.values()) == 0:
-            return []
-        words.sort(key=lambda word: counts[word])
-    lead, others = words[0], words[1:]
+    lead = words[0] if len(words) == 1 else word_pair(words[0], words[1])
     statement = select(LetterNameWord.letter_id, LetterNameWord.deposited_at).where(LetterNameWord.word == lead)
-    for other in others:
+    for other in words[2:]:
         also = aliased(LetterNameWord)
         statement = statement.where(
             exists().where(
@@ -204,11 +197,6 @@ def recipient_name_matches(session: DbSession, query: str, limit: int) -> list[t
         )
     statement = statement.order_by(LetterNameWord.deposited_at.desc(), LetterNameWord.letter_id.desc()).limit(limit)
     return [(row.letter_id, row.deposited_at) for row in session.execute(statement)]
-
-
-def _word_count(session: DbSession, word: str) -> int:
-    capped = select(LetterNameWord.letter_id).where(LetterNameWord.word == word).limit(WORD_COUNT_CAP).subquery()
-    return int(session.execute(select(func.count()).select_from(capped)).scalar_one())
 
 
 def _organisation_ids(session: DbSession, query: str, *, by_words: bool = True) -> list[str]:
