@@ -137,8 +137,12 @@ def test_until_confirmed_the_user_logs_in_but_cannot_send_nor_create_tokens(
     created = post_form(client, "/account/tokens", {"name": "erp"})
     assert created.status_code == 303
     assert "lre_" in client.get(created.location).text
-    # Single use.
-    assert client.get(path).status_code == 404
+    # Single use: reopened, it says the address is confirmed (and asks for nothing).
+    again = client.get(path, headers=ENGLISH)
+    assert again.status_code == 200
+    assert "gerant@anfa.ma is confirmed already" in again.text
+    assert "ask for a new one" not in again.text
+    assert 'name="csrf_token"' not in again.text.split("<main")[1].split("</nav>")[-1]  # no button to press
 
 
 def test_the_link_expires_after_48_hours(

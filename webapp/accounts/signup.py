@@ -279,6 +279,19 @@ def pending_email_confirmation(session: DbSession, clock: Clock, token: str) -> 
     return confirmation
 
 
+def confirmed_by_link(session: DbSession, token: str) -> str | None:
+    """The address a used or replaced link was for, when that address is confirmed (by this link or another):
+    reopening it then says so, instead of asking for a new link that is not needed."""
+    if len(token) > 100:
+        return None
+    confirmation = session.execute(
+        select(EmailConfirmation).where(EmailConfirmation.token_hash == hash_link_token(token))
+    ).scalar_one_or_none()
+    if confirmation is None or confirmation.email != confirmation.user.email:
+        return None
+    return confirmation.email if confirmation.user.email_confirmed_at is not None else None
+
+
 def confirm_email(session: DbSession, clock: Clock, token: str) -> User:
     """Marks the user's address confirmed; the link works once."""
     confirmation = pending_email_confirmation(session, clock, token)

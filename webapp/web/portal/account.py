@@ -37,7 +37,13 @@ from webapp.accounts.invitations import (
 )
 from webapp.accounts.login import change_password, log_out_everywhere
 from webapp.accounts.members import organisation_user, organisation_users, set_active, set_role
-from webapp.accounts.signup import confirm_email, pending_email_confirmation, sign_up, start_email_confirmation
+from webapp.accounts.signup import (
+    confirm_email,
+    confirmed_by_link,
+    pending_email_confirmation,
+    sign_up,
+    start_email_confirmation,
+)
 from webapp.accounts.tokens import (
     create_api_token,
     open_reveal,
@@ -534,6 +540,9 @@ def confirm_email_address(token: str) -> ResponseReturnValue:
     try:
         confirmation = pending_email_confirmation(db.session, services.clock, token)
     except ConfirmationInvalid:
+        confirmed = confirmed_by_link(db.session, token)
+        if confirmed is not None:
+            return render_template("portal/account/confirmation_done.html", email=confirmed)
         return render_template("portal/account/confirmation_invalid.html"), 404
     form = ConfirmForm()
     if form.validate_on_submit():
