@@ -22,7 +22,13 @@ from webapp.letters.access import dispute_bundle, open_proof
 from webapp.letters.deposit import DepositRequest, deposit_letter
 from webapp.letters.drafts import discard_draft, keep_draft, open_draft, user_draft
 from webapp.letters.errors import DocumentTooLarge, LetterError, LetterNotFound, ProofNotAvailable, ProofPending
-from webapp.letters.queries import SEARCH_MAX_LENGTH, LetterFilter, count_letters, dashboard_page
+from webapp.letters.queries import (
+    SEARCH_MAX_LENGTH,
+    LetterFilter,
+    count_letters,
+    dashboard_page,
+    opened_letter_ids,
+)
 from webapp.letters.read import LetterView, MessageView, SenderActor, letter_for, visible_letter
 from webapp.letters.resend import ResendLimited, resend_notification
 from webapp.letters.states import FINAL_STATES, LetterStatus
@@ -254,12 +260,17 @@ def letters() -> ResponseReturnValue:
     rows = dashboard_page(db.session, organisation_id, query.filters, page=page, size=PAGE_SIZE)
     context: dict[str, Any] = {
         "letters": rows,
+        "opened": opened_letter_ids(db.session, [letter.id for letter in rows]),
         # Poll while a letter shown may still change; the rows answered without it stop the polling.
         "live": any(letter.status not in FINAL_STATES for letter in rows),
         "rows_url": _dashboard_url(query, page),
     }
     if _htmx_refresh():
-        return _answer(render_template("portal/_dash_rows.html", **context))
+        # The rows, and the charts out of band: the funnel's counts move with the rows' statuses.
+        return _answer(
+            render_template("portal/_dash_rows.html", **context)
+            + render_template("portal/_dash_charts.html", query=query, oob=True, **_dashboard_charts(query.filters))
+        )
     return _answer(
         render_template(
             "portal/letters.html",
