@@ -293,7 +293,7 @@ def test_the_charts_count_the_organisations_letters(
     deposit: Any,
     make_sender: Callable[..., Sender],
 ) -> None:
-    flow.letter(sender_reference="N")  # 23 November
+    neglected = flow.letter(sender_reference="N")  # 23 November
     clock.advance(app.extensions["wassit"].settings.acceptance_period + 1)  # 8 December
     assert expire(app) == 1
     accepted = flow.letter(phone="0661234567")
@@ -301,6 +301,9 @@ def test_the_charts_count_the_organisations_letters(
     flow.identify(recipient, accepted)
     log_in(client, sender)
     assert "opened by the recipient" in rows_of(dashboard(client).text)  # the row says it, before any decision
+    api = client.get(f"/api/v1/letters/{accepted.id}", headers=sender.auth).json
+    assert api["opened_at"] is not None
+    assert client.get(f"/api/v1/letters/{neglected.id}", headers=sender.auth).json["opened_at"] is None
     assert choose(recipient, accepted.path, "accept").status_code == 303
     refused = flow.letter(phone="0662345678")
     recipient = browser(app, "127.0.0.3")

@@ -411,6 +411,12 @@ class LetterSchema(LetterSummarySchema):
     """A letter with its timeline, notifications and proofs (`LetterView`)."""
 
     events = fields.List(fields.Nested(EventSchema), required=True, attribute="timeline")
+    opened_at = Moment(
+        required=True,
+        allow_none=True,
+        dump_only=True,
+        metadata={"description": "When the recipient opened the letter (identified with a code); null until then."},
+    )
     notifications = fields.List(fields.Nested(NotificationSchema), required=True)
     proofs = derived(fields.List, proofs_of, fields.Nested(ProofSchema), required=True)
 
