@@ -70,5 +70,6 @@ def open_draft(services: Services, draft: DraftDocument) -> bytes | None:
         return None
 
 
-def discard_draft(session: DbSession, draft: DraftDocument) -> None:
-    session.delete(draft)
+def discard_draft(session: DbSession, draft_id: str) -> None:
+    """Deletes the draft once its letter is deposited."""
+    session.execute(delete(DraftDocument).where(DraftDocument.id == draft_id))

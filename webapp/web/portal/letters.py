@@ -380,9 +380,7 @@ def _deposit(form: ComposeForm, draft: DraftDocument, document: bytes) -> Letter
         else:
             flash(deposit_error_message(exc), "error")
         return None
-    kept = db.session.get(DraftDocument, draft_id)
-    if kept is not None:
-        discard_draft(db.session, kept)
+    discard_draft(db.session, draft_id)
     db.session.commit()
     flash(_("Letter %(reference)s deposited. The recipient is being notified.", reference=letter.reference), "success")
     return letter
