@@ -69,6 +69,30 @@ def admin_required(view: Callable[..., ResponseReturnValue]) -> Callable[..., Re
     return wrapped
 
 
+# A delivery's error as stored (English, as the API gives it), said in the page's language.
+DELIVERY_ERRORS = {
+    "the host name does not resolve": _l("the host name does not resolve"),
+    "the host resolves to a private address": _l("the host resolves to a private address"),
+    "timed out": _l("no answer in time"),
+    "redirects are not followed": _l("a redirect (redirects are not followed)"),
+    "endpoint disabled": _l("the endpoint is disabled"),
+}
+
+
+@bp.app_template_global()
+def webhook_error(error: str | None) -> str:
+    """`HTTP 500` → "answered HTTP 500", `connection failed: ConnectionError` → "connection failed (…)"."""
+    if not error:
+        return ""
+    if error in DELIVERY_ERRORS:
+        return str(DELIVERY_ERRORS[error])
+    if error.startswith("HTTP "):
+        return str(_l("answered %(status)s", status=error))
+    if error.startswith("connection failed: "):
+        return str(_l("connection failed (%(reason)s)", reason=error.removeprefix("connection failed: ")))
+    return error
+
+
 @bp.after_request
 def _private(response: Any) -> Any:
     response.headers["Cache-Control"] = "no-store"  # the creation page shows a secret
