@@ -10,9 +10,15 @@ PostgreSQL): organisations of very different sizes (Zipf), recipients' mobiles
 that recur (a debtor gets several letters), a third of the letters with an
 email written in mixed case.  Then it times `webapp.support.search.search_letters`
 for each kind of query, written the way a caller would say it (national
-`06…` numbers, addresses in capitals, references without their dash), prints
-the plan of every statement a search runs, and the cost of the `/metrics`
-aggregates on the same data.  PASS when every kind's p95 is under a second.
+`06…` numbers, addresses in capitals, references without their dash, recipients'
+names in any case, without their accents, in any order, and the start of an
+organisation's name), prints the plan of every statement a search runs, and the
+cost of the `/metrics` aggregates on the same data.  PASS when every kind of
+search has its p95 under 50 ms (the `/metrics` aggregates: under a second).
+
+Recipients' names are drawn from Moroccan first and last names with Zipf weights, so
+that some words are very common ("Bennani", "Mohamed": tens of thousands of letters)
+and others rare, as in a real register.
 """
 
 from __future__ import annotations
@@ -25,7 +31,6 @@ import os
 import random
 import secrets
 import statistics
-import string
 import sys
 import tempfile
 import time
@@ -49,10 +54,124 @@ from webapp.letters.deposit import REFERENCE_ALPHABET, parse_mobile_number
 from webapp.letters.errors import InvalidInput
 from webapp.letters.states import LetterStatus
 from webapp.models.letter import normalised_email
+from webapp.models.names import fold_name, name_keys, name_words
 from webapp.models.organisation import organisation_name_key
 from webapp.support.search import search_letters
 
-THRESHOLD_SECONDS = 1.0
+THRESHOLD_SECONDS = 0.05  # a search, at p95
+METRICS_THRESHOLD_SECONDS = 1.0  # the /metrics aggregates
+FIRST_NAMES = (
+    "Mohamed",
+    "Fatima",
+    "Ahmed",
+    "Khadija",
+    "Youssef",
+    "Salma",
+    "Amine",
+    "Imane",
+    "Omar",
+    "Hamza",
+    "Sara",
+    "Mehdi",
+    "Nadia",
+    "Rachid",
+    "Zineb",
+    "Karim",
+    "Hajar",
+    "Said",
+    "Meryem",
+    "Hassan",
+    "Aicha",
+    "Ayoub",
+    "Houda",
+    "Anas",
+    "Leila",
+    "Othmane",
+    "Souad",
+    "Yassine",
+    "Ghizlane",
+    "Ilyas",
+    "Najat",
+    "Driss",
+    "Samira",
+    "Abdelilah",
+    "Loubna",
+    "Reda",
+    "Hanane",
+    "Badr",
+    "Siham",
+    "Hicham",
+    "Asmae",
+    "Jamal",
+    "Wiam",
+    "Nabil",
+    "Kawtar",
+    "Tarik",
+    "Btissam",
+    "Adil",
+    "Hélène",
+    "Chaïmae",
+    "Réda",
+    "Aïcha",
+)
+LAST_NAMES = (
+    "Bennani",
+    "Alami",
+    "El Idrissi",
+    "Tazi",
+    "Berrada",
+    "Chraibi",
+    "Fassi",
+    "Ouazzani",
+    "Benjelloun",
+    "Lahlou",
+    "Sqalli",
+    "Kettani",
+    "Benkirane",
+    "Amrani",
+    "Bouzidi",
+    "Cherkaoui",
+    "El Amrani",
+    "Hajji",
+    "Ziani",
+    "Naciri",
+    "Bensaid",
+    "Benmoussa",
+    "Tahiri",
+    "Filali",
+    "Lamrani",
+    "Mansouri",
+    "Belhaj",
+    "Rami",
+    "Skalli",
+    "Slaoui",
+    "Guessous",
+    "Sebti",
+    "Benali",
+    "Kabbaj",
+    "Jettou",
+    "Mernissi",
+    "Hakimi",
+    "Ait Benhaddou",
+    "Bouchta",
+    "Moussaoui",
+    "Zaidi",
+    "Rhanim",
+    "Saadi",
+    "El Khatib",
+    "Ennaji",
+    "Qadiri",
+    "Zemmouri",
+    "Daoudi",
+    "Benabdellah",
+    "Essaidi",
+    "Boukili",
+    "Tounsi",
+    "Lazrak",
+    "Bouhlal",
+    "Chafik",
+    "Benchekroun",
+)
 START = datetime(2024, 1, 1, tzinfo=UTC)
 SPAN = timedelta(days=730)
 STATUSES = [
@@ -110,8 +229,12 @@ class Figures:
         return ordered[math.ceil(0.95 * len(ordered)) - 1] * 1000
 
     @property
+    def threshold_ms(self) -> float:
+        return (METRICS_THRESHOLD_SECONDS if self.kind.startswith("/metrics") else THRESHOLD_SECONDS) * 1000
+
+    @property
     def passed(self) -> bool:
-        return self.p95_ms < THRESHOLD_SECONDS * 1000
+        return self.p95_ms < self.threshold_ms
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -120,6 +243,7 @@ class Figures:
             "median_ms": round(self.median_ms, 2),
             "p95_ms": round(self.p95_ms, 2),
             "letters_found": self.results,
+            "threshold_ms": self.threshold_ms,
             "passed": self.passed,
         }
 
@@ -169,8 +293,24 @@ def organisations(rng: random.Random, count: int, now: datetime) -> list[dict[st
     return rows
 
 
+def recipient_name(rng: random.Random, first_weights: list[float], last_weights: list[float]) -> str:
+    """A Moroccan name, sometimes with a second last name, sometimes in capitals, as senders type them."""
+    first = rng.choices(FIRST_NAMES, weights=first_weights)[0]
+    last = rng.choices(LAST_NAMES, weights=last_weights)[0]
+    if rng.random() < 0.15:
+        last += " " + rng.choices(LAST_NAMES, weights=last_weights)[0]
+    if rng.random() < 0.2:
+        last = last.upper()
+    return f"{first} {last}"
+
+
+def _zipf(count: int) -> list[float]:
+    return [1 / (rank + 1) for rank in range(count)]
+
+
 def letter_rows(rng: random.Random, count: int, orgs: list[dict[str, Any]]) -> Iterator[tuple[Any, ...]]:
     """The letters in deposit order; a recipient's mobile recurs about 1.4 times on average."""
+    first_weights, last_weights = _zipf(len(FIRST_NAMES)), _zipf(len(LAST_NAMES))
     weights = [1 / (rank + 1) for rank in range(len(orgs))]  # Zipf: the first organisation is the biggest
     chosen = rng.choices(range(len(orgs)), weights=weights, k=count)
     statuses = rng.choices([s for s, _ in STATUSES], weights=[w for _, w in STATUSES], k=count)
@@ -195,7 +335,7 @@ def letter_rows(rng: random.Random, count: int, orgs: list[dict[str, Any]]) -> I
             statuses[index].value,
             "email" if address else "sms",
             "fr",
-            "Destinataire " + "".join(rng.choices(string.ascii_uppercase, k=6)),
+            recipient_name(rng, first_weights, last_weights),
             rng.choice(phones),
             address,
             normalised_email(address),
@@ -235,6 +375,10 @@ def load(connection: Connection, rng: random.Random, count: int, org_count: int)
         org_rows,
     )
     connection.execute(
+        text("INSERT INTO organisation_name_words (organisation_id, word) VALUES (:id, :word)"),
+        [{"id": o["id"], "word": word} for o in orgs for word in name_words(f"{o['name']} {o['legal_name']}")],
+    )
+    connection.execute(
         text(
             "INSERT INTO users (id, organisation_id, email, password_hash, role, is_active, created_at, "
             "session_epoch, login_failures, totp_failures) "
@@ -252,6 +396,7 @@ def load(connection: Connection, rng: random.Random, count: int, org_count: int)
     sqlite = connection.dialect.name == "sqlite"
     placeholders = ", ".join("?" for _ in LETTER_COLUMNS)
     insert = f"INSERT INTO letters ({', '.join(LETTER_COLUMNS)}) VALUES ({placeholders})"  # noqa: S608
+    insert_words = "INSERT INTO letter_name_words (letter_id, word, deposited_at) VALUES (?, ?, ?)"
     started = time.perf_counter()
     loaded = 0
     if sqlite:
@@ -261,29 +406,45 @@ def load(connection: Connection, rng: random.Random, count: int, org_count: int)
             if not chunk_rows:
                 break
             cursor.executemany(insert, chunk_rows)
+            cursor.executemany(insert_words, [w for r in chunk_rows for w in _word_rows(r)])
             sample += [dict(zip(LETTER_COLUMNS, r, strict=True)) for r in chunk_rows[::sample_every]]
             loaded += len(chunk_rows)
             _progress(loaded, count, started)
     else:
+        words: list[tuple[Any, ...]] = []
         with raw.cursor() as cursor, cursor.copy(f"COPY letters ({', '.join(LETTER_COLUMNS)}) FROM STDIN") as copy:  # type: ignore[union-attr]
             for row in rows:
                 copy.write_row(row)
+                words += _word_rows(row)
                 if loaded % sample_every == 0:
                     sample.append(dict(zip(LETTER_COLUMNS, row, strict=True)))
                 loaded += 1
                 if loaded % CHUNK == 0:
                     _progress(loaded, count, started)
+        copy_words = "COPY letter_name_words (letter_id, word, deposited_at) FROM STDIN"
+        with raw.cursor() as cursor, cursor.copy(copy_words) as copy:  # type: ignore[union-attr]
+            for word_row in words:
+                copy.write_row(word_row)
     print(f"\rloaded {loaded:,} letters in {time.perf_counter() - started:.0f} s" + " " * 20, file=sys.stderr)
     return Dataset(sample, orgs)
 
 
+def _word_rows(row: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """The `letter_name_words` rows of a letter row, as `models.letter._index_recipient_name` writes them."""
+    letter_id = row[LETTER_COLUMNS.index("id")]
+    deposited_at = row[LETTER_COLUMNS.index("deposited_at")]
+    return [(letter_id, word, deposited_at) for word in name_keys(row[LETTER_COLUMNS.index("recipient_name")])]
+
+
 def drop_letter_indexes(connection: Connection) -> list[str]:
-    """Drops the migrations' `ix_` indexes of `letters` (a bulk load then builds each once, sorted);
-    returns the statements that create them again."""
+    """Drops the migrations' `ix_` indexes of `letters` and `letter_name_words` (a bulk load then builds
+    each once, sorted); returns the statements that create them again."""
     if connection.dialect.name == "sqlite":
-        query = "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'letters'"
+        query = (
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('letters', 'letter_name_words')"
+        )
     else:
-        query = "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'letters'"
+        query = "SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN ('letters', 'letter_name_words')"
     indexes = [(name, sql) for name, sql in connection.exec_driver_sql(query).all() if name.startswith("ix_")]
     for name, _sql in indexes:
         connection.exec_driver_sql(f'DROP INDEX "{name}"')
@@ -374,8 +535,31 @@ def queries(dataset: Dataset, rng: random.Random, count: int) -> dict[str, list[
         "recipient email": [row["recipient_email"].upper() for row in emails],
         "organisation name": [o["name"].upper() for o in orgs[:count]],
         "organisation ICE": [o["ice"] for o in orgs[:count]],
+        "recipient last name": [_last_name(row["recipient_name"], rng) for row in letters],
+        "recipient full name": [_full_name(row["recipient_name"], rng) for row in letters],
+        "organisation name part": [_name_part(o["name"], rng) for o in orgs[:count]],
+        "name nobody has": [f"Zyxwvu{i}" for i in range(count)],
         "no match": [f"nobody{i}@nowhere.ma" for i in range(count)],
     }
+
+
+def _last_name(name: str, rng: random.Random) -> str:
+    """The last name alone, as a caller spells it: in any case, without its accents."""
+    last = name.split(" ", 1)[1]
+    return rng.choice([last, last.lower(), last.upper(), fold_name(last)])
+
+
+def _full_name(name: str, rng: random.Random) -> str:
+    """The whole name, sometimes last name first, sometimes without accents or in capitals."""
+    first, last = name.split(" ", 1)
+    said = rng.choice([f"{first} {last}", f"{last} {first}"])
+    return rng.choice([said, said.upper(), fold_name(said)])
+
+
+def _name_part(name: str, rng: random.Random) -> str:
+    """Part of an organisation's name: "00042", "banq 0004", "cabinet 00042"."""
+    kind, number = name.split()[:2]
+    return rng.choice([number, f"{kind[:4].lower()} {number[:4]}", f"{kind.lower()} {number}"])
 
 
 def time_searches(kind: str, texts: Sequence[str]) -> Figures:
@@ -487,10 +671,10 @@ def report(
             lines.append(f"    {statement[:160]}{'…' if len(statement) > 160 else ''}")
             lines += [f"      {line}" for line in plan]
     width = max(len(f.kind) for f in figures)
-    lines += ["", f"{'':<{width}}  {'queries':>7}  {'median ms':>9}  {'p95 ms':>8}  {'found':>6}  < 1 s"]
+    lines += ["", f"{'':<{width}}  {'queries':>7}  {'median ms':>9}  {'p95 ms':>8}  {'found':>6}  p95 under"]
     lines += [
         f"{f.kind:<{width}}  {len(f.seconds):>7}  {f.median_ms:>9.2f}  {f.p95_ms:>8.2f}  {f.results:>6}  "
-        f"{'PASS' if f.passed else 'FAIL'}"
+        f"{f.threshold_ms:>5.0f} ms {'PASS' if f.passed else 'FAIL'}"
         for f in figures
     ]
     return "\n".join(lines)
@@ -516,7 +700,10 @@ def main(argv: list[str] | None = None) -> int:
     backend, figures, shown, build_seconds = run(args)
     print(report(backend, figures, shown, build_seconds, args, host))
     passed = all(f.passed for f in figures)
-    print(f"\n{'PASS' if passed else 'FAIL'}: every kind of search {'under' if passed else 'NOT under'} 1 s at p95")
+    print(
+        f"\n{'PASS' if passed else 'FAIL'}: every kind of search {'under' if passed else 'NOT under'} "
+        f"{THRESHOLD_SECONDS * 1000:.0f} ms at p95 (/metrics under {METRICS_THRESHOLD_SECONDS:.0f} s)"
+    )
 
     if not args.no_json:
         RESULTS.mkdir(exist_ok=True)

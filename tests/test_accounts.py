@@ -19,6 +19,7 @@ from tests.portal_helpers import ENGLISH, PASSWORD, csrf_token, log_in
 from webapp.accounts.errors import CodeRejected, InvalidIce, WeakPassword
 from webapp.accounts.login import MAX_FAILURES, authenticate
 from webapp.accounts.signup import create_sender, normalise_ice, sign_up
+from webapp.accounts.tokens import create_api_token
 from webapp.accounts.two_factor import check_second_factor, enable_two_factor, new_totp_secret
 from webapp.clock import FrozenClock
 from webapp.config import Settings
@@ -111,13 +112,17 @@ def test_signup_creates_an_unverified_organisation_that_cannot_send_until_an_ope
     confirmed = post_form(client, link_path(last_email(settings, "gerant@anfa.ma"), "/confirm-email/"), {})
     assert confirmed.status_code == 303
     page = client.get("/account", headers=ENGLISH)
-    assert "Awaiting verification" in page.text
-    assert "awaiting verification" in client.get("/letters", headers=ENGLISH).text
+    assert "Documents to send" in page.text
+    assert "Verification: Documents to send" in client.get("/letters", headers=ENGLISH).text
     user = _user(app, "gerant@anfa.ma")
     assert user.role == Role.ADMIN
 
-    # The portal refuses to deposit.
+    # The portal says what is missing before any work: no compose form to fill in for nothing.
     compose = client.get("/letters/new", headers=ENGLISH)
+    assert compose.status_code == 200
+    assert "Your organisation cannot send yet" in compose.text
+    assert 'name="document"' not in compose.text
+    assert 'href="/account/verification"' in compose.text
     data = {
         "csrf_token": csrf_token(compose.text),
         "recipient_name": "Youssef Alami",
@@ -126,28 +131,21 @@ def test_signup_creates_an_unverified_organisation_that_cannot_send_until_an_ope
         "document": (io.BytesIO(pdf()), "lettre.pdf"),
     }
     refused = client.post("/letters/new", data=data, headers=ENGLISH, content_type="multipart/form-data")
-    assert refused.status_code in (200, 422)
-    assert "not been verified" in refused.text
-    # So does the API, with a token created in the portal.
+    assert refused.status_code == 403
+    assert "Your organisation cannot send yet" in refused.text
+    # Nor can it create API tokens (in the portal or from the command line).
+    tokens_page = client.get("/account/tokens", headers=ENGLISH)
+    assert 'name="name"' not in tokens_page.text
+    assert "wait for the verification of your organisation" in tokens_page.text
     created = post_form(client, "/account/tokens", {"name": "erp"})
-    token = re.search(r"(lre_[A-Za-z0-9_-]+)", created.text)
-    assert token
-    auth = {"Authorization": f"Bearer {token.group(1)}"}
-    api_data = {"recipient_phone": "0612345678", "recipient_name": "Youssef Alami"}
-    api = client.post(
-        "/api/v1/letters",
-        data={**api_data, "document": (io.BytesIO(pdf()), "l.pdf")},
-        headers=auth,
-        content_type="multipart/form-data",
-    )
-    assert api.status_code in (403, 409, 422), api.text
-    assert api.json is not None
-    assert api.json["error"]["code"] == "organisation_not_verified"
+    assert created.status_code == 403
+    assert re.search(r"lre_[A-Za-z0-9_-]{20,}", created.text) is None
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["token", "create", "--email", "gerant@anfa.ma"]).exit_code != 0
     with app.app_context():
         assert db.session.execute(select(Letter)).first() is None
 
     # An operator lists the organisations awaiting verification, and verifies this one.
-    runner = app.test_cli_runner()
     listed = runner.invoke(args=["org", "list", "--unverified"])
     assert listed.exit_code == 0
     assert "Immobilière Anfa SARL" in listed.output
@@ -161,6 +159,14 @@ def test_signup_creates_an_unverified_organisation_that_cannot_send_until_an_ope
         org = db.session.execute(select(Organisation)).scalar_one()
         assert (org.verified_by, org.verification_document) == ("ops@wassit.ma", "CIN AB123")
         assert org.verified_at is not None
+    run_jobs()
+    assert "is verified" in last_email(settings, "gerant@anfa.ma")["subject"]
+    created = post_form(client, "/account/tokens", {"name": "erp"})
+    assert created.status_code == 303
+    token = re.search(r"(lre_[A-Za-z0-9_-]+)", client.get(created.location, headers=ENGLISH).text)
+    assert token
+    auth = {"Authorization": f"Bearer {token.group(1)}"}
+    api_data = {"recipient_phone": "0612345678", "recipient_name": "Youssef Alami"}
     sent = client.post(
         "/api/v1/letters",
         data={**api_data, "document": (io.BytesIO(pdf()), "l.pdf")},
@@ -483,8 +489,15 @@ def test_users_and_tokens_of_another_organisation_are_404(
 def test_tokens_are_shown_once_listed_and_revoked(client: FlaskClient, app: Flask, sender: Sender) -> None:
     log_in(client, sender)
     created = post_form(client, "/account/tokens", {"name": "ERP comptable"})
-    token = re.search(r"(lre_[A-Za-z0-9_-]+)", created.text)
+    # POST-redirect-GET: the token is shown by the page the POST redirects to, once; a reload creates nothing.
+    assert created.status_code == 303
+    assert created.location.endswith("/account/tokens")
+    assert "lre_" not in created.text
+    shown = client.get(created.location, headers=ENGLISH)
+    token = re.search(r"(lre_[A-Za-z0-9_-]+)", shown.text)
     assert token is not None
+    assert 'data-copy="#new-token"' in shown.text  # the copy button (hidden without JavaScript)
+    assert 'href="/api/docs"' in shown.text
     auth = {"Authorization": f"Bearer {token.group(1)}"}
     listing = client.get("/account/tokens", headers=ENGLISH)
     assert "ERP comptable" in listing.text
@@ -511,7 +524,15 @@ def test_a_sender_sees_only_their_own_tokens_an_admin_sees_the_organisation(
     plain = _make_user(app, clock, "Banque Atlas SA", "guichet@atlas.ma", Role.SENDER)
     as_sender, as_admin = app.test_client(), app.test_client()
     log_in(as_sender, plain)
-    post_form(as_sender, "/account/tokens", {"name": "guichet-token"})
+    # Only admins create tokens (a sender gets 403 and no form); the operator's CLI may make one for a sender.
+    assert (
+        "Only the admins of your organisation create API tokens"
+        in as_sender.get("/account/tokens", headers=ENGLISH).text
+    )
+    assert post_form(as_sender, "/account/tokens", {"name": "nope"}).status_code == 403
+    with app.app_context():
+        create_api_token(db.session, clock, email="guichet@atlas.ma", name="guichet-token")
+        db.session.commit()
     log_in(as_admin, sender)
     admin_page = as_admin.get("/account/tokens", headers=ENGLISH).text
     assert "guichet-token" in admin_page

@@ -216,6 +216,20 @@ def test_one_pdf_for_every_row_from_the_portal_end_to_end(
     )
     assert response.status_code == 303, response.text[:3000]
     batch_url = response.headers["Location"]
+    # A summary first, and nothing sent until the sender confirms.
+    summary = client.get(batch_url, headers=ENGLISH)
+    assert "Check before sending" in summary.text
+    assert re.search(r"<dt>Rows</dt><dd>3</dd>", summary.text)
+    assert re.search(r"<dt>Recipients \(distinct mobile numbers\)</dt><dd>3</dd>", summary.text)
+    assert re.search(r"<span lang=\"en\">English</span> 3", summary.text)
+    assert re.search(r"\d+ SMS segments", summary.text)
+    assert "Confirm and send 3 letters" in summary.text
+    run_jobs()
+    assert outbox() == []
+    with app.app_context():
+        assert db.session.execute(select(Letter)).first() is None
+    confirmed = client.post(f"{batch_url}/confirm", data={"csrf_token": csrf_token(summary.text)}, headers=ENGLISH)
+    assert confirmed.status_code == 303
     page = client.get(batch_url, headers=ENGLISH)
     assert '<progress max="3" value="0">' in page.text
     assert 'http-equiv="refresh"' in page.text  # without JavaScript, the page refreshes itself
@@ -228,12 +242,30 @@ def test_one_pdf_for_every_row_from_the_portal_end_to_end(
         assert {letter.language for letter in letters} == {"en"}
     done = client.get(batch_url, headers=ENGLISH)
     assert '<progress max="3" value="3">' in done.text
+    assert "being deposited" not in done.text  # a finished batch says so, and nothing else
+    assert "Done" in done.text
+    # Confirming twice deposits nothing more.
+    client.post(f"{batch_url}/confirm", data={"csrf_token": csrf_token(done.text)}, headers=ENGLISH)
+    run_jobs()
+    assert len(outbox()) == 3
     assert "hx-trigger" not in done.text
     assert 'http-equiv="refresh"' not in done.text
     listing = client.get(f"{batch_url}/letters", headers=ENGLISH)
     assert len(re.findall(r'href="/letters/[0-9a-f-]{36}"', listing.text)) == 3
     assert "Chama" in listing.text
     assert "liste.csv" in client.get("/bulk", headers=ENGLISH).text
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp1252", "utf-16"])
+def test_a_csv_saved_by_excel_in_any_usual_encoding_is_read(
+    app: Flask, client: FlaskClient, sender: Sender, encoding: str
+) -> None:
+    csv_text = "Nom;Téléphone;Fichier\r\nHélène Benâni;0612000001;a.pdf\r\nSociété Générale;0612000002;a.pdf\r\n"
+    response = post_batch(client, sender, csv_text.encode(encoding), zip_data=make_zip({"a.pdf": make_pdf_bytes()}))
+    assert response.status_code == 201, response.json
+    with app.app_context():
+        names = set(db.session.execute(select(BatchRow.recipient_name)).scalars())
+    assert names == {"Hélène Benâni", "Société Générale"}
 
 
 def test_semicolons_a_bom_and_french_column_names_are_read(app: Flask, client: FlaskClient, sender: Sender) -> None:
@@ -323,8 +355,8 @@ BAD_FILES: dict[str, tuple[bytes, dict[str, bytes], list[tuple[int | None, str |
         [(1, "portabel", "unknown_column"), (1, "mobile", "missing_column")],
     ),
     "no rows": (make_csv([]), {"a.pdf": make_pdf_bytes()}, [(None, "csv", "csv_empty")]),
-    "not UTF-8": (
-        "nom,mobile,fichier\r\nHélène,0612345678,a.pdf\r\n".encode("latin-1"),
+    "not text": (
+        b"PK\x03\x04\x14\x00\x00\x00binary\x00\x01\x02",
         {"a.pdf": make_pdf_bytes()},
         [(None, "csv", "csv_encoding")],
     ),
@@ -399,8 +431,9 @@ def test_an_unverified_organisation_cannot_send_in_bulk(
         content_type="multipart/form-data",
         headers=ENGLISH,
     )
-    assert page.status_code == 422
-    assert "has not been verified yet" in page.text
+    assert page.status_code == 403
+    assert "Your organisation cannot send yet" in page.text
+    assert 'name="recipients"' not in form.text  # no form to fill in for nothing
     assert counts(app) == NOTHING
 
 

@@ -131,6 +131,12 @@ def test_the_docs_page_lists_every_endpoint_with_a_curl_example(client: FlaskCli
     assert 'id="event-letter.status_changed"' in page
     assert 'id="event-letter.proof_ready"' in page
     assert "<code>Wassit-Signature</code>" in page
+    # The descriptions' markdown is rendered: no raw backticks or double asterisks, code as <code>.
+    main = page.split("<main", 1)[1].split("</main>", 1)[0]
+    prose = re.sub(r"<pre>.*?</pre>", "", main, flags=re.S)
+    assert "`" not in prose
+    assert "**" not in prose
+    assert "<code>organisation_not_verified</code>" in main
     assert "<script" not in page.split("<main", 1)[1]  # nothing to download, nothing to run
     assert "unpkg" not in page
     assert "cdn" not in page.lower()

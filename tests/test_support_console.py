@@ -607,3 +607,21 @@ def test_the_stored_document_is_never_loaded_by_the_console(
     monkeypatch.setattr(services.vault, "decrypt", refuse)
     assert get(console, f"/support/letters/{letter_id}").status_code == 200
     assert get(console, "/support/attention").status_code == 200
+
+
+def test_the_case_file_reads_as_sentences_in_the_agents_language(
+    app: Flask, console: FlaskClient, letters: Letters
+) -> None:
+    """No raw keys, English statuses or ISO times on a French console: each fact is named and translated."""
+    letter_id, path = letters.notified(recipient_name="Salma Bennani")
+    letters.decide(path, "accept")
+    page = console.get(f"/support/letters/{letter_id}", headers={"Accept-Language": "fr"})
+    assert page.status_code == 200
+    text = page.text
+    for raw in ("notification.provider_message_id", "from_status", "to_status", "deposited", "sent (", "pending"):
+        assert raw not in text, raw
+    assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+", text)  # no ISO time with microseconds
+    assert "Identifiant du message chez l’opérateur" in text
+    assert "Code à usage unique par SMS" in text
+    assert "Envoyé (1 tentative)" in text
+    assert 'class="desk"' in text  # the console takes a desk's width

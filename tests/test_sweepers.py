@@ -58,6 +58,7 @@ def test_every_sweeper_is_run_by_one_scheduled_job_at_its_interval() -> None:
         "confirmation emails": 60,
         "orphan objects": 3600,
         "key rewrap": 300,  # object storage: an hour, the grace an object is given to be committed
+        "verification emails": 60,
     }
 
 

@@ -513,3 +513,23 @@ def test_senders_get_403_and_other_organisations_get_404(
     own_id, _ = register(app, stranger, receiver.url)
     response = client.post(f"/settings/webhooks/{own_id}/deliveries/{delivery_id}/retry", data={"csrf_token": token})
     assert response.status_code == 404
+
+
+def test_a_deliverys_error_is_said_in_the_pages_language(
+    app: Flask,
+    client: FlaskClient,
+    sender: Sender,
+    deposit: Any,
+    run_jobs: Callable[[], None],
+    receiver: Receiver,
+) -> None:
+    endpoint_id, _ = register(app, sender, receiver.url)
+    receiver.status = 500
+    deposit()
+    run_jobs()
+    from tests.portal_helpers import log_in
+
+    log_in(client, sender)
+    page = client.get(f"/settings/webhooks/{endpoint_id}", headers={"Accept-Language": "fr"}).text
+    assert "a répondu HTTP 500" in page
+    assert "En attente" in page or "Échouée" in page or "Remise" in page

@@ -67,8 +67,9 @@ def requeue_batches() -> int:
 
 def requeue_account_emails() -> int:
     services = current_services()
-    return sweepers.sweep(db.session, services, sweepers.INVITATION_EMAILS) + sweepers.sweep(
-        db.session, services, sweepers.CONFIRMATION_EMAILS
+    return sum(
+        sweepers.sweep(db.session, services, sweeper)
+        for sweeper in (sweepers.INVITATION_EMAILS, sweepers.CONFIRMATION_EMAILS, sweepers.VERIFICATION_EMAILS)
     )
 
 

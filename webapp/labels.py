@@ -129,6 +129,71 @@ def event_label(event: str, details: Mapping[str, Any] | None = None) -> Any:
     return EVENT_LABELS.get(event, event)
 
 
+MESSAGE_STATUS_LABELS: dict[str, Any] = {  # an outgoing SMS or email (models.MessageStatus)
+    "pending": _l("Waiting to be sent"),
+    "submitting": _l("Being handed to the operator"),
+    "sent": _l("Sent"),
+    "failed": _l("Failed"),
+    "uncertain": _l("Uncertain (interrupted while sending)"),
+    "cancelled": _l("Not sent (no longer needed)"),
+}
+
+MESSAGE_PURPOSE_LABELS: dict[str, Any] = {  # models.MessagePurpose
+    "notification": _l("Notification"),
+    "code": _l("One-time code"),
+    "reminder": _l("Reminder"),
+}
+
+CHANNEL_LABELS: dict[str, Any] = {"sms": _l("SMS"), "email": _l("Email")}
+
+RECEIPT_STATUS_LABELS: dict[str, Any] = {  # an operator's delivery receipt
+    "delivered": _l("delivered to the phone"),
+    "failed": _l("not delivered"),
+    "rejected": _l("rejected by the operator"),
+    "expired": _l("expired before delivery"),
+    "accepted": _l("accepted by the operator"),
+    "buffered": _l("held by the operator"),
+    "unknown": _l("unknown"),
+}
+
+# What an evidence record's facts are called on the support console's timeline.
+FACT_LABELS: dict[str, Any] = {
+    "notification.channel": _l("Channel"),
+    "notification.purpose": _l("Purpose"),
+    "notification.provider": _l("Provider"),
+    "notification.provider_message_id": _l("Operator’s message id"),
+    "notification.reminder": _l("Reminder number"),
+    "notification.reason": _l("Reason"),
+    "notification.requested_by_agent": _l("Asked by an agent"),
+    "message.provider": _l("Provider"),
+    "message.provider_message_id": _l("Operator’s message id"),
+    "message.to": _l("To"),
+    "reason": _l("Reason"),
+    "from_status": _l("Status before"),
+    "to_status": _l("Status after"),
+    "method": _l("Method"),
+    "failures": _l("Wrong codes so far"),
+    "locked": _l("Code entry locked"),
+    "deadline": _l("Deadline"),
+    "unlocked_by_agent": _l("Unlocked by an agent"),
+    "receipt.status": _l("Operator’s receipt"),
+    "receipt.error_code": _l("Operator’s error code"),
+    "receipt.operator_at": _l("Operator’s time"),
+}
+
+DOCUMENT_LABELS: dict[str, Any] = {  # what an organisation uploads for its verification (models.DocumentKind)
+    "trade_register": _l("Trade register extract (RC), less than three months old"),
+    "ice_certificate": _l("ICE certificate"),
+    "representative_id": _l("National identity card (CIN) of the legal representative"),
+}
+
+VERIFICATION_STATE_LABELS: dict[str, Any] = {  # models.VerificationState
+    "awaiting_documents": _l("Documents to send"),
+    "in_review": _l("Being checked by our operators"),
+    "refused": _l("Refused: documents to correct"),
+    "verified": _l("Verified"),
+}
+
 PROOF_LABELS: dict[str, Any] = {
     ProofKind.DEPOSIT: _l("Proof of deposit"),
     ProofKind.RECEPTION: _l("Proof of reception"),

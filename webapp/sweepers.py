@@ -18,11 +18,12 @@ from typing import Any, TypeAlias
 
 from redis.exceptions import RedisError
 from rq.registry import StartedJobRegistry
-from sqlalchemy import Row, Select, literal, select
+from sqlalchemy import Row, Select, literal, or_, select
 
 from webapp.accounts.invitations import email_invitation_job
 from webapp.accounts.links import confirmation_email_job_id, erase_stale_link_tokens, invitation_email_job_id
 from webapp.accounts.signup import email_confirmation_job
+from webapp.accounts.verification import decision_email_job_id, verification_email_job
 from webapp.extensions import DbSession
 from webapp.hooks.delivery import deliver_webhook_job, delivery_job_id
 from webapp.letters.bulk import deposit_batch_job, deposit_job_id
@@ -33,6 +34,7 @@ from webapp.models import (
     BatchStatus,
     KeyRotation,
     MessageStatus,
+    Organisation,
     OutboundMessage,
     Proof,
     ProofStatus,
@@ -198,6 +200,24 @@ KEY_REWRAP = Sweeper(
     retry=False,
 )
 
+# The email telling an organisation's admins of the operators' decision on its verification.
+VERIFICATION_EMAILS = Sweeper(
+    name="verification emails",
+    every=60,
+    older_than=60,
+    lost=lambda now, cutoff: (
+        select(Organisation.id, Organisation.verified_at, Organisation.refused_at)
+        .where(
+            Organisation.decision_email_status.in_((AccountEmailStatus.PENDING, AccountEmailStatus.SENDING)),
+            or_(Organisation.verified_at <= cutoff, Organisation.refused_at <= cutoff),
+        )
+        .limit(200)
+    ),
+    job=verification_email_job,
+    job_id=lambda row: decision_email_job_id(row.id, row.verified_at or row.refused_at),
+    priority=lambda row: Priority.URGENT,
+)
+
 SWEEPERS: tuple[Sweeper, ...] = (
     MESSAGES,
     PROOFS,
@@ -207,6 +227,7 @@ SWEEPERS: tuple[Sweeper, ...] = (
     CONFIRMATION_EMAILS,
     ORPHAN_OBJECTS,
     KEY_REWRAP,
+    VERIFICATION_EMAILS,
 )
 
 

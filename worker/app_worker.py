@@ -49,7 +49,9 @@ SCHEDULE: tuple[Periodic, ...] = (
     Periodic(jobs.requeue_proofs, sweepers.PROOFS.every),
     Periodic(jobs.requeue_webhooks, sweepers.WEBHOOKS.every),
     Periodic(jobs.requeue_batches, sweepers.BATCHES.every),
-    Periodic(jobs.requeue_account_emails, sweepers.INVITATION_EMAILS.every),  # and CONFIRMATION_EMAILS, as often
+    Periodic(
+        jobs.requeue_account_emails, sweepers.INVITATION_EMAILS.every
+    ),  # CONFIRMATION_ and VERIFICATION_EMAILS too
     Periodic(jobs.sweep_orphan_objects, sweepers.ORPHAN_OBJECTS.every),
     Periodic(jobs.resume_key_rewraps, sweepers.KEY_REWRAP.every),
     # The CRL is reissued once a day (valid seven); checked hourly so that one missed run costs nothing.

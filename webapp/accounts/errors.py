@@ -75,3 +75,27 @@ class ConfirmationThrottled(AccountError):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"wait {retry_after} s before asking for another link")
         self.retry_after = retry_after
+
+
+class NotVerified(AccountError):
+    """The organisation's identity is not verified yet: it cannot send, nor create tokens or webhooks."""
+
+
+class NotAllowed(AccountError):
+    """Only an organisation's admins may do this."""
+
+
+class DocumentRefused(AccountError):
+    """A verification document is empty, too large, or not a PDF, JPEG or PNG."""
+
+
+class DocumentsMissing(AccountError):
+    """Verification needs every required document first."""
+
+    def __init__(self, missing: list[str]) -> None:
+        super().__init__("missing: " + ", ".join(missing))
+        self.missing = missing
+
+
+class AlreadyDecided(AccountError):
+    """The organisation is verified already, or no submission waits for a decision."""

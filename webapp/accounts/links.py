@@ -9,6 +9,7 @@ owns the link (`invitations`, `signup`), and delivered here, once, by a job.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Callable
 from datetime import datetime
@@ -107,10 +108,26 @@ def erase_stale_link_tokens(session: DbSession, now: datetime) -> None:
     )
 
 
+_URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+def _html_paragraph(paragraph: str) -> str:
+    """A paragraph as escaped HTML whose web addresses are links (a mail reader shows a button-like link)."""
+    parts: list[str] = []
+    position = 0
+    for match in _URL.finditer(paragraph):
+        parts.append(str(escape(paragraph[position : match.start()])))
+        url = escape(match.group(0))
+        parts.append(f'<a href="{url}">{url}</a>')
+        position = match.end()
+    parts.append(str(escape(paragraph[position:])))
+    return "<p>" + "".join(parts).replace("\n", "<br>") + "</p>"
+
+
 def plain_email(to: str, language: str, subject: str, paragraphs: list[str]) -> OutgoingEmail:
-    """An account email: the same paragraphs as text and as (escaped) HTML."""
+    """An account email: the same paragraphs as text and as (escaped) HTML, its addresses clickable."""
     text = "\n\n".join(paragraphs)
-    html = "".join(f"<p>{escape(paragraph)}</p>".replace("\n", "<br>") for paragraph in paragraphs)
+    html = "".join(_html_paragraph(paragraph) for paragraph in paragraphs)
     return OutgoingEmail(to=to, subject=subject, text=text + "\n", html=html + "\n", language=language)
 
 

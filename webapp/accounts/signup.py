@@ -35,6 +35,7 @@ from webapp.accounts.links import (
     queue_link_email,
 )
 from webapp.accounts.login import check_password_policy, normalise_email, user_by_email
+from webapp.accounts.verification import queue_decision_email
 from webapp.clock import Clock
 from webapp.extensions import DbSession, db
 from webapp.models import Organisation, Role, User
@@ -158,6 +159,7 @@ def verify_organisation(session: DbSession, clock: Clock, org: Organisation, *, 
     org.verified_at = clock.now()
     org.verified_by = normalise_email(by)
     org.verification_document = document.strip()[:400]
+    queue_decision_email(session, org)
 
 
 def set_active_content_allowed(org: Organisation, allowed: bool) -> None:
@@ -292,6 +294,19 @@ def pending_email_confirmation(session: DbSession, clock: Clock, token: str) -> 
     ):
         raise ConfirmationInvalid("this confirmation link is unknown, used or expired")
     return confirmation
+
+
+def confirmed_by_link(session: DbSession, token: str) -> str | None:
+    """The address a used or replaced link was for, when that address is confirmed (by this link or another):
+    reopening it then says so, instead of asking for a new link that is not needed."""
+    if len(token) > 100:
+        return None
+    confirmation = session.execute(
+        select(EmailConfirmation).where(EmailConfirmation.token_hash == hash_link_token(token))
+    ).scalar_one_or_none()
+    if confirmation is None or confirmation.email != confirmation.user.email:
+        return None
+    return confirmation.email if confirmation.user.email_confirmed_at is not None else None
 
 
 def confirm_email(session: DbSession, clock: Clock, token: str) -> User:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -10,12 +11,13 @@ from datetime import timedelta
 from sqlalchemy import or_, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from webapp.accounts.errors import NotSingleLine, UserNotFound
+from webapp.accounts.errors import NotSingleLine, NotVerified, UserNotFound
 from webapp.accounts.login import user_by_email
 from webapp.clock import Clock
 from webapp.extensions import SQLITE_BUSY_TIMEOUT_MS, DbSession, reset_transactions_write, set_transactions_write
 from webapp.models import ApiToken, User
 from webapp.textinput import control_character
+from webapp.vault import Sealed, Vault, VaultError
 
 TOKEN_PREFIX = "lre_"  # noqa: S105 - a public marker, not a secret
 
@@ -25,13 +27,16 @@ def hash_api_token(token: str) -> str:
 
 
 def create_api_token(session: DbSession, clock: Clock, *, email: str, name: str = "cli") -> str:
-    """Creates a token for the user and returns it; only its hash is stored."""
+    """Creates a token for the user and returns it; only its hash is stored.  The organisation must be
+    verified (`NotVerified`): a token is a way to send."""
     found = control_character(name)
     if found is not None:
         raise NotSingleLine("name", found)
     user = user_by_email(session, email)
     if user is None:
         raise UserNotFound(f"no user with the email {email}")
+    if user.organisation.verified_at is None:
+        raise NotVerified("the organisation's identity is not verified yet")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     session.add(
         ApiToken(
@@ -43,6 +48,37 @@ def create_api_token(session: DbSession, clock: Clock, *, email: str, name: str 
         )
     )
     return token
+
+
+def _reveal_context(user: User) -> str:
+    return f"api-token-reveal:{user.id}"
+
+
+def seal_for_reveal(vault: Vault, user: User, token: str) -> str:
+    """The new token sealed (AES-GCM under the master key) for the one page that shows it after the
+    redirect: the session cookie then carries only ciphertext, bound to this user."""
+    sealed = vault.encrypt(token.encode(), context=_reveal_context(user))
+    return (
+        ".".join(
+            base64.urlsafe_b64encode(part).decode() for part in (sealed.wrapped_key, sealed.nonce, sealed.ciphertext)
+        )
+        + f".{sealed.key_id}"
+    )
+
+
+def open_reveal(vault: Vault, user: User, sealed_text: str) -> str | None:
+    """The token sealed by `seal_for_reveal`, or None if it is not this user's or cannot be read."""
+    try:
+        wrapped, nonce, ciphertext, key_id = sealed_text.split(".")
+        sealed = Sealed(
+            key_id,
+            base64.urlsafe_b64decode(wrapped),
+            base64.urlsafe_b64decode(nonce),
+            base64.urlsafe_b64decode(ciphertext),
+        )
+        return vault.decrypt(sealed, context=_reveal_context(user)).decode()
+    except (ValueError, VaultError):
+        return None
 
 
 # How stale "last used" may be on the tokens page: a token's use is written at most once a minute, in its

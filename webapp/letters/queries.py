@@ -18,8 +18,8 @@ from webapp.extensions import DbSession
 from webapp.letters.deposit import parse_mobile_number
 from webapp.letters.errors import InvalidPhoneNumber
 from webapp.letters.read import LetterView, SenderActor, summary_of
-from webapp.letters.states import LetterStatus
-from webapp.models import Batch, BatchRow, Letter
+from webapp.letters.states import Event, LetterStatus
+from webapp.models import Batch, BatchRow, Evidence, Letter
 
 SEARCH_MAX_LENGTH = 200
 # Newest first; the id breaks ties between letters deposited at the same instant.
@@ -85,6 +85,18 @@ def dashboard_page(
     """One page of the organisation's letters, newest first (the portal's dashboard)."""
     query = organisation_letters(organisation_id, filters).limit(size).offset((page - 1) * size)
     return list(session.execute(query).scalars())
+
+
+def opened_letter_ids(session: DbSession, letter_ids: list[str]) -> set[str]:
+    """Those of the letters whose recipient identified (opened the letter), from their evidence records."""
+    if not letter_ids:
+        return set()
+    rows = session.execute(
+        select(Evidence.letter_id).where(
+            Evidence.letter_id.in_(letter_ids), Evidence.event == Event.RECIPIENT_IDENTIFICATION.value
+        )
+    ).scalars()
+    return set(rows)
 
 
 T = TypeVar("T")

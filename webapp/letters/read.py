@@ -224,6 +224,11 @@ class LetterView:
         return {"name": self.document_name, "size": self.document_size, "sha256": self.document_sha256}
 
     @property
+    def opened_at(self) -> datetime | None:
+        """When the recipient first identified with a code (opened the letter), from the sealed timeline."""
+        return next((event.at for event in self.timeline if event.event == "RecipientIdentification"), None)
+
+    @property
     def notifications(self) -> tuple[MessageView, ...]:
         """The notifications and reminders (a code's SMS is the recipient's business)."""
         return tuple(m for m in self.messages if m.purpose is not MessagePurpose.CODE)

@@ -5,9 +5,26 @@ from webapp.models.batch import Batch, BatchDocument, BatchRow, BatchStatus
 from webapp.models.evidence import ChainCheckpoint, ChainHead, Evidence
 from webapp.models.identity import EidAttempt, EidAttemptStatus, IdentificationMethod, LetterIdentity
 from webapp.models.journal import JournalCheckpoint, JournalNode, JournalRefusal
-from webapp.models.letter import AccessLink, Letter, LetterStatus, OneTimeCode, StoredDocument
+from webapp.models.letter import (
+    AccessLink,
+    DraftDocument,
+    Letter,
+    LetterNameWord,
+    LetterStatus,
+    OneTimeCode,
+    StoredDocument,
+)
 from webapp.models.message import DeliveryReceipt, MessagePurpose, MessageStatus, OutboundMessage
-from webapp.models.organisation import ApiToken, Organisation, Role, User
+from webapp.models.organisation import (
+    ApiToken,
+    DocumentKind,
+    Organisation,
+    OrganisationDocument,
+    OrganisationNameWord,
+    Role,
+    User,
+    VerificationState,
+)
 from webapp.models.proof import Proof, ProofKind, ProofStatus
 from webapp.models.retention import KeyRotation, LegalHold
 from webapp.models.webhook import WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint
@@ -24,6 +41,8 @@ __all__ = [
     "ChainCheckpoint",
     "ChainHead",
     "DeliveryReceipt",
+    "DocumentKind",
+    "DraftDocument",
     "EidAttempt",
     "EidAttemptStatus",
     "Evidence",
@@ -35,11 +54,14 @@ __all__ = [
     "LegalHold",
     "Letter",
     "LetterIdentity",
+    "LetterNameWord",
     "LetterStatus",
     "MessagePurpose",
     "MessageStatus",
     "OneTimeCode",
     "Organisation",
+    "OrganisationDocument",
+    "OrganisationNameWord",
     "OutboundMessage",
     "Proof",
     "ProofKind",
@@ -47,6 +69,7 @@ __all__ = [
     "Role",
     "StoredDocument",
     "User",
+    "VerificationState",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookDeliveryStatus",

@@ -15,6 +15,7 @@ from webapp.models.types import UTCDateTime, new_id
 
 class BatchStatus(enum.StrEnum):
     # Validation runs in the upload request: a batch exists only once every row is valid.
+    UNCONFIRMED = "unconfirmed"  # stored from the portal, shown summarised; nothing deposited until confirmed
     READY = "ready"  # stored, its job queued
     DEPOSITING = "depositing"  # the job is depositing its rows, a chunk per transaction
     DONE = "done"  # every row is a letter; the uploaded PDFs are deleted

@@ -5,10 +5,12 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint, false
-from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint, event, false
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship, validates
 
 from webapp.extensions import db
+from webapp.models.names import MAX_KEY_LENGTH, name_keys
 from webapp.models.organisation import Organisation, User
 from webapp.models.types import UTCDateTime, new_id
 
@@ -119,6 +121,33 @@ class Letter(db.Model):  # type: ignore[name-defined,misc]
         return {"name": self.document_name, "size": self.document_size, "sha256": self.document_sha256}
 
 
+class LetterNameWord(db.Model):  # type: ignore[name-defined,misc]
+    """One word of a letter's recipient name, folded (`models.names`), or a pair of its words ("bennani
+    salma"), with the letter's deposit time: support finds "Bennani" or "Salma Bennani" as the newest
+    letters of one index range (word, deposited_at), whatever the number of letters.  Written with the
+    letter (`_index_recipient_name`); a name never changes.
+
+    The index holds the letter id too: a search reads it alone (no table look-up), and a third word
+    is checked by seeks into the same index, in deposit order (see `support.search`)."""
+
+    __tablename__ = "letter_name_words"
+    __table_args__ = (Index("ix_letter_name_words_word_deposited_at", "word", "deposited_at", "letter_id"),)
+
+    letter_id: Mapped[str] = mapped_column(ForeignKey("letters.id"), primary_key=True)
+    word: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH), primary_key=True)
+    deposited_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+@event.listens_for(Letter, "after_insert")
+def _index_recipient_name(_mapper: Mapper[Letter], connection: Connection, letter: Letter) -> None:
+    rows = [
+        {"letter_id": letter.id, "word": word, "deposited_at": letter.deposited_at}
+        for word in name_keys(letter.recipient_name)
+    ]
+    if rows:
+        connection.execute(LetterNameWord.__table__.insert(), rows)
+
+
 class StoredDocument(db.Model):  # type: ignore[name-defined,misc]
     """The letter's document, encrypted with its own data key (see `webapp.vault`).
 
@@ -165,3 +194,20 @@ class OneTimeCode(db.Model):  # type: ignore[name-defined,misc]
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The SMS that carried it: the identification record names it, the code-sent record too.
     message_id: Mapped[str | None] = mapped_column(ForeignKey("outbound_messages.id"))
+
+
+class DraftDocument(db.Model):  # type: ignore[name-defined,misc]
+    """A PDF a sender chose on the compose page whose submission failed for another field: kept,
+    encrypted, for the corrected submission (one hour), so that it need not be chosen again."""
+
+    __tablename__ = "draft_documents"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer)
+    key_id: Mapped[str] = mapped_column(String(16))
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    nonce: Mapped[bytes] = mapped_column(LargeBinary(12))
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -6,11 +6,13 @@ import enum
 import unicodedata
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String, false
-from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, delete, event, false, inspect
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import InstanceState, Mapped, Mapper, mapped_column, relationship, validates
 
 from webapp.extensions import db
 from webapp.models.login import LoginAccount
+from webapp.models.names import name_words
 from webapp.models.types import UTCDateTime, new_id
 
 
@@ -23,6 +25,13 @@ def organisation_name_key(name: str | None) -> str | None:
     """How organisation names are compared: Unicode NFC, spaces collapsed, case folded."""
     folded = " ".join(unicodedata.normalize("NFC", name or "").split()).casefold()
     return folded or None
+
+
+class AccountEmailStatus(enum.StrEnum):
+    PENDING = "pending"  # queued: the job sends it
+    SENDING = "sending"  # handed to the provider; a job that finds it so asks the provider whether it went out
+    SENT = "sent"
+    FAILED = "failed"  # the provider refused it (the admin or user may ask for it again)
 
 
 class Organisation(db.Model):  # type: ignore[name-defined,misc]
@@ -40,6 +49,18 @@ class Organisation(db.Model):  # type: ignore[name-defined,misc]
     verified_by: Mapped[str | None] = mapped_column(String(254))
     verification_document: Mapped[str | None] = mapped_column(String(400))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The organisation asked for verification (its documents are uploaded): the operators' queue.
+    verification_submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # An operator refused the verification, and why (shown to the organisation); a new submission
+    # after it puts the organisation back in the queue.
+    refused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    refused_by: Mapped[str | None] = mapped_column(String(254))
+    refusal_reason: Mapped[str | None] = mapped_column(String(500))
+    # The email telling the admins of the last decision (verified or refused): pending until a job sends it.
+    decision_email_status: Mapped[AccountEmailStatus | None] = mapped_column(
+        db.Enum(AccountEmailStatus, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
+    )
+    decision_emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     # `name` and `legal_name` folded (`organisation_name_key`), set with them: support finds a sender in any case.
     name_key: Mapped[str | None] = mapped_column(String(200), index=True)
@@ -54,6 +75,92 @@ class Organisation(db.Model):  # type: ignore[name-defined,misc]
     def _keep_name_keys(self, key: str, value: str) -> str:
         setattr(self, f"{key}_key", organisation_name_key(value))
         return value
+
+    @property
+    def verification_state(self) -> VerificationState:
+        """Where the organisation stands with the operators' identity check."""
+        if self.verified_at is not None:
+            return VerificationState.VERIFIED
+        submitted = self.verification_submitted_at
+        if self.refused_at is not None and (submitted is None or submitted <= self.refused_at):
+            return VerificationState.REFUSED
+        if submitted is not None:
+            return VerificationState.IN_REVIEW
+        return VerificationState.AWAITING_DOCUMENTS
+
+    @property
+    def is_verified(self) -> bool:
+        return self.verified_at is not None
+
+
+class VerificationState(enum.StrEnum):
+    AWAITING_DOCUMENTS = "awaiting_documents"  # signed up; documents to upload, then submit
+    IN_REVIEW = "in_review"  # submitted: in the operators' queue
+    REFUSED = "refused"  # refused with a reason; new documents can be submitted
+    VERIFIED = "verified"
+
+
+class OrganisationNameWord(db.Model):  # type: ignore[name-defined,misc]
+    """One folded word (`models.names`) of an organisation's name or legal name: support finds
+    "Crédit" or "idris" (a word's start) in "Cabinet Idrissi Crédit" through the index on `word`."""
+
+    __tablename__ = "organisation_name_words"
+
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    word: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
+def _organisation_words(org: Organisation) -> list[str]:
+    return name_words(f"{org.name or ''} {org.legal_name or ''}")
+
+
+@event.listens_for(Organisation, "after_insert")
+def _index_organisation_name(_mapper: Mapper[Organisation], connection: Connection, org: Organisation) -> None:
+    rows = [{"organisation_id": org.id, "word": word} for word in _organisation_words(org)]
+    if rows:
+        connection.execute(OrganisationNameWord.__table__.insert(), rows)
+
+
+@event.listens_for(Organisation, "after_update")
+def _reindex_organisation_name(_mapper: Mapper[Organisation], connection: Connection, org: Organisation) -> None:
+    state: InstanceState[Organisation] = inspect(org)
+    if not (state.attrs.name.history.has_changes() or state.attrs.legal_name.history.has_changes()):
+        return
+    connection.execute(delete(OrganisationNameWord).where(OrganisationNameWord.organisation_id == org.id))
+    _index_organisation_name(_mapper, connection, org)
+
+
+class DocumentKind(enum.StrEnum):
+    """What an organisation uploads for its verification."""
+
+    TRADE_REGISTER = "trade_register"  # extrait du registre de commerce (RC), less than 3 months old
+    ICE_CERTIFICATE = "ice_certificate"  # attestation ICE
+    REPRESENTATIVE_ID = "representative_id"  # CIN (or passport) of the legal representative
+
+
+class OrganisationDocument(db.Model):  # type: ignore[name-defined,misc]
+    """A document an organisation uploaded for its verification, encrypted like a letter's
+    (`webapp.vault`, context `organisation-document:<id>`); only operators open it."""
+
+    __tablename__ = "organisation_documents"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    kind: Mapped[DocumentKind] = mapped_column(
+        db.Enum(DocumentKind, native_enum=False, length=30, values_callable=lambda e: [m.value for m in e])
+    )
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(16))
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    nonce: Mapped[bytes] = mapped_column(LargeBinary(12))
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_by_user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # A newer upload of the same kind replaces it (kept for the record, no longer shown to operators).
+    replaced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class User(LoginAccount, db.Model):  # type: ignore[name-defined,misc]
@@ -113,13 +220,6 @@ class RecoveryCode(db.Model):  # type: ignore[name-defined,misc]
     code_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
-class AccountEmailStatus(enum.StrEnum):
-    PENDING = "pending"  # queued: the job sends it
-    SENDING = "sending"  # handed to the provider; a job that finds it so asks the provider whether it went out
-    SENT = "sent"
-    FAILED = "failed"  # the provider refused it (the admin or user may ask for it again)
 
 
 class LinkEmail:

@@ -27,6 +27,9 @@ class AuditAction(enum.StrEnum):
     PLACE_LEGAL_HOLD = "place_legal_hold"
     LIFT_LEGAL_HOLD = "lift_legal_hold"
     ROTATE_KEY = "rotate_key"
+    VERIFY_ORGANISATION = "verify_organisation"
+    REFUSE_ORGANISATION = "refuse_organisation"
+    OPEN_ORGANISATION_DOCUMENT = "open_organisation_document"
 
 
 def record_action(

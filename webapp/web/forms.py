@@ -6,8 +6,17 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from flask_wtf.file import FileField, FileRequired
-from wtforms import BooleanField, EmailField, PasswordField, SelectChoice, SelectField, StringField, TextAreaField
+from flask_wtf.file import FileField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    PasswordField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, Regexp, StopValidation
 
 from webapp.labels import IDENTIFICATION_LABELS
@@ -38,7 +47,9 @@ class LoginForm(FlaskForm):  # type: ignore[misc]
 
 
 class ComposeForm(FlaskForm):  # type: ignore[misc]
-    document = FileField(_l("Document (PDF)"), validators=[FileRequired()])
+    # Required unless a PDF chosen for a previous, failed submission is kept (`draft`): see the view.
+    document = FileField(_l("Document (PDF)"))
+    draft = HiddenField()
     recipient_name = StringField(_l("Recipient's name"), validators=[SingleLine(), DataRequired(), Length(max=200)])
     recipient_phone = StringField(
         _l("Recipient's mobile number"), validators=[SingleLine(), DataRequired(), Length(max=40)]
@@ -143,3 +154,11 @@ class TokenForm(FlaskForm):  # type: ignore[misc]
 
 class ConfirmForm(FlaskForm):  # type: ignore[misc]
     """A button that only needs the CSRF token."""
+
+
+class VerificationDocumentsForm(FlaskForm):  # type: ignore[misc]
+    """The organisation's identity documents; a file not chosen again keeps the one already sent."""
+
+    trade_register = FileField(_l("Trade register extract (RC), less than three months old"))
+    ice_certificate = FileField(_l("ICE certificate"))
+    representative_id = FileField(_l("National identity card (CIN) of the legal representative"))

@@ -20,10 +20,12 @@ from markupsafe import Markup
 
 from webapp.i18n import LANGUAGE_NAMES, LANGUAGES, text_direction
 from webapp.labels import (
+    DOCUMENT_LABELS,
     IDENTIFICATION_LABELS,
     LEVEL_LABELS,
     PROOF_LABELS,
     STATUS_LABELS,
+    VERIFICATION_STATE_LABELS,
     active_content_label,
     event_label,
 )
@@ -58,6 +60,8 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.globals["mask_phone"] = masked_phone
     app.jinja_env.globals["proof_label"] = lambda code: PROOF_LABELS.get(code, code)
     app.jinja_env.globals["active_content_label"] = active_content_label
+    app.jinja_env.globals["document_label"] = lambda code: DOCUMENT_LABELS.get(code, code)
+    app.jinja_env.globals["verification_label"] = lambda code: VERIFICATION_STATE_LABELS.get(code, code)
 
     @app.context_processor
     def _globals() -> dict[str, Any]:

@@ -11,9 +11,11 @@ are not held up; the batch's `deposited_rows` is its progress.
 from __future__ import annotations
 
 import time
-from typing import IO
+from dataclasses import dataclass
+from typing import IO, Any, cast
 
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import DbSession, db
@@ -23,8 +25,10 @@ from webapp.letters.bulk.validation import validate_bulk
 from webapp.letters.deposit import DepositRequest, clean_document_name, deposit_letter
 from webapp.letters.eid import IdentityRequirement
 from webapp.letters.errors import LetterError, OrganisationNotVerified
-from webapp.models import Batch, BatchDocument, BatchRow, BatchStatus, Letter, User
+from webapp.letters.notifications import preview_notification
+from webapp.models import Batch, BatchDocument, BatchRow, BatchStatus, Letter, Organisation, User
 from webapp.models.types import new_id
+from webapp.notify.texts import sms_length
 from webapp.queue import Priority, enqueue_after_commit
 from webapp.services import Services, current_services
 from webapp.storage import BATCH_DOCUMENTS
@@ -45,8 +49,10 @@ def create_batch(
     language: str | None = None,
     limits: BulkLimits | None = None,
     document_confidential: bool = False,
+    confirmed: bool = True,
 ) -> Batch:
-    """Validates the whole file, then stores the batch (rows, PDFs encrypted) and queues its deposit.
+    """Validates the whole file, then stores the batch (rows, PDFs encrypted) and queues its deposit;
+    unless not `confirmed` (the portal): then it waits, `UNCONFIRMED`, for `confirm_batch`.
 
     Raises `OrganisationNotVerified` or `BatchRejected`, having added nothing to the session.
     The caller commits; the job starts after the commit.
@@ -68,7 +74,7 @@ def create_batch(
     batch = Batch(
         organisation_id=sender.organisation_id,
         user_id=sender.id,
-        status=BatchStatus.READY,
+        status=BatchStatus.READY if confirmed else BatchStatus.UNCONFIRMED,
         csv_name=clean_document_name(csv_name)[:255],
         language=chosen,
         document_confidential=document_confidential,
@@ -96,10 +102,86 @@ def create_batch(
             for row in rows
         ],
     )
+    if confirmed:
+        enqueue_after_commit(
+            session, deposit_batch_job, batch.id, job_id=deposit_job_id(batch.id, 0), priority=Priority.BULK
+        )
+    return batch
+
+
+class BatchNotUnconfirmed(LetterError):
+    """The batch was confirmed or cancelled already."""
+
+    code = "batch_not_unconfirmed"
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """What a batch will send, for the sender to confirm: counts, languages and SMS segments."""
+
+    rows: int
+    recipients: int  # distinct mobile numbers
+    by_email: int  # rows notified by email as well as by SMS
+    languages: dict[str, int]
+    documents: int
+    sms_segments: int  # of the notification SMS (reminders and code SMS come on top)
+
+
+def batch_summary(session: DbSession, services: Services, batch: Batch) -> BatchSummary:
+    """Counted from the stored rows: the notification SMS of each language is the one `preview_notification`
+    writes, so its segments are what the operator will bill."""
+    rows = session.execute(
+        select(BatchRow.recipient_phone, BatchRow.recipient_email, BatchRow.language, BatchRow.document_name).where(
+            BatchRow.batch_id == batch.id
+        )
+    ).all()
+    languages: dict[str, int] = {}
+    for row in rows:
+        languages[row.language] = languages.get(row.language, 0) + 1
+    organisation = session.get_one(Organisation, batch.organisation_id)
+    segments = {
+        language: sms_length(preview_notification(services, organisation, language)).segments for language in languages
+    }
+    return BatchSummary(
+        rows=len(rows),
+        recipients=len({row.recipient_phone for row in rows}),
+        by_email=sum(1 for row in rows if row.recipient_email),
+        languages=dict(sorted(languages.items(), key=lambda item: -item[1])),
+        documents=len({row.document_name for row in rows}),
+        sms_segments=sum(count * segments[language] for language, count in languages.items()),
+    )
+
+
+def confirm_batch(session: DbSession, services: Services, sender: User, batch: Batch) -> Batch:
+    """The sender saw the summary and confirms: the batch is queued for deposit (after the commit)."""
+    if sender.organisation.verified_at is None:
+        raise OrganisationNotVerified()
+    result = cast(
+        CursorResult[Any],
+        session.execute(
+            update(Batch)
+            .where(Batch.id == batch.id, Batch.status == BatchStatus.UNCONFIRMED)
+            .values(status=BatchStatus.READY)
+            .execution_options(synchronize_session=False)
+        ),
+    )
+    claimed = result.rowcount
+    if claimed != 1:
+        raise BatchNotUnconfirmed("this batch was confirmed or cancelled already")
+    session.refresh(batch)
     enqueue_after_commit(
         session, deposit_batch_job, batch.id, job_id=deposit_job_id(batch.id, 0), priority=Priority.BULK
     )
     return batch
+
+
+def cancel_batch(session: DbSession, batch: Batch) -> None:
+    """Deletes an unconfirmed batch, its rows and its PDFs: nothing was deposited."""
+    if batch.status is not BatchStatus.UNCONFIRMED:
+        raise BatchNotUnconfirmed("only an unconfirmed batch can be cancelled")
+    session.execute(delete(BatchRow).where(BatchRow.batch_id == batch.id))
+    session.execute(delete(BatchDocument).where(BatchDocument.batch_id == batch.id))
+    session.delete(batch)
 
 
 def _store_documents(

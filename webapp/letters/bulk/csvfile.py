@@ -43,13 +43,36 @@ def _column_for(header: str) -> str | None:
     return next((column for column, names in COLUMNS.items() if normalised in names), None)
 
 
+# Control characters a text file does not hold: what tells a binary file from Windows-1252 text.
+_NOT_TEXT = frozenset(chr(code) for code in range(32) if chr(code) not in "\t\r\n")
+
+
+def detect_csv_encoding(data: bytes) -> str:
+    """The encoding a spreadsheet saved the file in: UTF-8 (with or without its BOM), UTF-16 with its
+    BOM ("Unicode text" in Excel), else Windows-1252 (Excel's "CSV" on a French or Moroccan Windows);
+    raises BatchRejected for what is no text at all."""
+    candidates = ["utf-16"] if data.startswith((b"\xff\xfe", b"\xfe\xff")) else ["utf-8-sig", "cp1252"]
+    for encoding in candidates:
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if not _NOT_TEXT.intersection(text):
+            return encoding
+    raise BatchRejected(
+        [
+            RowError(
+                None,
+                "csv",
+                "csv_encoding",
+                N_("The CSV file cannot be read as text: save it from your spreadsheet as CSV (UTF-8 or Windows)."),
+            )
+        ]
+    )
+
+
 def _decode_csv(data: bytes) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise BatchRejected(
-            [RowError(None, "csv", "csv_encoding", N_('The CSV file must be encoded in UTF-8 ("CSV UTF-8" in Excel).'))]
-        ) from None
+    return data.decode(detect_csv_encoding(data)).removeprefix("\ufeff")
 
 
 def _separator(first_line: str) -> str:

@@ -79,7 +79,8 @@ def with_batch(view: Callable[..., Any]) -> Callable[..., Any]:
 def create_batch_(upload: BatchUpload) -> tuple[Batch, int, dict[str, str]]:
     """Send letters in bulk
 
-    A CSV file (UTF-8, `,` or `;` separated) with one row per letter and the columns `name`, `mobile`, and
+    A CSV file (UTF-8 with or without BOM, UTF-16 with BOM, or Windows-1252; `,` or `;` separated) with
+    one row per letter and the columns `name`, `mobile`, and
     optionally `email` (the letter then goes by email and SMS), `reference`, `file` and `language` (French
     names work too: `nom`, `téléphone`, `référence`, `fichier`, `langue`); and either `zip`, a ZIP of the
     PDFs named in the `file` column, or `document`, one PDF for every row. At most 10,000 rows. Every row

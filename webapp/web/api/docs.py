@@ -3,15 +3,50 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Blueprint, render_template
 from flask.typing import ResponseReturnValue
+from markupsafe import Markup, escape
 
 from webapp.web.api.document import openapi_document
 
 bp = Blueprint("api_docs", __name__)
+
+_INLINE = re.compile(r"`([^`]+)`|\*\*([^*]+)\*\*|\[([^\]]+)\]\((https?://[^)\s]+|#[\w-]+)\)")
+
+
+def _inline(text: str) -> Markup:
+    parts: list[Markup] = []
+    position = 0
+    for match in _INLINE.finditer(text):
+        parts.append(escape(text[position : match.start()]))
+        code, bold, label, url = match.groups()
+        if code is not None:
+            parts.append(Markup("<code>{}</code>").format(code))
+        elif bold is not None:
+            parts.append(Markup("<strong>{}</strong>").format(bold))
+        else:
+            parts.append(Markup('<a href="{}">{}</a>').format(url, label))
+        position = match.end()
+    parts.append(escape(text[position:]))
+    return Markup("").join(parts)
+
+
+@bp.app_template_filter("doc_text")
+def doc_text(text: str | None) -> Markup:
+    """The OpenAPI document's CommonMark descriptions as the few HTML elements they use: paragraphs,
+    `code`, **bold** and links, everything else escaped (no raw backticks on the page)."""
+    paragraphs = [" ".join(block.split()) for block in re.split(r"\n\s*\n", text or "") if block.strip()]
+    return Markup("").join(Markup("<p>{}</p>").format(_inline(paragraph)) for paragraph in paragraphs)
+
+
+@bp.app_template_filter("doc_inline")
+def doc_inline(text: str | None) -> Markup:
+    """A one-line description (a summary, a table cell), rendered like `doc_text` without the paragraph."""
+    return _inline(" ".join((text or "").split()))
 
 
 @dataclass

@@ -542,6 +542,12 @@ class LetterSchema(LetterSummarySchema):
 
     identification = derived(fields.Nested, identification_of, IdentificationSchema, required=True)  # issue 19
     events = fields.List(fields.Nested(EventSchema), required=True, attribute="timeline")
+    opened_at = Moment(
+        required=True,
+        allow_none=True,
+        dump_only=True,
+        metadata={"description": "When the recipient opened the letter (identified with a code); null until then."},
+    )
     notifications = fields.List(fields.Nested(NotificationSchema), required=True)
     proofs = derived(fields.List, proofs_of, fields.Nested(ProofSchema), required=True)
     retention = fields.Nested(RetentionSchema, required=True)

@@ -114,6 +114,7 @@ def list_webhooks() -> Any:
     description="The endpoint, with its signing secret (shown this once).",
     headers={"Location": {"schema": {"type": "string"}, "description": "The endpoint's URL."}},
 )
+@bp.fails(403, "Your organisation is not verified yet (`organisation_not_verified`): webhooks wait for it.")
 @bp.fails(422, BAD_BODY)
 def create_webhook(new: NewEndpoint) -> tuple[CreatedEndpoint, int, dict[str, str]]:
     """Register a webhook endpoint
@@ -122,6 +123,12 @@ def create_webhook(new: NewEndpoint) -> tuple[CreatedEndpoint, int, dict[str, st
     `webhooks` in this document). The answer carries the signing secret: it is shown once.
     """
     user = current_api_user()
+    if not user.organisation.is_verified:
+        raise ApiError(
+            403,
+            "organisation_not_verified",
+            "Your organisation has not been verified yet: it cannot register webhooks.",
+        )
     try:
         created = create_endpoint(
             db.session,

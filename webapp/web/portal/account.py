@@ -11,9 +11,12 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from webapp.accounts.errors import (
+    AlreadyDecided,
     CodeRejected,
     ConfirmationInvalid,
     ConfirmationThrottled,
+    DocumentRefused,
+    DocumentsMissing,
     EmailAlreadyConfirmed,
     EmailTaken,
     InvalidIce,
@@ -35,11 +38,31 @@ from webapp.accounts.invitations import (
 )
 from webapp.accounts.login import change_password, log_out_everywhere
 from webapp.accounts.members import organisation_user, organisation_users, set_active, set_role
-from webapp.accounts.signup import confirm_email, pending_email_confirmation, sign_up, start_email_confirmation
-from webapp.accounts.tokens import create_api_token, revoke_api_token, visible_api_token, visible_api_tokens
+from webapp.accounts.signup import (
+    confirm_email,
+    confirmed_by_link,
+    pending_email_confirmation,
+    sign_up,
+    start_email_confirmation,
+)
+from webapp.accounts.tokens import (
+    create_api_token,
+    open_reveal,
+    revoke_api_token,
+    seal_for_reveal,
+    visible_api_token,
+    visible_api_tokens,
+)
 from webapp.accounts.two_factor import confirm_enrolment, disable_two_factor, unused_recovery_codes
-from webapp.extensions import db, limiter
-from webapp.models import Role, User
+from webapp.accounts.verification import (
+    MAX_DOCUMENT_BYTES,
+    REVIEW_TARGET,
+    submit_for_verification,
+    upload_document,
+    verification_status,
+)
+from webapp.extensions import csrf, db, limiter
+from webapp.models import DocumentKind, Role, User
 from webapp.services import current_services
 from webapp.web.forms import (
     ChangePasswordForm,
@@ -50,6 +73,7 @@ from webapp.web.forms import (
     SetPasswordForm,
     SignupForm,
     TokenForm,
+    VerificationDocumentsForm,
     single_line_error,
 )
 from webapp.web.login_flow import enrolment_in_session
@@ -339,17 +363,112 @@ def accept(token: str) -> ResponseReturnValue:
     return render_template("portal/account/accept.html", form=form, invitation=invitation), status
 
 
+# --- the organisation's verification ---------------------------------------------------------
+
+VERIFICATION_FIELDS = (
+    ("trade_register", DocumentKind.TRADE_REGISTER),
+    ("ice_certificate", DocumentKind.ICE_CERTIFICATE),
+    ("representative_id", DocumentKind.REPRESENTATIVE_ID),
+)
+
+
+def _verification_page(form: VerificationDocumentsForm, status: int = 200) -> ResponseReturnValue:
+    return render_template(
+        "portal/account/verification.html",
+        form=form,
+        status=verification_status(db.session, current_user.organisation),
+        fields=VERIFICATION_FIELDS,
+        max_megabytes=MAX_DOCUMENT_BYTES // (1024 * 1024),
+        review_hours=int(REVIEW_TARGET.total_seconds() // 3600),
+    ), status
+
+
+@bp.get("/account/verification")
+@senders_only
+def verification() -> ResponseReturnValue:
+    """What verification needs, how long it takes, where it stands; admins send the documents here."""
+    return _verification_page(VerificationDocumentsForm())
+
+
+# CSRF is checked by the form itself: the app-wide check would parse the body before the view raises
+# the size limit to three documents.
+@bp.post("/account/verification")
+@csrf.exempt
+@admins_only
+@limiter.limit("30/hour")
+def send_verification_documents() -> ResponseReturnValue:
+    """Stores each document chosen (a refused file is reported beside its field; the others are kept),
+    then asks for the check once the three are there."""
+    request.max_content_length = len(VERIFICATION_FIELDS) * MAX_DOCUMENT_BYTES + 256 * 1024
+    form = VerificationDocumentsForm()
+    if not form.validate_on_submit():
+        return _verification_page(form, status=422)
+    services = current_services()
+    stored = 0
+    for name, kind in VERIFICATION_FIELDS:
+        upload = getattr(form, name).data
+        if upload is None or not getattr(upload, "filename", None):
+            continue
+        try:
+            upload_document(db.session, services, _me(), kind, upload.filename, upload.read(MAX_DOCUMENT_BYTES + 1))
+        except DocumentRefused:
+            getattr(form, name).errors.append(
+                _(
+                    "This file cannot be used: send a PDF, JPEG or PNG of at most %(size)d MB.",
+                    size=MAX_DOCUMENT_BYTES // (1024 * 1024),
+                )
+            )
+        except AlreadyDecided:
+            db.session.rollback()
+            flash(_("Your organisation is verified already."), "info")
+            return redirect(url_for(".verification"), code=303)
+        else:
+            stored += 1
+    db.session.flush()
+    if any(getattr(form, name).errors for name, _kind in VERIFICATION_FIELDS):
+        db.session.commit()  # the files that were accepted are kept: only the refused one is chosen again
+        return _verification_page(form, status=422)
+    try:
+        submit_for_verification(db.session, services, _me())
+    except DocumentsMissing as exc:
+        for name, kind in VERIFICATION_FIELDS:
+            if kind.value in exc.missing and not getattr(form, name).errors:
+                getattr(form, name).errors.append(_("This document is needed."))
+    except AlreadyDecided:
+        pass  # in review already: a replaced document is simply there for the operators
+    else:
+        db.session.commit()
+        flash(
+            _("Thank you: your documents are with our operators. We email you as soon as they have decided."),
+            "success",
+        )
+        return redirect(url_for(".verification"), code=303)
+    db.session.commit()  # the documents that were accepted are kept for the next submission
+    if any(getattr(form, name).errors for name, _kind in VERIFICATION_FIELDS):
+        return _verification_page(form, status=422)
+    flash(_("Document saved."), "success")
+    return redirect(url_for(".verification"), code=303)
+
+
 # --- API tokens --------------------------------------------------------------------------------
+
+
+# The new token, sealed, between the POST that creates it and the one GET that shows it.
+NEW_TOKEN = "new_api_token"  # noqa: S105 - a session key's name
 
 
 @bp.get("/account/tokens")
 @senders_only
 def tokens() -> ResponseReturnValue:
-    return _tokens_page(TokenForm())
+    """The tokens; right after a creation (POST-redirect-GET) the new token, shown this once."""
+    sealed = session.pop(NEW_TOKEN, None)
+    new_token = open_reveal(current_services().vault, _me(), sealed) if isinstance(sealed, str) else None
+    return _tokens_page(TokenForm(), new_token=new_token)
 
 
 def _tokens_page(form: TokenForm, new_token: str | None = None, status: int = 200) -> ResponseReturnValue:
-    # An unconfirmed user sees the page (and may revoke) but not the form: see templates/portal/account/tokens.html.
+    # Only admins of a verified organisation, with a confirmed address, see the form:
+    # see templates/portal/account/tokens.html.
     return render_template(
         "portal/account/tokens.html",
         tokens=visible_api_tokens(db.session, current_user),
@@ -360,18 +479,23 @@ def _tokens_page(form: TokenForm, new_token: str | None = None, status: int = 20
 
 
 @bp.post("/account/tokens")
-@senders_only
+@admins_only
 def create_token() -> ResponseReturnValue:
     form = TokenForm()
     if not current_user.email_confirmed:
         flash(_("Confirm your email address first: until then you cannot create API tokens."), "error")
         return _tokens_page(form, status=403)
+    if not current_user.organisation.is_verified:
+        flash(_("Your organisation must be verified before it can create API tokens."), "error")
+        return _tokens_page(form, status=403)
     if not form.validate_on_submit():
         return _tokens_page(form, status=422)
-    token = create_api_token(db.session, current_services().clock, email=current_user.email, name=form.name.data)
+    services = current_services()
+    token = create_api_token(db.session, services.clock, email=current_user.email, name=form.name.data)
     db.session.commit()
-    # Shown on this response only: the page is not cached and only the hash is stored.
-    return _tokens_page(TokenForm(formdata=None), new_token=token)
+    # Shown by the GET this redirects to, once: a reload then shows the list, and never creates a second token.
+    session[NEW_TOKEN] = seal_for_reveal(services.vault, _me(), token)
+    return redirect(url_for(".tokens"), code=303)
 
 
 @bp.post("/account/tokens/<token_id>/revoke")
@@ -420,6 +544,9 @@ def confirm_email_address(token: str) -> ResponseReturnValue:
     try:
         confirmation = pending_email_confirmation(db.session, services.clock, token)
     except ConfirmationInvalid:
+        confirmed = confirmed_by_link(db.session, token)
+        if confirmed is not None:
+            return render_template("portal/account/confirmation_done.html", email=confirmed)
         return render_template("portal/account/confirmation_invalid.html"), 404
     form = ConfirmForm()
     if form.validate_on_submit():

@@ -20,13 +20,18 @@ from flask_wtf.file import FileField, FileRequired
 from werkzeug.datastructures import FileStorage
 
 from webapp.extensions import csrf, db, limiter
+from webapp.i18n import LANGUAGE_NAMES
 from webapp.letters.bulk import (
     LIMITS,
+    BatchNotUnconfirmed,
     BatchRejected,
     RowError,
     SinglePdf,
     batch_for_organisation,
     batch_letters_page,
+    batch_summary,
+    cancel_batch,
+    confirm_batch,
     create_batch,
     csv_template,
     organisation_batches,
@@ -34,9 +39,9 @@ from webapp.letters.bulk import (
 from webapp.letters.errors import LetterError
 from webapp.models import Batch, BatchStatus
 from webapp.services import current_services
-from webapp.web.forms import ComposeForm
+from webapp.web.forms import ComposeForm, ConfirmForm
 from webapp.web.policies import no_store, senders_only
-from webapp.web.portal.letters import deposit_error_message
+from webapp.web.portal.letters import can_send, deposit_error_message, sending_gate
 
 bp = Blueprint("portal_bulk", __name__, url_prefix="/bulk")
 no_store(bp)
@@ -56,6 +61,7 @@ COLUMN_LABELS = {
     "document": _l("PDF for every row"),
 }
 STATUS_LABELS = {
+    BatchStatus.UNCONFIRMED: _l("Waiting for your confirmation"),
     BatchStatus.READY: _l("Waiting to start"),
     BatchStatus.DEPOSITING: _l("Depositing"),
     BatchStatus.DONE: _l("Done"),
@@ -126,6 +132,8 @@ def _upload(storage: FileStorage | None) -> FileStorage | None:
 @senders_only
 @limiter.limit("20/hour", methods=["POST"])
 def new() -> ResponseReturnValue:
+    if not can_send():
+        return sending_gate(_("Send in bulk"))
     request.max_content_length = LIMITS.max_upload_bytes
     form = BulkForm()
     errors: list[RowError] = []
@@ -149,6 +157,7 @@ def new() -> ResponseReturnValue:
                 single=single,
                 language=form.language.data,
                 document_confidential=bool(form.document_confidential.data),
+                confirmed=False,  # the sender sees the summary, then confirms: nothing is deposited before
             )
         except BatchRejected as exc:
             db.session.rollback()
@@ -158,7 +167,6 @@ def new() -> ResponseReturnValue:
             flash(deposit_error_message(exc), "error")
         else:
             db.session.commit()
-            flash(_("%(num)d letters are being deposited.", num=batch.total_rows), "success")
             return redirect(url_for(".batch", batch_id=batch.id), code=303)
     status = 422 if request.method == "POST" else 200
     return render_template("portal/bulk/new.html", form=form, errors=errors, limits=LIMITS), status
@@ -173,9 +181,58 @@ def batch(batch_id: str) -> ResponseReturnValue:
     # A history restore needs the whole page; only the poll gets the partial.
     polling = request.headers.get("HX-Request") == "true" and "HX-History-Restore-Request" not in request.headers
     template = "portal/bulk/_progress.html" if polling else "portal/bulk/batch.html"
-    response = make_response(render_template(template, batch=found, live=live, poll_seconds=POLL_SECONDS))
+    summary = batch_summary(db.session, current_services(), found) if found.status is BatchStatus.UNCONFIRMED else None
+    response = make_response(
+        render_template(
+            template,
+            batch=found,
+            live=live,
+            poll_seconds=POLL_SECONDS,
+            summary=summary,
+            confirm_form=ConfirmForm(),
+            language_names=LANGUAGE_NAMES,
+        )
+    )
     response.vary.add("HX-Request")
     return response
+
+
+@bp.post("/<batch_id>/confirm")
+@senders_only
+@limiter.limit("30/hour")
+def confirm(batch_id: str) -> ResponseReturnValue:
+    """The sender read the summary: the batch is deposited now (by a job; the page follows its progress)."""
+    found = _own_batch(batch_id)
+    if not ConfirmForm().validate_on_submit():
+        return redirect(url_for(".batch", batch_id=found.id), code=303)
+    try:
+        confirm_batch(db.session, current_services(), current_user, found)
+    except BatchNotUnconfirmed:
+        db.session.rollback()
+    except LetterError as exc:
+        db.session.rollback()
+        flash(deposit_error_message(exc), "error")
+    else:
+        db.session.commit()
+    return redirect(url_for(".batch", batch_id=found.id), code=303)
+
+
+@bp.post("/<batch_id>/cancel")
+@senders_only
+def cancel(batch_id: str) -> ResponseReturnValue:
+    """Nothing was deposited: the batch, its rows and its PDFs are deleted."""
+    found = _own_batch(batch_id)
+    if not ConfirmForm().validate_on_submit():
+        return redirect(url_for(".batch", batch_id=found.id), code=303)
+    try:
+        cancel_batch(db.session, found)
+    except BatchNotUnconfirmed:
+        db.session.rollback()
+        flash(_("This batch is already being deposited: it cannot be cancelled."), "error")
+        return redirect(url_for(".batch", batch_id=batch_id), code=303)
+    db.session.commit()
+    flash(_("Cancelled: nothing was sent."), "success")
+    return redirect(url_for(".new"), code=303)
 
 
 @bp.get("/<batch_id>/letters")

@@ -20,6 +20,7 @@ from webapp.i18n import text_direction
 from webapp.labels import EID_FAILURE_LABELS, EVENT_LABELS, STATUS_LABELS, active_content_label, event_label
 from webapp.letters.access import dispute_bundle, open_proof
 from webapp.letters.deposit import DepositRequest, deposit_letter
+from webapp.letters.drafts import discard_draft, keep_draft, open_draft, user_draft
 from webapp.letters.eid import clean_requirement
 from webapp.letters.errors import (
     ActiveContentRefused,
@@ -31,13 +32,20 @@ from webapp.letters.errors import (
     ProofNotAvailable,
     ProofPending,
 )
-from webapp.letters.queries import SEARCH_MAX_LENGTH, LetterFilter, count_letters, dashboard_page
+from webapp.letters.queries import (
+    SEARCH_MAX_LENGTH,
+    LetterFilter,
+    count_letters,
+    dashboard_page,
+    opened_letter_ids,
+)
 from webapp.letters.read import LetterView, MessageView, SenderActor, letter_for, visible_letter
 from webapp.letters.resend import ResendLimited, resend_notification
 from webapp.letters.retention import change_hold_as_sender
 from webapp.letters.states import FINAL_STATES, LetterStatus
 from webapp.letters.stats import OUTCOMES, delivery_funnel, monthly_volume
 from webapp.models import (
+    DraftDocument,
     Evidence,
     Letter,
     OutboundMessage,
@@ -286,12 +294,17 @@ def letters() -> ResponseReturnValue:
     rows = dashboard_page(db.session, organisation_id, query.filters, page=page, size=PAGE_SIZE)
     context: dict[str, Any] = {
         "letters": rows,
+        "opened": opened_letter_ids(db.session, [letter.id for letter in rows]),
         # Poll while a letter shown may still change; the rows answered without it stop the polling.
         "live": any(letter.status not in FINAL_STATES for letter in rows),
         "rows_url": _dashboard_url(query, page),
     }
     if _htmx_refresh():
-        return _answer(render_template("portal/_dash_rows.html", **context))
+        # The rows, and the charts out of band: the funnel's counts move with the rows' statuses.
+        return _answer(
+            render_template("portal/_dash_rows.html", **context)
+            + render_template("portal/_dash_charts.html", query=query, oob=True, **_dashboard_charts(query.filters))
+        )
     return _answer(
         render_template(
             "portal/letters.html",
@@ -307,62 +320,129 @@ def letters() -> ResponseReturnValue:
     )
 
 
+def can_send() -> bool:
+    """The user may deposit: their address is confirmed and their organisation verified."""
+    return bool(current_user.email_confirmed and current_user.organisation.is_verified)
+
+
+def sending_gate(what: str) -> ResponseReturnValue:
+    """What the organisation must do before it can send, instead of a form it could not use (403 to a POST)."""
+    status = 403 if request.method == "POST" else 200
+    return render_template("portal/sending_gate.html", what=what), status
+
+
 @bp.route("/letters/new", methods=["GET", "POST"])
 @senders_only
 def compose() -> ResponseReturnValue:
+    if not can_send():
+        return sending_gate(_("Send a registered letter"))
     form = ComposeForm()
-    error_field = None
-    if form.validate_on_submit():
-        services = current_services()
-        upload = form.document.data
-        data = upload.read(services.settings.max_document_bytes + 1)
-        try:  # issue 19: the identification required, and the identity expected
-            identity = clean_requirement(
-                services.settings,
-                form.identification.data,
-                cin=form.expected_cin.data,
-                name=form.expected_name.data,
-                birth_date=form.expected_birth_date.data,
-            )
-        except LetterError as exc:
-            flash(deposit_error_message(exc), "error")
-            return _compose_page(form, exc.field, 422)
-        request_ = DepositRequest(
-            identity=identity,
-            document=data,
-            document_name=upload.filename or "document.pdf",
-            recipient_phone=form.recipient_phone.data,
-            recipient_name=form.recipient_name.data,
-            recipient_email=form.recipient_email.data or None,
-            channel="email" if form.recipient_email.data else "sms",
-            language=form.language.data,
-            sender_reference=form.sender_reference.data or None,
-            document_confidential=bool(form.document_confidential.data),
-        )
-        try:
-            letter = deposit_letter(db.session, services, current_user, request_)
-        except LetterError as exc:
-            db.session.rollback()
-            error_field = exc.field
-            flash(deposit_error_message(exc), "error")
-        else:
-            db.session.commit()
-            flash(
-                _(
-                    "Letter %(reference)s deposited. The recipient is being notified.",
-                    reference=letter.reference,
-                ),
-                "success",
-            )
-            return redirect(url_for(".letter_detail", letter_id=letter.id), code=303)
-    return _compose_page(form, error_field, 422 if request.method == "POST" else 200)
-
-
-def _compose_page(form: ComposeForm, error_field: str | None, status: int) -> ResponseReturnValue:
+    services = current_services()
+    draft = user_draft(db.session, services, _me(), form.draft.data) if request.method == "POST" else None
+    if form.is_submitted():
+        valid = form.validate()  # first: it resets every field's errors
+        upload = form.document.data if form.document.data and form.document.data.filename else None
+        data = upload.read(services.settings.max_document_bytes + 1) if upload is not None else None
+        if data is not None and upload is not None:
+            draft = _keep(upload.filename or "document.pdf", data, form) or draft
+        elif draft is None:
+            form.document.errors.append(_("Choose the PDF to send."))
+        if valid and draft is not None and not form.document.errors:
+            document = open_draft(services, draft) if data is None else data
+            if document is None:
+                form.document.errors.append(_("Choose the PDF to send."))
+            else:
+                letter = _deposit(form, draft, document)
+                if letter is not None:
+                    return redirect(url_for(".letter_detail", letter_id=letter.id), code=303)
+        db.session.commit()  # the kept PDF stays for the corrected submission
+    if draft is not None:
+        form.draft.data = draft.id
+    status = 422 if request.method == "POST" else 200
     # Issue 19: the identification choice shows only where an identity provider is configured.
-    eid_available = bool(current_services().settings.identity_providers)
-    page = render_template("portal/compose.html", form=form, error_field=error_field, eid_available=eid_available)
-    return page, status
+    eid_available = bool(services.settings.identity_providers)
+    return render_template("portal/compose.html", form=form, draft=draft, eid_available=eid_available), status
+
+
+def _me() -> Any:
+    return current_user._get_current_object()
+
+
+def _keep(filename: str, data: bytes, form: ComposeForm) -> DraftDocument | None:
+    """Keeps a newly chosen PDF for the corrected submission; a PDF that is itself wrong is refused beside
+    its field instead (and not kept)."""
+    try:
+        draft = keep_draft(db.session, current_services(), _me(), filename, data)
+    except LetterError as exc:
+        form.document.errors.append(deposit_error_message(exc))
+        return None
+    db.session.commit()  # kept even if this submission fails on another field
+    return draft
+
+
+# A deposit error's field, as the compose form names it.
+COMPOSE_FIELDS = {
+    "document": "document",
+    "recipient_phone": "recipient_phone",
+    "recipient_name": "recipient_name",
+    "recipient_email": "recipient_email",
+    "channel": "recipient_email",
+    "language": "language",
+    "sender_reference": "sender_reference",
+    "identification": "identification",
+    "expected_cin": "expected_cin",
+    "expected_name": "expected_name",
+    "expected_birth_date": "expected_birth_date",
+}
+
+
+def _refused_beside_its_field(form: ComposeForm, exc: LetterError | None) -> None:
+    """Shows a deposit's refusal beside the field it is about (at the top when it is about none)."""
+    if exc is None:
+        return
+    field = COMPOSE_FIELDS.get(exc.field or "")
+    if field is not None:
+        form[field].errors.append(deposit_error_message(exc))
+    else:
+        flash(deposit_error_message(exc), "error")
+
+
+def _deposit(form: ComposeForm, draft: DraftDocument, document: bytes) -> Letter | None:
+    """Deposits the letter; a refusal goes beside its field (None), the kept PDF with it."""
+    try:
+        identity = clean_requirement(  # issue 19: the identification required, and the identity expected
+            current_services().settings,
+            form.identification.data,
+            cin=form.expected_cin.data,
+            name=form.expected_name.data,
+            birth_date=form.expected_birth_date.data,
+        )
+    except LetterError as exc:
+        _refused_beside_its_field(form, exc)
+        return None
+    request_ = DepositRequest(
+        identity=identity,
+        document=document,
+        document_name=draft.filename,
+        recipient_phone=form.recipient_phone.data,
+        recipient_name=form.recipient_name.data,
+        recipient_email=form.recipient_email.data or None,
+        channel="email" if form.recipient_email.data else "sms",
+        language=form.language.data,
+        sender_reference=form.sender_reference.data or None,
+        document_confidential=bool(form.document_confidential.data),
+    )
+    draft_id = draft.id
+    try:
+        letter = deposit_letter(db.session, current_services(), current_user, request_)
+    except LetterError as exc:
+        db.session.rollback()
+        _refused_beside_its_field(form, exc)
+        return None
+    discard_draft(db.session, draft_id)
+    db.session.commit()
+    flash(_("Letter %(reference)s deposited. The recipient is being notified.", reference=letter.reference), "success")
+    return letter
 
 
 def _own_letter(letter_id: str) -> Letter:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -71,6 +71,30 @@ def admin_required(view: Callable[..., ResponseReturnValue]) -> Callable[..., Re
     return wrapped
 
 
+# A delivery's error as stored (English, as the API gives it), said in the page's language.
+DELIVERY_ERRORS = {
+    "the host name does not resolve": _l("the host name does not resolve"),
+    "the host resolves to a private address": _l("the host resolves to a private address"),
+    "timed out": _l("no answer in time"),
+    "redirects are not followed": _l("a redirect (redirects are not followed)"),
+    "endpoint disabled": _l("the endpoint is disabled"),
+}
+
+
+@bp.app_template_global()
+def webhook_error(error: str | None) -> str:
+    """`HTTP 500` → "answered HTTP 500", `connection failed: ConnectionError` → "connection failed (…)"."""
+    if not error:
+        return ""
+    if error in DELIVERY_ERRORS:
+        return str(DELIVERY_ERRORS[error])
+    if error.startswith("HTTP "):
+        return str(_l("answered %(status)s", status=error))
+    if error.startswith("connection failed: "):
+        return str(_l("connection failed (%(reason)s)", reason=error.removeprefix("connection failed: ")))
+    return error
+
+
 @bp.after_request
 def _private(response: Any) -> Any:
     response.headers["Cache-Control"] = "no-store"  # the creation page shows a secret
@@ -88,6 +112,8 @@ def _own_endpoint(endpoint_id: str) -> WebhookEndpoint:
 @admin_required
 def index() -> ResponseReturnValue:
     form = EndpointForm()
+    if request.method == "POST" and not current_user.organisation.is_verified:
+        abort(403)  # the page says why and shows no form
     if form.validate_on_submit():
         services = current_services()
         try:

@@ -9,7 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -18,8 +29,17 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length
 
-from webapp.accounts.errors import AccountError
+from webapp.accounts.errors import AccountError, OrganisationNotFound
+from webapp.accounts.verification import MIN_REFUSAL_REASON
 from webapp.extensions import db, limiter
+from webapp.labels import (
+    CHANNEL_LABELS,
+    FACT_LABELS,
+    MESSAGE_PURPOSE_LABELS,
+    MESSAGE_STATUS_LABELS,
+    RECEIPT_STATUS_LABELS,
+    STATUS_LABELS,
+)
 from webapp.letters.errors import LetterError, LetterNotFound
 from webapp.letters.read import AgentActor, visible_letter
 from webapp.letters.resend import ResendLimited
@@ -48,6 +68,14 @@ from webapp.support.agents import (
 )
 from webapp.support.audit import AuditAction, audit_entries, letter_references, record_action
 from webapp.support.casefile import attention_queue, letter_case
+from webapp.support.verification import (
+    OrganisationFile,
+    decide_verification,
+    open_document,
+    organisation_file,
+    unsubmitted_organisations,
+    verification_queue,
+)
 from webapp.web.forms import SingleLine
 from webapp.web.login_flow import LoginFlow
 from webapp.web.policies import STAFF_LAST_SEEN, no_store, staff_now, staff_only
@@ -412,3 +440,193 @@ def change_agent(agent_id: str, operation: str) -> ResponseReturnValue:
     db.session.commit()
     flash(_("Done."), "success")
     return redirect(url_for(".agents"), code=303)
+
+
+# --- what the console shows, in words --------------------------------------------------------------
+
+_STATUS_FACTS = {"from_status", "to_status"}
+_TIME_FACTS = {"deadline", "receipt.operator_at"}
+_YES_NO_FACTS = {"locked", "notification.requested_by_agent", "unlocked_by_agent"}
+
+
+@bp.app_template_global()
+def fact_label(key: str) -> str:
+    label = FACT_LABELS.get(key)
+    return str(label) if label is not None else key
+
+
+@bp.app_template_global()
+def fact_value(key: str, value: str) -> str:
+    """An evidence fact as a person reads it: statuses and channels named, times in Morocco's time."""
+    if key in _STATUS_FACTS:
+        return str(STATUS_LABELS.get(value, value))
+    if key.endswith(".channel"):
+        return str(CHANNEL_LABELS.get(value, value))
+    if key.endswith(".purpose"):
+        return str(MESSAGE_PURPOSE_LABELS.get(value, value))
+    if key == "receipt.status":
+        return str(RECEIPT_STATUS_LABELS.get(value, value))
+    if key == "method" and value == "sms-otp":
+        return str(_("One-time code by SMS"))
+    if key in _YES_NO_FACTS:
+        return (
+            str(_("Yes"))
+            if value in ("true", "True", "1")
+            else str(_("No"))
+            if value in ("false", "False", "0")
+            else value
+        )
+    if key in _TIME_FACTS:
+        filters = current_app.jinja_env.filters
+        return str(filters["iso_local_time"](value))
+    return value
+
+
+@bp.app_template_global()
+def message_status_label(status: str) -> str:
+    return str(MESSAGE_STATUS_LABELS.get(status, status))
+
+
+@bp.app_template_global()
+def message_purpose_label(purpose: str, channel: str) -> str:
+    return f"{MESSAGE_PURPOSE_LABELS.get(purpose, purpose)} · {CHANNEL_LABELS.get(channel, channel)}"
+
+
+@bp.app_template_global()
+def receipt_status_label(status: str) -> str:
+    return str(RECEIPT_STATUS_LABELS.get(status, status))
+
+
+# --- sender verification -------------------------------------------------------------------------
+
+AUDIT_ACTION_LABELS = {
+    AuditAction.RESEND: _l("Notification sent again"),
+    AuditAction.UNLOCK: _l("Recipient unlocked"),
+    AuditAction.RETRY: _l("Message retried"),
+    AuditAction.CREATE_AGENT: _l("Agent created"),
+    AuditAction.DEACTIVATE_AGENT: _l("Agent deactivated"),
+    AuditAction.REACTIVATE_AGENT: _l("Agent reactivated"),
+    AuditAction.RESET_AGENT_TWO_FACTOR: _l("Agent’s two-factor reset"),
+    AuditAction.VERIFY_ORGANISATION: _l("Organisation verified"),
+    AuditAction.REFUSE_ORGANISATION: _l("Verification refused"),
+    AuditAction.OPEN_ORGANISATION_DOCUMENT: _l("Verification document opened"),
+}
+
+
+@bp.app_template_global()
+def audit_action_label(action: str) -> str:
+    label = AUDIT_ACTION_LABELS.get(action)  # type: ignore[call-overload]
+    return str(label) if label is not None else action
+
+
+class VerifyForm(FlaskForm):  # type: ignore[misc]
+    note = TextAreaField(
+        _l("What you checked (documents, register, identity): kept with the decision"),
+        validators=[DataRequired(), Length(min=3, max=400)],
+    )
+
+
+class RefuseForm(FlaskForm):  # type: ignore[misc]
+    reason = TextAreaField(
+        _l("Reason, as the organisation will read it (what to correct)"),
+        validators=[
+            DataRequired(),
+            Length(
+                min=MIN_REFUSAL_REASON,
+                max=500,
+                message=_l("Write a reason of at least %(num)d characters.", num=MIN_REFUSAL_REASON),
+            ),
+        ],
+    )
+
+
+@bp.get("/verifications")
+@staff_only
+def verifications() -> ResponseReturnValue:
+    """The organisations waiting for an operator's decision, the longest waiting first."""
+    return render_template(
+        "support/verifications.html",
+        queue=verification_queue(db.session),
+        others=unsubmitted_organisations(db.session),
+    )
+
+
+def _organisation_file(organisation_id: str) -> OrganisationFile:
+    try:
+        return organisation_file(db.session, organisation_id)
+    except OrganisationNotFound:
+        abort(404)
+
+
+def _verification_page(
+    organisation_id: str,
+    verify_form: VerifyForm | None = None,
+    refuse_form: RefuseForm | None = None,
+    status: int = 200,
+) -> ResponseReturnValue:
+    file = _organisation_file(organisation_id)
+    entries = [
+        e for e in audit_entries(db.session, limit=200) if (e.details or {}).get("organisation_id") == organisation_id
+    ]
+    return render_template(
+        "support/verification.html",
+        file=file,
+        verify_form=verify_form or VerifyForm(),
+        refuse_form=refuse_form or RefuseForm(),
+        entries=entries,
+        agents={agent.id: agent.email for agent in all_agents(db.session)},
+    ), status
+
+
+@bp.get("/verifications/<organisation_id>")
+@staff_only
+def verification(organisation_id: str) -> ResponseReturnValue:
+    return _verification_page(organisation_id)
+
+
+@bp.get("/verifications/<organisation_id>/documents/<document_id>")
+@staff_only
+@limiter.limit("60/hour")
+def verification_document(organisation_id: str, document_id: str) -> ResponseReturnValue:
+    """A document the organisation uploaded, for the operator deciding; each opening is audited."""
+    try:
+        document, data = open_document(db.session, current_services(), current_agent(), organisation_id, document_id)
+    except OrganisationNotFound:
+        abort(404)
+    db.session.commit()
+    response = make_response(data)
+    response.headers["Content-Type"] = document.content_type
+    response.headers["Content-Disposition"] = f'attachment; filename="{document.filename}"'
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@bp.post("/verifications/<organisation_id>/<any(verify, refuse):decision>")
+@staff_only
+@limiter.limit("60/hour")
+def decide(organisation_id: str, decision: str) -> ResponseReturnValue:
+    _organisation_file(organisation_id)
+    verified = decision == "verify"
+    form: VerifyForm | RefuseForm = VerifyForm() if verified else RefuseForm()
+    if not form.validate_on_submit():
+        if verified:
+            return _verification_page(organisation_id, verify_form=form, status=422)
+        return _verification_page(organisation_id, refuse_form=form, status=422)
+    note = form.note.data if verified else form.reason.data
+    try:
+        org = decide_verification(
+            db.session, current_services(), current_agent(), organisation_id, verified=verified, note=note
+        )
+    except AccountError:
+        db.session.rollback()
+        flash(_("This organisation is verified already: there is nothing to decide."), "error")
+        return redirect(url_for(".verification", organisation_id=organisation_id), code=303)
+    db.session.commit()
+    if verified:
+        flash(_("%(name)s is verified: its admins are being emailed.", name=org.legal_name), "success")
+    else:
+        flash(
+            _("Verification refused: %(name)s’s admins are being emailed the reason.", name=org.legal_name), "success"
+        )
+    return redirect(url_for(".verifications"), code=303)
