@@ -334,7 +334,9 @@ class Settings:
 
     def flask_config(self) -> dict[str, Any]:
         """The Flask and extension settings derived from these settings."""
-        engine_options: dict[str, Any] = {"pool_pre_ping": True}
+        # A connection checked before use (a restarted server's are dropped, not served), and a server that
+        # does not answer within seconds is an outage (`web/outage.py`: 503), not a request hanging.
+        engine_options: dict[str, Any] = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 5}}
         if self.database_url.startswith("sqlite"):
             engine_options = {"connect_args": {"timeout": 30}}
         return {
