@@ -367,6 +367,9 @@ class Settings:
             "COMPRESS_MIN_SIZE": 512,
             "COMPRESS_BR_LEVEL": 5,
             "RATELIMIT_STORAGE_URI": "memory://",
+            # With Redis storage (`create_app`): a dead or frozen Redis costs a request a second at most,
+            # once; then the limits fall back to memory until Redis answers again.
+            "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
             # If Redis is down, limits fall back to per-process memory rather than failing requests.
             "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
             "RATELIMIT_SWALLOW_ERRORS": True,
