@@ -340,11 +340,15 @@ def _identify(
     landing = browser.get(link() or "", timeout=30)
     traffic.record("GET /l/", landing)
     action, fields = _form(landing.text, "/code")
-    sent_before = len(_outbox(stack))
     code_page = browser.post(stack.url + action, data=fields, timeout=30)
     traffic.record("POST code", code_page)
-    _wait(lambda: len(_outbox(stack)) > sent_before, 60, "the code SMS")
-    code = re.search(r"\b(\d{6})\b", _outbox(stack)[-1]["text"])
+
+    def codes() -> list[str]:
+        number = "+212" + _phone(index)[1:]
+        return [line["text"] for line in _outbox(stack) if line["to"] == number and "/l/" not in line["text"]]
+
+    _wait(lambda: bool(codes()), 60, "the code SMS")
+    code = re.search(r"\b(\d{6})\b", codes()[-1])
     assert code
     action, fields = _form(code_page.text, "/code/check")
     decision_page = browser.post(stack.url + action, data={**fields, "code": code.group(1)}, timeout=30)

@@ -8,6 +8,7 @@ worker was killed."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -65,6 +66,7 @@ def test_every_process_is_gone_within_10_seconds_and_a_dead_helper_is_restarted(
 
         if signum == signal.SIGINT:
             _deposits_print_no_job_lines(stack)
+            _the_readme_walk_through_works(stack, tmp_path / "clone")
         if signum == signal.SIGTERM:
             # A helper killed outright: the web server answers throughout, the helper comes back, and what
             # it had started (RQ's scheduler process) does not linger as an orphan.
@@ -130,3 +132,46 @@ def _deposits_print_no_job_lines(stack: Stack) -> None:
     assert len(outbox.read_text().splitlines()) == 3
     for noise in ("Job OK", "Successfully completed", "send_message_job(", "issue_proof_job("):
         assert noise not in stack.output, noise
+
+
+def _the_readme_walk_through_works(stack: Stack, clone: Path) -> None:
+    """The README's walk-through, as written, from the root of a checkout, on this stack's PORT."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Walk a letter through", 1)[1]
+    script = section.split("```sh", 1)[1].split("```", 1)[0]
+    assert "${PORT:-5000}" in script
+    assert "examples/letter.pdf" in script
+    # A checkout whose instance folder is this stack's (the README's `instance/…` paths).
+    clone.mkdir()
+    for name in (".venv", "examples", "wsgi.py", "webapp", "migrations", "templates", "static"):
+        (clone / name).symlink_to(ROOT / name)
+    (clone / "instance").symlink_to(stack.instance)
+    env = {k: v for k, v in stack.env.items() if k != "PUBLIC_URL"}
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    answer = _first_json_object(result.stdout)  # curl's answer (no newline after it: `tail` follows on its line)
+    assert answer["status"] == "deposited", result.stdout
+    outbox = stack.instance / "sms-outbox.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and answer["reference"] not in outbox.read_text():
+        time.sleep(0.3)
+    assert answer["reference"] in outbox.read_text()
+
+
+def _first_json_object(text: str) -> dict[str, object]:
+    decoder = json.JSONDecoder()
+    for start in (i for i, char in enumerate(text) if char == "{"):
+        try:
+            found, _end = decoder.raw_decode(text, start)
+        except ValueError:
+            continue
+        if isinstance(found, dict) and "reference" in found:
+            return found
+    raise AssertionError(f"no letter in {text!r}")

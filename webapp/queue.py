@@ -21,6 +21,7 @@ from typing import Any, TypeAlias, cast
 from flask import Flask, current_app
 from redis import Redis
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.retry import Retry as RedisRetry
 from rq import Queue, Retry
@@ -89,7 +90,9 @@ def connect_redis(url: str, *, socket_timeout: float = 2) -> Redis:
         socket_connect_timeout=1,
         socket_timeout=socket_timeout,
         health_check_interval=30,
-        retry=RedisRetry(NoBackoff(), 1),
+        # Once more on a connection that turned out closed (a restarted server), never after a timeout: a
+        # frozen Redis costs one `socket_timeout`, not two.
+        retry=RedisRetry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
     )
 
 

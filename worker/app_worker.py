@@ -180,9 +180,13 @@ def run_worker(app: Flask, *, burst: bool = False, simple: bool = True, logging_
         connection.close()
 
 
+# The longest pause between two attempts: once Redis is back, work resumes within seconds.
+RETRY_MAX_SECONDS = 8.0
+
+
 def _outliving_redis(run: Callable[[], object], what: str) -> None:
     """Runs `run` until it returns (a warm shutdown); when it fails (Redis gone away or frozen, or
-    anything else), logs one line, waits 1 s, doubling up to 30 s while it keeps failing, and runs it
+    anything else), logs one line, waits 1 s, doubling up to 8 s while it keeps failing, and runs it
     again: a worker or the scheduler never exits because Redis did."""
     delay = 1.0
     while True:
@@ -195,12 +199,12 @@ def _outliving_redis(run: Callable[[], object], what: str) -> None:
         except Exception:
             log.exception("%s stopped on an unexpected error; again in %.0f s", what, delay)
         time.sleep(delay)
-        delay = 1.0 if time.monotonic() - started > 60 else min(delay * 2, 30.0)
+        delay = 1.0 if time.monotonic() - started > 60 else min(delay * 2, RETRY_MAX_SECONDS)
 
 
 def serve(app: Flask, *, logging_level: str = "INFO") -> None:
     """A worker that outlives Redis outages: when Redis goes away mid-job or freezes, log one line, wait
-    (1 s, doubling up to 30 s) and work again, instead of exiting.  Returns when told to stop."""
+    (1 s, doubling up to 8 s) and work again, instead of exiting.  Returns when told to stop."""
     warm_up(app)
     _outliving_redis(lambda: run_worker(app, logging_level=logging_level), "working")
 
