@@ -312,7 +312,16 @@ class PostgresCluster:
         return f"postgresql://postgres@127.0.0.1:{self.port}/wassit"
 
     def _run(self, *args: str, timeout: float = 60) -> None:
-        subprocess.run([*self._as_user, *args], check=True, capture_output=True, timeout=timeout, cwd=self.folder)
+        # No pipes: the server pg_ctl starts would hold them open, and this would wait for it to end.
+        subprocess.run(
+            [*self._as_user, *args],
+            check=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=timeout,
+            cwd=self.folder,
+        )
 
     def init(self) -> None:
         self._run(
@@ -323,7 +332,8 @@ class PostgresCluster:
 
     def start(self) -> None:
         options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} -c fsync=off"
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-w", "-t", "30", "start")
+        log = str(self.folder / "server.log")
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", log, "-o", options, "-w", "-t", "30", "start")
 
     def stop(self) -> None:
         """Stops it as an operator restarting it would: `fast` (open connections are cut)."""
@@ -332,7 +342,9 @@ class PostgresCluster:
     def destroy(self) -> None:
         subprocess.run(
             [*self._as_user, str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"],
-            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             timeout=30,
             check=False,
         )

@@ -24,7 +24,7 @@ from rq import Queue, SimpleWorker, Worker
 from rq.cron import CronScheduler
 
 from webapp import jobs, sweepers
-from webapp.extensions import db
+from webapp.extensions import DATABASE_OUTAGES, db
 from webapp.queue import (
     ALIVE_SECONDS,
     HEARTBEAT_SECONDS,
@@ -97,6 +97,17 @@ class AppContextMixin:
             self.done = self.failed = 0
             self.summary_at = now
         return ok
+
+    def handle_exception(self, job: Any, *exc_info: Any) -> None:
+        """A job that met a database or Redis outage is retried (RQ's retries, then the sweepers): one
+        line says so, not a traceback per job for as long as the outage lasts."""
+        error = exc_info[1] if len(exc_info) > 1 else None
+        if isinstance(error, (*DATABASE_OUTAGES, RedisError)):
+            origin = getattr(error, "orig", None) or error
+            first = (str(origin).strip().splitlines() or [""])[0][:200]
+            log.warning("job %s failed, to be retried: %s: %s", job.id, type(origin).__name__, first)
+            return
+        super().handle_exception(job, *exc_info)  # type: ignore[misc]
 
 
 class AppWorker(AppContextMixin, Worker):
