@@ -88,7 +88,12 @@ class AppContextMixin:
             try:
                 ok = bool(super().perform_job(job, queue))  # type: ignore[misc]
             finally:
-                db.session.remove()
+                # Ending the session rolls back on its connection: one the database server cut (a restart)
+                # fails to, and the job's outcome is already recorded; the pool drops that connection.
+                try:
+                    db.session.remove()
+                except DATABASE_OUTAGES:
+                    db.session.registry.clear()
         self.done, self.failed = self.done + ok, self.failed + (not ok)
         now = time.monotonic()
         if now - self.summary_at >= SUMMARY_SECONDS:
