@@ -48,17 +48,17 @@ def test_every_sweeper_is_run_by_one_scheduled_job_at_its_interval() -> None:
         assert all(entry.every == periodic.seconds for entry in entries), periodic
         run.extend(entries)
     assert sorted(entry.name for entry in run) == sorted(entry.name for entry in sweepers.SWEEPERS)
-    # The intervals of the schedule before the registry.
+    # Every 30 s: work a killed worker left is enqueued again within a minute (issue 17).
     assert {entry.name: entry.every for entry in sweepers.SWEEPERS} == {
         "messages": 30,
-        "proofs": 60,
-        "webhooks": 60,
-        "batches": 60,
-        "invitation emails": 60,
-        "confirmation emails": 60,
-        "orphan objects": 3600,
-        "key rewrap": 300,  # object storage: an hour, the grace an object is given to be committed
-        "verification emails": 60,
+        "proofs": 30,
+        "webhooks": 30,
+        "batches": 30,
+        "invitation emails": 30,
+        "confirmation emails": 30,
+        "orphan objects": 3600,  # object storage: an hour, the grace an object is given to be committed
+        "key rewrap": 300,
+        "verification emails": 30,
     }
 
 

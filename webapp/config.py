@@ -555,10 +555,13 @@ class Settings:
 
     def flask_config(self) -> dict[str, Any]:
         """The Flask and extension settings derived from these settings."""
+        # A connection checked before use (a restarted server's are dropped, not served), and a server that
+        # does not answer within seconds is an outage (`web/outage.py`: 503), not a request hanging.
         engine_options: dict[str, Any] = {
             "pool_pre_ping": True,
             "pool_size": self.db_pool_size,
             "max_overflow": self.db_max_overflow,
+            "connect_args": {"connect_timeout": 5},
         }
         if self.database_url.startswith("sqlite"):
             engine_options = {"connect_args": {"timeout": 30}}
@@ -590,6 +593,9 @@ class Settings:
             "COMPRESS_MIN_SIZE": 512,
             "COMPRESS_BR_LEVEL": 5,
             "RATELIMIT_STORAGE_URI": "memory://",
+            # With Redis storage (`create_app`): a dead or frozen Redis costs a request a second at most,
+            # once; then the limits fall back to memory until Redis answers again.
+            "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
             # If Redis is down, limits fall back to per-process memory rather than failing requests.
             "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
             "RATELIMIT_SWALLOW_ERRORS": True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from contextvars import ContextVar, Token
 from typing import Any, TypeAlias, TypeVar
@@ -17,6 +18,8 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
 
 # Stable constraint names, so that Alembic migrations are the same on SQLite and PostgreSQL.
@@ -65,6 +68,17 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 # What domain functions accept as a session: a plain Session, or Flask-SQLAlchemy's scoped one.
 DbSession: TypeAlias = Session | scoped_session[Any]
+
+# What the driver raises when the database cannot be reached (refused, reset, closed by a restarting
+# server, a locked SQLite file) and what the pool raises when it had no connection to give in time: an
+# outage, not a wrong query (`web/outage.py` answers 503).
+DATABASE_OUTAGES: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeoutError)
+
+
+def rollback_quietly() -> None:
+    """Ends the session's transaction, whatever state its connection is in (a dead one included)."""
+    with contextlib.suppress(SQLAlchemyError):
+        db.session.rollback()
 
 
 F = TypeVar("F", bound=Callable[..., Any])

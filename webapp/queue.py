@@ -16,14 +16,16 @@ import enum
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 
 from flask import Flask, current_app
 from redis import Redis
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.retry import Retry as RedisRetry
 from rq import Queue, Retry
+from rq.registry import StartedJobRegistry
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -90,15 +92,76 @@ class PendingJob:
     priority: Priority = Priority.NORMAL
 
 
-def connect_redis(url: str) -> Redis:
-    # Fail fast: a web request must not hang on a dead Redis (the sweeper catches up later).
+def connect_redis(url: str, *, socket_timeout: float = 2) -> Redis:
+    """A client that fails fast: a request (or a job) must not hang on a dead or frozen Redis; the deposit
+    commits anyway and the sweeper enqueues its work later.  An RQ worker blocks on its queues and gets
+    its own client (`worker_connection`), since RQ raises the socket timeout of the client it is given."""
     return Redis.from_url(
         url,
-        socket_connect_timeout=2,
-        socket_timeout=10,
+        socket_connect_timeout=1,
+        socket_timeout=socket_timeout,
         health_check_interval=30,
-        retry=RedisRetry(NoBackoff(), 1),
+        # Once more on a connection that turned out closed (a restarted server), never after a timeout: a
+        # frozen Redis costs one `socket_timeout`, not two.
+        retry=RedisRetry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
     )
+
+
+def worker_connection() -> Redis:
+    """A client of the app's Redis for an RQ worker or the scheduler alone (never the one jobs use)."""
+    url: str = current_app.extensions["wassit.redis_url"]
+    return connect_redis(url, socket_timeout=10)
+
+
+# A worker's liveness: each worker process sets its key every `HEARTBEAT_SECONDS` with a time to live of
+# `ALIVE_SECONDS` (`worker.app_worker.Heartbeat`).  A job RQ still calls `started` whose worker's key is
+# gone was abandoned (the worker was killed, or lost Redis mid-job): the sweepers enqueue it again.
+ALIVE_PREFIX = "wassit:worker-alive:"
+HEARTBEAT_SECONDS = 2
+ALIVE_SECONDS = 10
+
+
+def alive_key(worker_name: str) -> str:
+    return ALIVE_PREFIX + worker_name
+
+
+def abandoned_jobs(redis: Redis, started: dict[str, str | None]) -> set[str]:
+    """Of `{job id: its worker's name}` (jobs RQ calls started), those whose worker is no longer alive."""
+    names = sorted({name for name in started.values() if name})
+    with redis.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.exists(alive_key(name))
+        alive = {name for name, found in zip(names, pipe.execute(), strict=True) if found}
+    return {job_id for job_id, name in started.items() if name not in alive}
+
+
+def running_job_ids(redis: Redis) -> set[str]:
+    """The jobs a live worker is running now (RQ's started registries, less what dead workers left)."""
+    started: list[str] = []
+    for queue in all_queues(redis):
+        started.extend(StartedJobRegistry(queue=queue).get_job_ids())
+    if not started:
+        return set()
+    with redis.pipeline(transaction=False) as pipe:
+        for job_id in started:
+            pipe.hget(f"rq:job:{job_id}", "worker_name")
+        workers = {
+            job_id: (name.decode() if name else None) for job_id, name in zip(started, pipe.execute(), strict=True)
+        }
+    return set(started) - abandoned_jobs(redis, workers)
+
+
+def forget_abandoned(redis: Redis, job_ids: set[str]) -> None:
+    """Takes abandoned jobs out of every queue's started registry, so that RQ's own clean-up, minutes
+    later, neither fails nor retries the job enqueued again under the same id."""
+    if not job_ids:
+        return
+    for queue in all_queues(redis):
+        key = queue.started_job_registry.key
+        members = cast(list[bytes], redis.zrange(key, 0, -1))  # "<job id>:<execution id>"
+        stale = [member for member in members if member.decode().split(":", 1)[0] in job_ids]
+        if stale:
+            redis.zrem(key, *stale)
 
 
 def init_app(app: Flask, redis_url: str) -> None:
@@ -202,13 +265,23 @@ def enqueue_all(jobs: Iterable[PendingJob], redis: Redis | None = None) -> int:
     try:
         with connection.pipeline(transaction=False) as pipe:
             for job in jobs:
-                pipe.hget(f"rq:job:{job.job_id or ''}", "status")
-            statuses = pipe.execute()
-        live = {
-            job.job_id
-            for job, status in zip(jobs, statuses, strict=True)
-            if job.job_id is not None and status and status.decode() in LIVE_STATES
-        }
+                pipe.hmget(f"rq:job:{job.job_id or ''}", ["status", "worker_name"])
+            states = pipe.execute()
+        live: set[str | None] = set()
+        started: dict[str, str | None] = {}
+        for job, (status, worker) in zip(jobs, states, strict=True):
+            if job.job_id is None or not status or status.decode() not in LIVE_STATES:
+                continue
+            live.add(job.job_id)
+            if status.decode() == "started":
+                started[job.job_id] = worker.decode() if worker else None
+        abandoned = abandoned_jobs(connection, started) if started else set()
+        if abandoned:
+            log.warning(
+                "%d job(s) abandoned by a stopped worker, enqueued again: %s", len(abandoned), sorted(abandoned)
+            )
+            forget_abandoned(connection, abandoned)
+            live -= abandoned
         fresh = [job for job in jobs if job.job_id not in live]
         if fresh:
             with connection.pipeline() as pipe:

@@ -5,8 +5,11 @@ that moment, or a worker dies and RQ gives up, the work waits in the database wi
 job to do it.  Each `Sweeper` below says once where such work waits (`lost`), how long
 its own job is given first (`older_than`), and which job to enqueue again under which
 id (`job`, `job_id`: the same id as the first enqueue, so that a job still queued or
-running is not doubled).  `sweep` runs one; the scheduler runs each every `every`
-seconds (`webapp.jobs.requeue_*`, scheduled by `worker.app_worker`).
+running is not doubled).  A job RQ still calls started whose worker stopped beating
+(`queue.abandoned_jobs`: killed, or cut from Redis) is enqueued again at the next sweep,
+seconds later, not when RQ's own clean-up comes round.  `sweep` runs one; the
+scheduler runs each every `every` seconds (`webapp.jobs.requeue_*`, scheduled by
+`worker.app_worker`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from datetime import datetime, timedelta
 from typing import Any, TypeAlias
 
 from redis.exceptions import RedisError
-from rq.registry import StartedJobRegistry
 from sqlalchemy import Row, Select, literal, or_, select
 
 from webapp.accounts.invitations import email_invitation_job
@@ -42,7 +44,7 @@ from webapp.models import (
     WebhookDeliveryStatus,
 )
 from webapp.models.organisation import AccountEmailStatus, EmailConfirmation, Invitation
-from webapp.queue import JobFunction, PendingJob, Priority, all_queues, enqueue_all
+from webapp.queue import JobFunction, PendingJob, Priority, enqueue_all, get_redis, running_job_ids
 from webapp.services import Services
 from webapp.storage import ORPHAN_GRACE, sweep_orphans_job
 from webapp.support.keys import MASTER, rewrap_job
@@ -90,7 +92,7 @@ def _unsent_links(model: type[Invitation] | type[EmailConfirmation], still_open:
 MESSAGES = Sweeper(
     name="messages",
     every=30,
-    older_than=30,
+    older_than=20,
     lost=lambda now, cutoff: (
         select(OutboundMessage.id, OutboundMessage.purpose, OutboundMessage.reminder_number)
         .where(
@@ -108,8 +110,8 @@ MESSAGES = Sweeper(
 # Proofs still pending: their job was lost, or failed (a TSA or seal outage outlasting RQ's retries).
 PROOFS = Sweeper(
     name="proofs",
-    every=60,
-    older_than=60,
+    every=30,
+    older_than=20,
     lost=lambda now, cutoff: (
         select(Proof.id).where(Proof.status == ProofStatus.PENDING, Proof.created_at <= cutoff).limit(500)
     ),
@@ -121,7 +123,7 @@ PROOFS = Sweeper(
 # never retried by RQ), and so does a delivery whose job was lost.
 WEBHOOKS = Sweeper(
     name="webhooks",
-    every=60,
+    every=30,
     older_than=0,
     lost=lambda now, cutoff: (
         select(WebhookDelivery.id)
@@ -140,7 +142,7 @@ WEBHOOKS = Sweeper(
 # recognised by its family of ids.
 BATCHES = Sweeper(
     name="batches",
-    every=60,
+    every=30,
     older_than=0,
     lost=lambda now, cutoff: select(Batch.id, Batch.deposited_rows).where(
         Batch.status.in_((BatchStatus.READY, BatchStatus.DEPOSITING))
@@ -155,7 +157,7 @@ BATCHES = Sweeper(
 # killed mid-send).  The sweep first erases the sealed tokens of links used or expired (of both kinds).
 INVITATION_EMAILS = Sweeper(
     name="invitation emails",
-    every=60,
+    every=30,
     older_than=0,
     lost=lambda now, cutoff: _unsent_links(Invitation, Invitation.accepted_at.is_(None), now),
     job=email_invitation_job,
@@ -165,7 +167,7 @@ INVITATION_EMAILS = Sweeper(
 )
 CONFIRMATION_EMAILS = Sweeper(
     name="confirmation emails",
-    every=60,
+    every=30,
     older_than=0,
     lost=lambda now, cutoff: _unsent_links(EmailConfirmation, EmailConfirmation.used_at.is_(None), now),
     job=email_confirmation_job,
@@ -203,7 +205,7 @@ KEY_REWRAP = Sweeper(
 # The email telling an organisation's admins of the operators' decision on its verification.
 VERIFICATION_EMAILS = Sweeper(
     name="verification emails",
-    every=60,
+    every=30,
     older_than=60,
     lost=lambda now, cutoff: (
         select(Organisation.id, Organisation.verified_at, Organisation.refused_at)
@@ -249,8 +251,7 @@ def sweep(session: DbSession, services: Services, sweeper: Sweeper, *, older_tha
     started: set[str] = set()
     if sweeper.family is not None:
         try:
-            for queue in all_queues():
-                started.update(StartedJobRegistry(queue=queue).get_job_ids())
+            started = running_job_ids(get_redis())  # a job whose worker died is no longer at work
         except RedisError:
             return 0
     jobs = [

@@ -34,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     rq_level = "DEBUG" if level == "DEBUG" else "WARNING"
     for name in ("rq", "rq.worker", "rq.cron", "rq.scheduler"):
         logging.getLogger(name).setLevel(rq_level)
+    # pyHanko warns on every proof that it embeds the validation data we give it instead of fetching any:
+    # that is how proofs are made (`webapp.trust.ltv`), not news; shown with `LOG_LEVEL=debug`.
+    logging.getLogger("pyhanko.sign.signers.pdf_signer").setLevel("DEBUG" if level == "DEBUG" else "ERROR")
     app = create_app()
     if args.role == "scheduler":
         run_scheduler(app, logging_level=rq_level)

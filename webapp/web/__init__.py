@@ -8,6 +8,7 @@ from flask import Flask
 def register_blueprints(app: Flask) -> None:
     from webapp.web.api import register_api
     from webapp.web.errors import register_error_handlers
+    from webapp.web.outage import register_outage_handlers
     from webapp.web.portal import bp as portal_bp
     from webapp.web.portal import letters as _portal_letters  # noqa: F401 - routes on portal_bp
     from webapp.web.portal import login as _portal_login  # noqa: F401 - routes on portal_bp
@@ -47,5 +48,6 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(public_bp)
     app.register_blueprint(pwa_bp)
     register_error_handlers(app)
+    register_outage_handlers(app)
     register_template_helpers(app)
     register_static_files(app)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from webapp.notify.email.base import EmailReceipt, OutgoingEmail
-from webapp.notify.outbox import JsonLinesOutbox
+from webapp.notify.email.base import EmailReceipt, OutgoingEmail, TransientEmailError
+from webapp.notify.outbox import JsonLinesOutbox, OutboxWriteError
 
 
 class ConsoleEmailProvider:
@@ -19,17 +19,20 @@ class ConsoleEmailProvider:
         self._outbox = JsonLinesOutbox(outbox)
 
     def send(self, *, email: OutgoingEmail, client_ref: str) -> EmailReceipt:
-        self._outbox.append(
-            {
-                "to": email.to,
-                "subject": email.subject,
-                "text": email.text,
-                "at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "html": email.html,
-                "language": email.language,
-                "id": client_ref,
-            }
-        )
+        try:
+            self._outbox.append(
+                {
+                    "to": email.to,
+                    "subject": email.subject,
+                    "text": email.text,
+                    "at": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "html": email.html,
+                    "language": email.language,
+                    "id": client_ref,
+                }
+            )
+        except OutboxWriteError as exc:
+            raise TransientEmailError(f"the outbox could not take the message: {exc}") from exc
         return EmailReceipt(provider=self.name, message_id=client_ref)
 
     def find_sent(self, client_ref: str) -> EmailReceipt | bool | None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from webapp.notify.outbox import JsonLinesOutbox
-from webapp.notify.sms.base import SmsReceipt
+from webapp.notify.outbox import JsonLinesOutbox, OutboxWriteError
+from webapp.notify.sms.base import SmsReceipt, TransientSmsError
 
 
 class ConsoleSmsProvider:
@@ -19,14 +19,17 @@ class ConsoleSmsProvider:
         self._outbox = JsonLinesOutbox(outbox)
 
     def send(self, *, to: str, text: str, client_ref: str) -> SmsReceipt:
-        self._outbox.append(
-            {
-                "to": to,
-                "text": text,
-                "at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "id": client_ref,
-            }
-        )
+        try:
+            self._outbox.append(
+                {
+                    "to": to,
+                    "text": text,
+                    "at": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "id": client_ref,
+                }
+            )
+        except OutboxWriteError as exc:
+            raise TransientSmsError(f"the outbox could not take the message: {exc}") from exc
         return SmsReceipt(provider=self.name, message_id=client_ref)
 
     def find_sent(self, client_ref: str) -> SmsReceipt | bool | None:
