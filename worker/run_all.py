@@ -156,10 +156,7 @@ def main() -> int:
         web,
         # Every other worker serves bulk deposits before proofs (`webapp.queue.LANES`).
         *(
-            Child(
-                f"worker-{n}",
-                [sys.executable, "-m", "worker", "work", "--lane", "deposits" if n % 2 == 0 else "proofs"],
-            )
+            Child(f"worker-{n}", [sys.executable, "-m", "worker", "work", "--lane", lane_of(n)])
             for n in range(1, workers + 1)
         ),
         Child("scheduler", [sys.executable, "-m", "worker", "scheduler"]),
