@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.test_recipient import Flow, browser, csrf_of, type_code, wrong_code
+from tests.test_recipient import Flow, browser, csrf_of, wrong_code
 from webapp.clock import FrozenClock
 from webapp.extensions import db
 from webapp.letters.recipient import normalise_reference
@@ -197,21 +197,43 @@ def test_landing_names_the_sender_when_the_sms_already_did(app: Flask, flow: Flo
     assert "you see who sent it" not in page
 
 
-def test_a_locked_letter_answers_403_at_every_step_and_says_whom_to_write_to(
+def test_a_letter_locked_under_the_old_rule_is_open_again(
     app: Flask, flow: Flow, client: FlaskClient, clock: FrozenClock
 ) -> None:
+    """Issue 16: wrong codes never lock a letter; a lock left by the old rule (ten wrong codes) is not enforced."""
     letter = flow.letter()
     with app.app_context():
         row = db.session.get_one(Letter, letter.id)
         row.locked_at = clock.now()
+        row.code_failures = 10
         db.session.commit()
     for path in (letter.path, f"{letter.path}/code"):
         response = client.get(path)
-        assert response.status_code == 403, path
-        assert "Access locked for your safety" in response.text
-        assert "What you can do" in response.text
-    token = csrf_of(client.get("/check").text)  # the locked pages offer no form
-    assert type_code(client, letter.path, "123456", token).status_code == 403
+        assert response.status_code == 200, path
+        assert "locked" not in response.text.lower()
+    flow.identify(client, letter)
+
+
+def test_the_unknown_link_page_gives_the_support_contact_as_links(app: Flask, client: FlaskClient) -> None:
+    response = client.get("/l/AAAAAAAAAAAAAAAAAAAAAA")
+    assert response.status_code == 404
+    assert 'href="mailto:support@wassit.ma"' in response.text
+    assert "write to  " not in response.text
+    assert "tel:" not in response.text and "wa.me" not in response.text  # none configured
+    app.extensions["wassit"].settings = app.extensions["wassit"].settings.replace(
+        support_phone="+212 5 22 00 00 00", support_whatsapp="+212 6 61 00 00 00"
+    )
+    for path in ("/l/AAAAAAAAAAAAAAAAAAAAAA", "/nowhere", "/offline"):
+        page = client.get(path).text
+        assert 'href="mailto:support@wassit.ma"' in page, path
+        assert 'href="tel:+212522000000"' in page, path
+        assert 'href="https://wa.me/212661000000"' in page, path
+
+
+def test_the_support_email_link_names_the_letters_reference(flow: Flow, client: FlaskClient) -> None:
+    letter = flow.letter()
+    page = client.get(letter.path).text
+    assert f'href="mailto:support@wassit.ma?subject=Letter%20{letter.reference}"' in page
 
 
 def test_an_expired_csrf_token_gets_a_page_that_says_what_to_do(flow: Flow, client: FlaskClient) -> None:
@@ -220,6 +242,7 @@ def test_an_expired_csrf_token_gets_a_page_that_says_what_to_do(flow: Flow, clie
     assert response.status_code == 400
     assert "This page has expired" in response.text
     assert "open the link in the SMS again" in response.text
+    assert f'href="{letter.path}">Back to your letter</a>' in response.text
 
 
 def test_an_unknown_page_has_a_way_out(client: FlaskClient) -> None:

@@ -10,12 +10,15 @@ LANG_COOKIE = "lang"
 
 
 def select_locale() -> str:
-    """`?lang=` (then remembered in a cookie), the cookie, Accept-Language, the language the
+    """`?lang=` (then remembered in a cookie), the language our SMS link carries (`/l/<token>/ar`,
+    remembered too: the letter's language first), the cookie, Accept-Language, the language the
     letter was sent in (on a recipient's page, when the browser names none of ours), or French."""
     chosen = request.args.get("lang") or request.form.get("lang")
+    if chosen not in LANGUAGES:
+        chosen = g.get("link_language")
     if chosen in LANGUAGES:
         g.remember_language = chosen
-        return chosen
+        return str(chosen)
     cookie = request.cookies.get(LANG_COOKIE)
     if cookie in LANGUAGES:
         return cookie

@@ -19,24 +19,25 @@ from markupsafe import Markup
 from webapp.extensions import db, limiter, writes
 from webapp.i18n import text_direction
 from webapp.letters.access import open_document
+from webapp.letters.deposit import hash_token
 from webapp.letters.errors import (
     AlreadyDecided,
     LetterError,
     LinkExpired,
     LinkNotFound,
     NotYetNotified,
-    RecipientLocked,
     TooManyCodes,
 )
 from webapp.letters.identification import ClientInfo
 from webapp.letters.read import RecipientActor
 from webapp.letters.recipient import (
+    CheckOutcome,
     decide,
     ensure_open_for_decision,
-    failures_left,
     find_letter_by_token,
     request_code,
     verify_code,
+    waiting_until,
 )
 from webapp.letters.states import LetterStatus
 from webapp.models import Letter
@@ -46,6 +47,18 @@ from webapp.services import current_services
 bp = Blueprint("recipient", __name__, url_prefix="/l")
 
 SESSION_KEY = "recipient"
+# The codes this browser asked for, and those it already typed a code against (see `verify_code`).
+CODES_KEY = "codes"
+CODES_KEPT = 6
+
+
+def _per_letter() -> str:
+    """Rate-limit key: the client's address and the letter (its link's hash, never the link).
+
+    Behind a carrier's NAT hundreds of phones share an address: a limit per address alone
+    would let one person's attempts stop everyone else's letters."""
+    token = (request.view_args or {}).get("token", "")
+    return f"{request.remote_addr}:{hash_token(str(token))[:16]}"
 
 
 @bp.after_request
@@ -135,6 +148,7 @@ def _page(template: str, letter: Letter, token: str, status: int = 200, **contex
         support_contact=services.settings.support_contact,
         code_minutes=max(1, services.settings.code_ttl // 60),
         code_window_minutes=max(1, services.settings.code_window // 60),
+        code_tries=services.settings.code_max_attempts,
         morocco=MOROCCO,
         identified=_identified_for(letter),
         sender_shown=services.settings.show_sender_in_sms,  # already in the SMS, so no secret here
@@ -143,7 +157,7 @@ def _page(template: str, letter: Letter, token: str, status: int = 200, **contex
 
 
 # The same problem always answers with the same status, whichever step met it.
-PROBLEM_STATUS = {RecipientLocked.code: 403, LinkExpired.code: 410}
+PROBLEM_STATUS = {LinkExpired.code: 410}
 
 
 def _problem(letter: Letter, token: str, exc: LetterError) -> ResponseReturnValue:
@@ -182,20 +196,46 @@ def landing(token: str) -> ResponseReturnValue:
     return _page("recipient/landing.html", letter, token)
 
 
+def _codes_here(letter: Letter) -> tuple[list[str], list[str]]:
+    """The codes this browser asked for this letter, and those it already tried."""
+    data = session.get(CODES_KEY)
+    if not isinstance(data, dict) or data.get("letter") != letter.id:
+        return [], []
+    asked, tried = data.get("asked"), data.get("tried")
+    return (
+        [str(x) for x in asked] if isinstance(asked, list) else [],
+        [str(x) for x in tried] if isinstance(tried, list) else [],
+    )
+
+
+def _remember_codes(letter: Letter, *, asked: list[str], tried: list[str]) -> None:
+    session[CODES_KEY] = {"letter": letter.id, "asked": asked[-CODES_KEPT:], "tried": tried[-CODES_KEPT:]}
+
+
+@bp.get("/<token>/<any(fr, ar, en):language>")
+def landing_in(token: str, language: str) -> ResponseReturnValue:
+    """The SMS link: the landing page in the letter's language, which the link carries."""
+    g.link_language = language
+    return landing(token)
+
+
 @bp.post("/<token>/code")
-@limiter.limit("10/hour")
+@limiter.limit("10/hour", key_func=_per_letter)
+@limiter.limit("120/hour")
 def send_code(token: str) -> ResponseReturnValue:
     services = current_services()
     letter = _letter(token, for_update=True)
     try:
-        request_code(db.session, services, letter)
+        entry = request_code(db.session, services, letter)
     except TooManyCodes as exc:
         db.session.rollback()
-        return _page("recipient/code.html", letter, token, 429, error=exc.code)
+        return _page("recipient/code.html", letter, token, 429, error=exc.code, retry_at=exc.retry_at)
     except LetterError as exc:
         db.session.rollback()
         return _problem(letter, token, exc)
     db.session.commit()
+    asked, tried = _codes_here(letter)
+    _remember_codes(letter, asked=[*asked, entry.id], tried=tried)
     return _see_other(".code", token, sent=1)
 
 
@@ -206,32 +246,44 @@ def code(token: str) -> ResponseReturnValue:
 
 def _code_page(token: str, *, sent: bool) -> ResponseReturnValue:
     letter = _letter(token)
-    if letter.locked_at is not None:
-        return _problem(letter, token, RecipientLocked())
-    return _page("recipient/code.html", letter, token, sent=sent)
+    wait = waiting_until(letter, current_services())
+    return _page("recipient/code.html", letter, token, sent=sent, wait_until=wait)
+
+
+# What each failed check answers: the page's message, and its status.
+CHECK_STATUS = {CheckOutcome.WAITING: 429}
 
 
 @bp.post("/<token>/code/check")
-@limiter.limit("30/hour")
+@limiter.limit("30/hour", key_func=_per_letter)
 def check_code(token: str) -> ResponseReturnValue:
     services = current_services()
     letter = _letter(token, for_update=True)
+    asked, tried = _codes_here(letter)
     try:
-        result = verify_code(db.session, services, letter, request.form.get("code", ""), client=_client())
+        result = verify_code(
+            db.session,
+            services,
+            letter,
+            request.form.get("code", ""),
+            client=_client(),
+            asked_here=asked,
+            tried_here=tried,
+        )
     except LetterError as exc:
         db.session.rollback()
         return _problem(letter, token, exc)
-    db.session.commit()  # the failure count must stick, success or not
-    if result.locked:
-        return _problem(letter, token, RecipientLocked())
+    db.session.commit()  # the failure and its count must stick
     if not result.ok:
+        _remember_codes(letter, asked=asked, tried=[*tried, *result.checked])
         return _page(
             "recipient/code.html",
             letter,
             token,
-            422,
-            error="code_invalid",
-            failures_left=failures_left(letter, services),
+            CHECK_STATUS.get(result.outcome, 422),
+            error=result.outcome.value,
+            tries_left=result.tries_left,
+            wait_until=result.wait_until,
         )
     _bind_session_to(letter)
     target = ".letter" if letter.status is LetterStatus.ACCEPTED else ".decision"
@@ -253,7 +305,7 @@ def decision(token: str) -> ResponseReturnValue:
 
 
 @bp.post("/<token>/decision")
-@limiter.limit("30/hour")
+@limiter.limit("30/hour", key_func=_per_letter)
 def submit_decision(token: str) -> ResponseReturnValue:
     letter = _letter(token, for_update=True)
     if not _identified_for(letter):
@@ -272,7 +324,7 @@ def submit_decision(token: str) -> ResponseReturnValue:
             client=_client(),
             reason=(request.form.get("reason") or "").strip() or None,
         )
-    except (AlreadyDecided, LinkExpired, NotYetNotified, RecipientLocked) as exc:
+    except (AlreadyDecided, LinkExpired, NotYetNotified) as exc:
         db.session.rollback()
         return _problem(letter, token, exc)
     db.session.commit()
