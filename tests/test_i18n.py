@@ -287,3 +287,33 @@ def test_french_web_texts_use_french_typography() -> None:
         for string in strings:
             assert "'" not in string, string
             assert not re.search(r"\S[:?!]", string.replace("%(", "")), string
+
+
+def test_arabic_emails_and_wait_times_use_moroccan_months_and_24_hour_times(app: Flask) -> None:
+    """Issue 16: CLDR ar_MA everywhere a date is written in words: "دجنبر", not "ديسمبر"; 15:30, not 3:30 م."""
+    from webapp.notify.emails import LetterEmail, letter_email
+
+    deadline = datetime(2026, 12, 8, 14, 30, tzinfo=UTC)  # 15:30 in Morocco
+    with app.app_context():
+        email = letter_email(
+            LetterEmail(
+                to="salma@example.ma",
+                language="ar",
+                service_name="Wassit",
+                public_url="https://wassit.ma",
+                support_contact="support@wassit.ma",
+                recipient_name="Salma",
+                reference="K7PM-4XQ2",
+                link="https://wassit.ma/l/x/ar",
+                deadline=deadline,
+                phone_ending="78",
+            )
+        )
+    for text in (email.text, email.html):
+        assert "دجنبر" in text and "ديسمبر" not in text
+        assert "15:30" in text and " م" not in text.split("15:30")[1][:3]
+    with app.test_request_context("/?lang=ar"):
+        assert render_template_string("{{ moment|local_time('time') }}", moment=deadline) == "15:30"
+        assert "غشت" in render_template_string(
+            "{{ moment|local_time('long') }}", moment=datetime(2026, 8, 3, 9, 0, tzinfo=UTC)
+        )
