@@ -213,7 +213,8 @@ def test_support_is_one_tap_away_on_every_page_even_an_unknown_link(
     support = mailroom.app.extensions["wassit"].settings.support_contact
     for path, status in ((letter.path, 200), ("/l/AAAAAAAAAAAAAAAAAAAAAA", 404), ("/no-such-page", 404)):
         response = page.goto(path)
-        assert response is not None and response.status == status
+        assert response is not None
+        assert response.status == status
         link = page.locator('footer a[href^="mailto:"]')
         expect(link).to_be_visible()
         assert support in link.inner_text()
@@ -231,5 +232,7 @@ def test_refusing_looks_tappable(phone: PhoneFactory, mailroom: Mailroom, langua
         """s => { const c = getComputedStyle(s), a = getComputedStyle(s, '::before');
                   return {border: c.borderTopStyle, arrow: a.content, width: a.width}; }"""
     )
-    assert style["border"] == "solid" and style["arrow"] == '""' and style["width"] != "0px", style
+    assert style["border"] == "solid", style
+    assert style["arrow"] == '""', style
+    assert style["width"] != "0px", style
     recipient.open_refusal()
