@@ -250,7 +250,7 @@ def _code_page(token: str, *, sent: bool) -> ResponseReturnValue:
     return _page("recipient/code.html", letter, token, sent=sent, wait_until=wait)
 
 
-# What each failed check answers: the page's message, and its status.
+# The status of a failed check: 429 while a wait is on (nothing was checked), else 422.
 CHECK_STATUS = {CheckOutcome.WAITING: 429}
 
 
