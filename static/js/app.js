@@ -41,7 +41,9 @@ function offlineNotice(show) {
 
 document.addEventListener('submit', (event) => {
   const form = event.target;
-  if (!(form instanceof HTMLFormElement)) return;
+  // Recipient pages only (their <body data-busy-forms>): elsewhere a form may answer with a download
+  // and no new page, which would leave it busy.
+  if (!(form instanceof HTMLFormElement) || !form.closest('[data-busy-forms]')) return;
   if (form.dataset.busy || !navigator.onLine) {
     // Already on its way, or no network: nothing is sent, and an offline phone says so.
     event.preventDefault();
