@@ -43,6 +43,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -52,7 +53,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bench.loadgen import LoadFigures
-from bench.proofs import bare_signature, bench_app, one_page_pdf
+from bench.proofs import bare_lta_signature, bare_signature, bench_app, one_page_pdf
 from bench.recipient import (
     RESULTS,
     ROOT,
@@ -300,17 +301,21 @@ def code_latency(probe: Probe, outbox: Outbox, client: int, timeout: float = 600
 # ---------------------------------------------------------------- phases
 
 
-def bare_signature_rate(count: int) -> float:
-    """Bare single-process PAdES signatures with timestamp per second (our seal and TSA)."""
+def bare_signature_rates(count: int) -> tuple[float, float]:
+    """Bare single-process PAdES signatures per second (our seal and TSA): B-T (a signature with its
+    timestamp) and B-LTA (the same, then validation data and an archive timestamp, as our proofs)."""
     with tempfile.TemporaryDirectory() as scratch, bench_app(Path(scratch)) as app, app.app_context():
         services: Services = app.extensions["wassit"]
         pdf = one_page_pdf("campaign")
-        for _ in range(3):
-            bare_signature(services, pdf)
-        started = time.perf_counter()
-        for _ in range(count):
-            bare_signature(services, pdf)
-        return count / (time.perf_counter() - started)
+        rates = []
+        for sign in (bare_signature, bare_lta_signature):
+            for _ in range(3):
+                sign(services, pdf)
+            started = time.perf_counter()
+            for _ in range(count):
+                sign(services, pdf)
+            rates.append(count / (time.perf_counter() - started))
+        return rates[0], rates[1]
 
 
 @dataclass
@@ -424,6 +429,7 @@ def api_deposits(stack: Stack, seconds: float) -> tuple[float, int]:
     parts = urlsplit(stack.url)
     counts = [0] * API_CLIENTS
     errors = [0] * API_CLIENTS
+    kinds: Counter[str] = Counter()
     barrier = threading.Barrier(API_CLIENTS + 1)
     window: dict[str, float] = {}
 
@@ -447,8 +453,10 @@ def api_deposits(stack: Stack, seconds: float) -> tuple[float, int]:
                     counts[number] += 1
                 elif response.status != 201:
                     errors[number] += 1
-            except OSError:
+                    kinds[str(response.status)] += 1
+            except OSError as exc:
                 errors[number] += 1
+                kinds[type(exc).__name__] += 1
                 connection.close()
                 connection = http.client.HTTPConnection(parts.netloc, timeout=60)
             index += 1
@@ -461,6 +469,8 @@ def api_deposits(stack: Stack, seconds: float) -> tuple[float, int]:
     barrier.wait()
     for thread in threads:
         thread.join()
+    if kinds:
+        progress("API deposit errors: " + ", ".join(f"{kind} × {n}" for kind, n in kinds.most_common()))
     return sum(counts) / seconds, sum(errors)
 
 
@@ -469,7 +479,7 @@ def api_deposits(stack: Stack, seconds: float) -> tuple[float, int]:
 
 def run(rows: int, seconds: float, timeout: float, signatures: int) -> dict[str, Any]:
     progress(f"bare signatures: {signatures}")
-    bare_rate = bare_signature_rate(signatures)
+    bare_rate, bare_lta_rate = bare_signature_rates(signatures)
     with tempfile.TemporaryDirectory(prefix="bench-campaign-") as scratch, running_stack(Path(scratch)) as stack:
         stack.cli("sender", "create", "--org", "Banque Atlas", "--email", "bench@atlas.ma", "--password", "x" * 16)
         stack.token = stack.cli("token", "create", "--email", "bench@atlas.ma").strip().splitlines()[-1]
@@ -495,6 +505,7 @@ def run(rows: int, seconds: float, timeout: float, signatures: int) -> dict[str,
     return {
         "rows": rows,
         "bare_signatures_per_second": bare_rate,
+        "bare_lta_signatures_per_second": bare_lta_rate,
         "campaign": asdict(campaign),
         "landing_idle": asdict(idle),
         "landing_bare": asdict(bare_figures),
@@ -533,6 +544,8 @@ def report(figures: dict[str, Any], host: dict[str, Any]) -> str:
         f"last deposit proof ready                    {rate(proofs)}",
         f"bare single-process PAdES signature + TSA   {figures['bare_signatures_per_second']:8.1f} /s",
         f"campaign proofs/s ÷ bare signatures/s       {proofs_rate / figures['bare_signatures_per_second']:8.2f}",
+        f"bare single-process PAdES B-LTA signature   {figures['bare_lta_signatures_per_second']:8.1f} /s",
+        f"campaign proofs/s ÷ bare B-LTA signatures/s {proofs_rate / figures['bare_lta_signatures_per_second']:8.2f}",
         "",
         f"landing page idle                           {idle:8.0f} req/s",
         f"bare Flask page, same bytes                 {bare:8.0f} req/s   landing ÷ bare {idle / bare:5.2f}",

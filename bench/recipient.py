@@ -63,6 +63,7 @@ import brotli  # type: ignore[import-untyped]
 from playwright.sync_api import Browser, BrowserContext, CDPSession, Page, Request, StorageState, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 from pypdf import PdfWriter
+from pypdf.generic import DictionaryObject, NameObject, NumberObject, StreamObject
 
 from bench.loadgen import LoadFigures
 from webapp.config import Settings
@@ -253,13 +254,34 @@ def gunicorn(app: str, env: dict[str, str], directory: Path, probe: str) -> Iter
 
 
 def padded_pdf(size: int) -> bytes:
-    """A valid one-page PDF of exactly `size` bytes: a comment after %%EOF pads it."""
-    writer = PdfWriter()
-    writer.add_blank_page(595, 842)
-    buffer = BytesIO()
-    writer.write(buffer)
-    data = buffer.getvalue()
-    return data + b"\n%" + b"x" * (size - len(data) - 2)
+    """A valid one-page PDF of exactly `size` bytes, shaped like a scanned letter: the bulk of it is
+    one incompressible image stream (random bytes, as a JPEG's would look), and it ends in %%EOF."""
+    padding = size
+    for _ in range(5):
+        writer = PdfWriter()
+        page = writer.add_blank_page(595, 842)
+        image = StreamObject()
+        image._data = os.urandom(max(0, padding))
+        image.update(
+            {
+                NameObject("/Type"): NameObject("/XObject"),
+                NameObject("/Subtype"): NameObject("/Image"),
+                NameObject("/Width"): NumberObject(max(1, padding)),
+                NameObject("/Height"): NumberObject(1),
+                NameObject("/ColorSpace"): NameObject("/DeviceGray"),
+                NameObject("/BitsPerComponent"): NumberObject(8),
+            }
+        )
+        page[NameObject("/Resources")] = DictionaryObject(
+            {NameObject("/XObject"): DictionaryObject({NameObject("/Scan"): writer._add_object(image)})}
+        )
+        buffer = BytesIO()
+        writer.write(buffer)
+        data = buffer.getvalue()
+        if len(data) == size:
+            return data
+        padding += size - len(data)
+    raise RuntimeError(f"could not make a PDF of exactly {size} bytes")
 
 
 @dataclass

@@ -272,7 +272,7 @@ def test_the_openapi_document_describes_the_endpoints_and_the_signed_events(clie
     assert created == {"$ref": "#/components/schemas/WebhookEndpointWithSecret"}
     assert "403" in paths["/api/v1/webhooks"]["get"]["responses"]
 
-    assert set(document["webhooks"]) == {"letter.status_changed", "letter.proof_ready"}
+    assert set(document["webhooks"]) == {"letter.status_changed", "letter.proof_ready", "letter.identification_failed"}
     for event in document["webhooks"].values():
         headers = {p["name"]: p for p in event["post"]["parameters"] if p["in"] == "header"}
         assert headers["Wassit-Signature"]["required"] is True

@@ -46,7 +46,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # Capabilities the domain calls, which know nothing of a letter's life: sealed evidence and proofs,
     # providers, encryption, one-time codes, outgoing webhooks.  They never call the domain back: the
     # domain calls them and records what follows (a proof ready is a letter event, for `letters.proofs`).
-    ("webapp.trust", "webapp.notify", "webapp.vault", "webapp.hooks", "webapp.otp"),
+    # `oidc` is the OpenID Connect client of identity providers (issue 19).
+    ("webapp.trust", "webapp.notify", "webapp.vault", "webapp.hooks", "webapp.otp", "webapp.oidc"),
     # What statuses, events and proof kinds are called, in every language: pages and proofs read it.
     ("webapp.labels",),
     # The tables, and the enums of their columns.
@@ -55,7 +56,15 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("webapp.queue",),
     # Infrastructure every layer may use, free of any domain: settings, the unbound extensions, the clock,
     # languages, the embedded Redis.
-    ("webapp.config", "webapp.extensions", "webapp.clock", "webapp.i18n", "webapp.embedded_redis", "webapp.logredact"),
+    (
+        "webapp.config",
+        "webapp.extensions",
+        "webapp.clock",
+        "webapp.i18n",
+        "webapp.embedded_redis",
+        "webapp.logredact",
+        "webapp.textinput",
+    ),
 )
 
 # Imports between two packages of one layer, each for a reason; any other is an error.

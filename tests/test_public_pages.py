@@ -239,7 +239,7 @@ def test_the_support_email_link_names_the_letters_reference(flow: Flow, client: 
 
 def test_an_expired_csrf_token_gets_a_page_that_says_what_to_do(flow: Flow, client: FlaskClient) -> None:
     letter = flow.letter()
-    response = client.post(f"{letter.path}/code", data={"csrf_token": "stale"})
+    response = client.post(f"{letter.path}/code/check", data={"csrf_token": "stale", "code": "123456"})
     assert response.status_code == 400
     assert "This page has expired" in response.text
     assert "open the link in the SMS again" in response.text

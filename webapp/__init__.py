@@ -14,6 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from webapp.clock import Clock, SystemClock
 from webapp.config import PROJECT_ROOT, Settings
 from webapp.extensions import (
+    SINGLE_READ,
     SQLITE_BUSY_TIMEOUT_MS,
     babel,
     compress,
@@ -27,13 +28,14 @@ from webapp.extensions import (
     set_transactions_write,
     transactions_write,
 )
-from webapp.logredact import redact
+from webapp.logredact import install_log_redaction
 from webapp.notify.email import make_email_provider
 from webapp.notify.sms import make_sms_provider
 from webapp.services import Services
 from webapp.trust.authority import Trust
 from webapp.vault import Vault
 from webapp.web.locale import select_locale
+from webapp.web.requests import WassitRequest
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -59,6 +61,7 @@ def create_app(config: Settings | dict[str, Any] | None = None, *, clock: Clock 
         template_folder=str(PROJECT_ROOT / "templates"),
         static_folder=str(PROJECT_ROOT / "static"),
     )
+    app.request_class = WassitRequest
     app.config.update(settings.flask_config())
     if settings.trusted_proxies:
         # Behind N proxies, the client is the Nth address from the right of X-Forwarded-For.
@@ -103,6 +106,9 @@ def create_app(config: Settings | dict[str, Any] | None = None, *, clock: Clock 
     from webapp.web import register_blueprints
 
     register_blueprints(app)
+    from webapp.web.recipient.landing_cache import install as install_landing_fast_path
+
+    install_landing_fast_path(app)
 
     from webapp.cli import register_commands
 
@@ -153,26 +159,34 @@ def _tune_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
+        if connection.get_execution_options().get(SINGLE_READ):
+            return  # one SELECT in autocommit mode: SQLite reads it in a snapshot of its own
         connection.exec_driver_sql("BEGIN IMMEDIATE" if transactions_write() else "BEGIN DEFERRED")
 
 
 def _configure_logging(app: Flask) -> None:
     # Our own log lines name ids and references, never numbers, names or codes.
     logging.getLogger("webapp").setLevel(logging.INFO)
-    # Werkzeug's access log prints request paths, which carry recipient link tokens.
-    logging.getLogger("werkzeug").addFilter(_redact_tokens)
+    # Access logs print request paths, which carry link tokens; exceptions may quote URLs: every record of
+    # every logger of this process (web, worker, scheduler, CLI) is redacted as it is made.
+    install_log_redaction()
+    # pyHanko warns on every proof that it embeds validation data without fetching it: we give it
+    # the CRLs ourselves, on purpose (webapp.trust.ltv), so the warning is noise in the workers' log.
+    logging.getLogger("pyhanko.sign.signers.pdf_signer").addFilter(_not_the_no_fetch_warning)
 
 
-def _redact_tokens(record: logging.LogRecord) -> bool:
-    if isinstance(record.args, tuple):
-        record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
-    return True
+def _not_the_no_fetch_warning(record: logging.LogRecord) -> bool:
+    return "fetching is not allowed" not in record.getMessage()
 
 
 def _security_headers(response: Response) -> Response:
     headers = response.headers
     inline_styles = g.get("inline_style_sources")
     csp = CSP.replace("style-src 'self'", "style-src 'self' " + " ".join(inline_styles)) if inline_styles else CSP
+    # Issue 19: a page whose form goes to an identity provider (`web.recipient.eid`) names the provider.
+    form_origins = g.get("form_action_origins")
+    if form_origins:
+        csp = csp.replace("form-action 'self'", "form-action 'self' " + " ".join(form_origins))
     headers.setdefault("Content-Security-Policy", csp)
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "no-referrer")

@@ -13,6 +13,7 @@ from webapp.accounts.signup import (
     create_sender,
     find_organisation,
     organisation_admin_contacts,
+    set_active_content_allowed,
     unverified_organisations,
     verify_organisation,
 )
@@ -77,6 +78,24 @@ def org_verify(org_ref: str, operator: str, document: str) -> None:
         raise click.ClickException(str(exc)) from exc
     db.session.commit()
     click.echo(f"Verified {org.legal_name} ({org.id}) by {org.verified_by} on {org.verified_at:%Y-%m-%d %H:%M} UTC.")
+
+
+@org_cli.command("active-content")
+@click.option("--org", "org_ref", required=True, help="Organisation name or id.")
+@click.option("--allow/--refuse", required=True, help="Allow PDFs with active content, or refuse them (the default).")
+def org_active_content(org_ref: str, allow: bool) -> None:
+    """Allow an organisation's PDFs to carry active content (JavaScript, embedded files, XFA…), or not.
+
+    Refused by default at deposit; when allowed, the recipient is told what the document holds before
+    downloading it."""
+    try:
+        org = find_organisation(db.session, org_ref)
+    except AccountError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from exc
+    set_active_content_allowed(org, allow)
+    db.session.commit()
+    click.echo(f"{org.legal_name} ({org.id}): PDFs with active content {'allowed' if allow else 'refused'}.")
 
 
 @org_cli.command("list")

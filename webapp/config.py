@@ -8,10 +8,12 @@ them through the environment (see README, "Deploying for real").
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import secrets
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from email.utils import formataddr
 from pathlib import Path
 from typing import Any
@@ -94,6 +96,144 @@ def _read_or_create_secret(path: Path, make: Any) -> str:
     with os.fdopen(fd, "w") as handle:
         handle.write(value + "\n")
     return value
+
+
+# Assurance levels an `acr` value may mean, weakest first (eIDAS art. 8 names; a national scheme maps onto them).
+ASSURANCE_LEVELS = ("low", "substantial", "high")
+# Claims a provider may carry, our name → the provider's claim by default (OpenID Connect Core §5.1).
+DEFAULT_IDENTITY_CLAIMS: Mapping[str, str] = {
+    "cin": "cin",
+    "given_name": "given_name",
+    "family_name": "family_name",
+    "name": "name",
+    "birth_date": "birthdate",
+}
+TOKEN_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
+
+
+@dataclass(frozen=True)
+class IdentityProvider:
+    """One OpenID Connect provider of national digital identity (DGSN, FranceConnect, …), from
+    `IDENTITY_PROVIDERS`.  Its endpoints come from its discovery document; everything else is here."""
+
+    name: str  # our key for it: in URLs, evidence records and proofs ("dgsn")
+    label: str  # what recipients read on the button ("Identité numérique DGSN")
+    issuer: str
+    discovery_url: str
+    client_id: str
+    client_secret: str = field(default="", repr=False)
+    # private_key_jwt: the client's private key (PEM) and the `kid` the provider knows it by.
+    private_key: str = field(default="", repr=False)
+    private_key_id: str = ""
+    token_auth_method: str = "client_secret_basic"  # noqa: S105 - a method name, not a secret
+    scopes: tuple[str, ...] = ("openid", "profile")
+    claims: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_IDENTITY_CLAIMS))
+    # `acr` values asked for (the `acr_values` parameter), and what each value the provider answers means.
+    acr_values: tuple[str, ...] = ()
+    levels: Mapping[str, str] = field(default_factory=dict)
+    # Identifications below this level are refused (None: any level the provider answers).
+    minimum_level: str | None = None
+
+    def level_of(self, acr: str | None) -> str | None:
+        """What the provider's `acr` means, one of `ASSURANCE_LEVELS`; None when unknown."""
+        return self.levels.get(acr) if acr else None
+
+
+def _is_loopback_url(url: str) -> bool:
+    return (urlsplit(url).hostname or "") in {"127.0.0.1", "localhost", "::1"}
+
+
+def _provider_secret(entry: Mapping[str, Any], key: str, where: str) -> str:
+    """A secret given inline, from another variable (`<key>_env`), or from a file (`<key>_file`)."""
+    if entry.get(f"{key}_env"):
+        return os.environ.get(str(entry[f"{key}_env"]), "")
+    if entry.get(f"{key}_file"):
+        try:
+            return Path(str(entry[f"{key}_file"])).read_text()
+        except OSError as exc:
+            raise ConfigError(f"{where}: cannot read {key}_file: {exc.strerror}") from exc
+    return str(entry.get(key) or "")
+
+
+def parse_identity_providers(raw: str) -> tuple[IdentityProvider, ...]:
+    """`IDENTITY_PROVIDERS`: JSON (a list of providers, or an object keyed by their names), or `@path` of
+    a JSON file.  Refuses, at start-up, anything a login would trip on later."""
+    text = raw.strip()
+    if not text:
+        return ()
+    if text.startswith("@"):
+        try:
+            text = Path(text[1:]).read_text()
+        except OSError as exc:
+            raise ConfigError(f"IDENTITY_PROVIDERS: cannot read {text[1:]}: {exc.strerror}") from exc
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"IDENTITY_PROVIDERS must be JSON: {exc}") from exc
+    if isinstance(data, dict):
+        data = [{"name": name, **entry} if isinstance(entry, dict) else entry for name, entry in data.items()]
+    if not isinstance(data, list) or not all(isinstance(entry, dict) for entry in data):
+        raise ConfigError("IDENTITY_PROVIDERS must be a list of providers, or an object of providers by name")
+    providers = [_identity_provider(entry) for entry in data]
+    names = [provider.name for provider in providers]
+    if len(set(names)) != len(names):
+        raise ConfigError("IDENTITY_PROVIDERS: two providers have the same name")
+    return tuple(providers)
+
+
+def _identity_provider(entry: Mapping[str, Any]) -> IdentityProvider:
+    name = str(entry.get("name") or "")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", name):
+        raise ConfigError(f"IDENTITY_PROVIDERS: name {name!r} must be 1-32 lower-case letters, digits, - or _")
+    where = f"IDENTITY_PROVIDERS[{name}]"
+    issuer = str(entry.get("issuer") or "").rstrip("/")
+    discovery = str(entry.get("discovery_url") or (issuer + "/.well-known/openid-configuration" if issuer else ""))
+    if not issuer or not entry.get("client_id"):
+        raise ConfigError(f"{where}: issuer and client_id are required")
+    for url in (issuer, discovery):
+        # Identity travels over these: TLS, except to a provider on this machine (tests, development).
+        if not (url.startswith("https://") or (url.startswith("http://") and _is_loopback_url(url))):
+            raise ConfigError(f"{where}: {url!r} must be an https:// URL")
+    method = str(entry.get("token_auth_method") or "")
+    secret = _provider_secret(entry, "client_secret", where)
+    private_key = _provider_secret(entry, "private_key", where)
+    method = method or ("private_key_jwt" if private_key else "client_secret_basic")
+    if method not in TOKEN_AUTH_METHODS:
+        raise ConfigError(f"{where}: token_auth_method must be one of {', '.join(TOKEN_AUTH_METHODS)}")
+    if method == "private_key_jwt" and "PRIVATE KEY" not in private_key:
+        raise ConfigError(f"{where}: private_key_jwt needs private_key (PEM), private_key_file or private_key_env")
+    if method != "private_key_jwt" and not secret:
+        raise ConfigError(f"{where}: {method} needs client_secret, client_secret_file or client_secret_env")
+    scopes = tuple(str(scope) for scope in entry.get("scopes") or ("openid", "profile"))
+    if "openid" not in scopes:
+        raise ConfigError(f"{where}: scopes must include openid")
+    claims = dict(DEFAULT_IDENTITY_CLAIMS)
+    for key, value in dict(entry.get("claims") or {}).items():
+        if key not in DEFAULT_IDENTITY_CLAIMS or not isinstance(value, str):
+            raise ConfigError(f"{where}: claims maps {', '.join(DEFAULT_IDENTITY_CLAIMS)} to the provider's names")
+        claims[key] = value
+    levels = {str(acr): str(level) for acr, level in dict(entry.get("levels") or {}).items()}
+    minimum = entry.get("minimum_level")
+    if any(level not in ASSURANCE_LEVELS for level in levels.values()) or (
+        minimum is not None and minimum not in ASSURANCE_LEVELS
+    ):
+        raise ConfigError(f"{where}: levels and minimum_level are one of {', '.join(ASSURANCE_LEVELS)}")
+    return IdentityProvider(
+        name=name,
+        label=str(entry.get("label") or name),
+        issuer=issuer,
+        discovery_url=discovery,
+        client_id=str(entry["client_id"]),
+        client_secret=secret,
+        private_key=private_key,
+        private_key_id=str(entry.get("private_key_id") or ""),
+        token_auth_method=method,
+        scopes=scopes,
+        claims=claims,
+        acr_values=tuple(str(value) for value in entry.get("acr_values") or ()),
+        levels=levels,
+        minimum_level=minimum,
+    )
 
 
 @dataclass(frozen=True)
@@ -193,6 +333,23 @@ class Settings:
     api_organisation_rate_limit: str = "12000/minute"
     # Bearer token of `GET /metrics` (Prometheus); unset: /metrics answers 404.
     metrics_token: str = ""
+    # Identification by national digital identity (OpenID Connect): the providers, how long one call
+    # to a provider may take, how long a recipient may stay at the provider, how many failed
+    # identifications lock the letter, and how long discovery documents and keys are kept.
+    identity_providers: tuple[IdentityProvider, ...] = ()
+    eid_timeout: int = 10
+    eid_attempt_ttl: int = 900
+    eid_max_failures: int = 5
+    eid_cache_ttl: int = 3600
+    # PEM file of the CAs the providers' TLS certificates are checked against (default: the system's).
+    eid_ca_file: Path | None = None
+
+    @property
+    def eid_tls_verify(self) -> str | bool:
+        return str(self.eid_ca_file) if self.eid_ca_file else True
+
+    def identity_provider(self, name: str) -> IdentityProvider | None:
+        return next((provider for provider in self.identity_providers if provider.name == name), None)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -265,6 +422,12 @@ class Settings:
             api_organisation_rate_limit=_env_str("API_ORGANISATION_RATE_LIMIT", cls.api_organisation_rate_limit),
             session_cookie_secure=_env_bool("SESSION_COOKIE_SECURE", public_url.startswith("https://")),
             trusted_proxies=_env_int("TRUSTED_PROXIES", cls.trusted_proxies),
+            identity_providers=parse_identity_providers(_env_str("IDENTITY_PROVIDERS", "")),
+            eid_timeout=_env_int("EID_TIMEOUT", cls.eid_timeout),
+            eid_attempt_ttl=_env_int("EID_ATTEMPT_TTL", cls.eid_attempt_ttl),
+            eid_max_failures=_env_int("EID_MAX_FAILURES", cls.eid_max_failures),
+            eid_cache_ttl=_env_int("EID_CACHE_TTL", cls.eid_cache_ttl),
+            eid_ca_file=_env_path("EID_CA_FILE"),
         )
         settings.validate()
         return settings
@@ -335,6 +498,8 @@ class Settings:
             raise ConfigError("TRUSTED_PROXIES must be the number of reverse proxies in front of the app, 0 to 5")
         if self.smtp_timeout <= 0:
             raise ConfigError("SMTP_TIMEOUT must be positive")
+        if not (0 < self.eid_timeout <= 60 and 60 <= self.eid_attempt_ttl <= 3600 and self.eid_max_failures > 0):
+            raise ConfigError("EID_TIMEOUT must be 1-60 s, EID_ATTEMPT_TTL 60-3600 s, EID_MAX_FAILURES positive")
         if list(self.reminder_days) != sorted(set(self.reminder_days)) or any(d <= 0 for d in self.reminder_days):
             raise ConfigError("REMINDER_DAYS must be increasing positive whole days, e.g. 3,7,12")
 

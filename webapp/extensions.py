@@ -76,6 +76,10 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # write lock at BEGIN (IMMEDIATE), so that read-then-write never fails halfway; a reading one begins
 # DEFERRED and takes no lock at all (WAL lets it read beside the writer).  Jobs and commands write;
 # a GET or HEAD request reads, unless its view is marked `@writes`.
+# An execution option for a connection that runs one read statement and nothing else: on SQLite it
+# begins no transaction (the statement is atomic by itself), which saves two round trips.
+SINGLE_READ = "wassit_single_read"
+
 _writes: ContextVar[bool] = ContextVar("wassit_sqlite_writes", default=True)
 
 

@@ -38,6 +38,24 @@ PROOF_DOMAIN = "proofs"
 PROOF_KINDS: tuple[str, ...] = tuple(kind.value for kind in ProofKind)
 
 
+# The kinds of active content a PDF may hold (`webapp.letters.active_content.KINDS`), as pages name them.
+ACTIVE_CONTENT_LABELS: dict[str, Any] = {
+    "javascript": _l("JavaScript"),
+    "launch": _l("actions that launch programs or open files"),
+    "uri_launch": _l("links that open something other than a web page or an email"),
+    "submit_form": _l("forms that send data"),
+    "embedded_files": _l("embedded files"),
+    "xfa": _l("XFA forms"),
+    "rich_media": _l("rich media (Flash, video, 3D)"),
+}
+
+
+def active_content_label(codes: str | tuple[str, ...] | None) -> str:
+    """The kinds of active content, comma-separated codes or a tuple, named in the page's language."""
+    found = codes.split(",") if isinstance(codes, str) else list(codes or ())
+    return ", ".join(str(ACTIVE_CONTENT_LABELS.get(code, code)) for code in found if code)
+
+
 def _p(message: str) -> str:
     """Marks a text of the `proofs` catalogs for extraction (`pybabel extract -k _p`); translated later,
     in the proof's language, by `proof_texts`."""
@@ -72,6 +90,41 @@ EVENT_LABELS: dict[str, Any] = {  # an evidence record's event (webapp.letters.s
     "AcceptanceRejectionExpiry": _l("Deadline passed without an answer"),
     "ArchiveTimestampRenewal": _l("Proof given a new archive timestamp"),
 }
+
+# Issue 19: identification by national digital identity.  The same events, told apart by their `method`.
+EID_EVENT_LABELS: dict[str, Any] = {
+    "RecipientIdentification": _l("Recipient identified with national digital identity"),
+    "RecipientIdentificationFailure": _l("Identification with national digital identity failed"),
+}
+IDENTIFICATION_LABELS: dict[str, Any] = {  # a letter's identification (webapp.models.IdentificationMethod)
+    "sms-otp": _l("One-time code by SMS"),
+    "eid": _l("National digital identity"),
+    "sms-otp+eid": _l("One-time code by SMS, then national digital identity"),
+}
+LEVEL_LABELS: dict[str, Any] = {  # what a provider's `acr` means (webapp.config.ASSURANCE_LEVELS)
+    "low": _l("low"),
+    "substantial": _l("substantial"),
+    "high": _l("high"),
+}
+EID_FAILURE_LABELS: dict[str, Any] = {  # why an identification at a provider failed (letters.eid_flow)
+    "cancelled": _l("cancelled by the recipient"),
+    "provider_unavailable": _l("the identity provider did not answer"),
+    "provider_error": _l("the identity provider returned an error"),
+    "identity_mismatch": _l("the identity does not match the one you expect"),
+    "level_too_low": _l("sign-in level too low"),
+    "replayed": _l("an answer used twice (refused)"),
+    "wrong_browser": _l("an answer opened in another browser (refused)"),
+    "invalid_response": _l("an answer that does not check (refused)"),
+    "expired": _l("too late: the identification took too long"),
+}
+
+
+def event_label(event: str, details: Mapping[str, Any] | None = None) -> Any:
+    """What a page calls an evidence event; an identification by national digital identity is named so."""
+    if details is not None and details.get("method") == "eid" and event in EID_EVENT_LABELS:
+        return EID_EVENT_LABELS[event]
+    return EVENT_LABELS.get(event, event)
+
 
 PROOF_LABELS: dict[str, Any] = {
     ProofKind.DEPOSIT: _l("Proof of deposit"),
@@ -123,6 +176,35 @@ PROOF_STATEMENTS: dict[ProofKind, str] = {
         "registered letter described hereafter and identified with a one-time code received by SMS, "
         "downloaded its document, whose fingerprint is given below, at the date and time stated."
     ),
+}
+
+# Issue 19: a proof of a letter whose recipient identified with national digital identity.
+PROOF_EID_TEXTS: dict[str, str] = {
+    "statement.handover.eid": _p(
+        "The provider certifies that the recipient identified below, having accepted the electronic "
+        "registered letter described hereafter and identified with their national digital identity, "
+        "downloaded its document, whose fingerprint is given below, at the date and time stated."
+    ),
+    "identification": _p("Identification of the recipient"),
+    "id.method": _p("Method"),
+    "id.method.eid": _p("National digital identity (OpenID Connect)"),
+    "id.method.sms-otp+eid": _p("One-time code by SMS, then national digital identity (OpenID Connect)"),
+    "id.provider": _p("Identity provider"),
+    "id.level": _p("Assurance level"),
+    "id.level.low": _p("low"),
+    "id.level.substantial": _p("substantial"),
+    "id.level.high": _p("high"),
+    "id.level.unknown": _p("not stated by the provider"),
+    "id.subject": _p("Subject identifier at the provider"),
+    "id.name": _p("Proven name"),
+    "id.birth_date": _p("Proven date of birth"),
+    "id.cin": _p("National identity number (masked)"),
+    "id.matched": _p("Matches the identity expected by the sender"),
+    "id.matched.cin": _p("identity number"),
+    "id.matched.name": _p("name"),
+    "id.matched.birth_date": _p("date of birth"),
+    "id.matched.none": _p("no identity was expected"),
+    "id.at": _p("Identified on"),
 }
 
 PROOF_TEXTS: dict[str, str] = {
@@ -181,6 +263,7 @@ PROOF_TEXTS: dict[str, str] = {
     ),
     "trust.configured": _p("Seal “{seal}”, certificate issued by {issuer}; timestamps: {tsa}."),
     "trust.tsa_issued_by": _p("{tsa} (certificate issued by {issuer})"),
+    **PROOF_EID_TEXTS,
 }
 
 # The events a proof lists (`trust.proofs.SHOWN_EVENTS`), and the code request, worded for proofs.
@@ -191,6 +274,7 @@ PROOF_EVENT_TEXTS: dict[str, str] = {
     "NotificationDelivered": _p("Notification delivered to the phone"),
     "ConsignmentReminder": _p("Reminder sent to the recipient"),
     "RecipientIdentification": _p("Recipient identified (one-time code)"),
+    "RecipientIdentification.eid": _p("Recipient identified (national digital identity)"),
     "ConsignmentAcceptance": _p("Accepted by the recipient"),
     "ConsignmentRejection": _p("Refused by the recipient"),
     "AcceptanceRejectionExpiry": _p("Deadline passed without an answer"),

@@ -59,6 +59,17 @@ class Priority(enum.StrEnum):
 
 PRIORITIES: tuple[Priority, ...] = (Priority.URGENT, Priority.NOTIFY, Priority.NORMAL, Priority.BULK)
 
+# The orders ("lanes") in which a worker may serve the queues.  Every lane serves what a person waits
+# for, then notifications, first.  Strictly in PRIORITIES order, a campaign's deposits would wait for
+# every proof already queued (a proof costs about ten deposits), so its SMS would wait too: the
+# `deposits` lane serves bulk deposits before proofs.  `make run` gives every other worker that lane
+# (`WORKER_LANE`), so with two workers or more the campaign's letters and the earlier letters' proofs
+# both move on, neither waiting for the other to drain.
+LANES: dict[str, tuple[Priority, ...]] = {
+    "proofs": PRIORITIES,
+    "deposits": (Priority.URGENT, Priority.NOTIFY, Priority.BULK, Priority.NORMAL),
+}
+
 
 def queue_name(base: str, priority: Priority) -> str:
     """The RQ queue of a priority: `QUEUE_NAME` itself for NORMAL (what earlier releases used), else suffixed."""
@@ -107,9 +118,9 @@ def get_queue(redis: Redis | None = None, priority: Priority = Priority.NORMAL) 
     )
 
 
-def all_queues(redis: Redis | None = None) -> list[Queue]:
-    """Every priority's queue, in the order workers serve them."""
-    return [get_queue(redis, priority) for priority in PRIORITIES]
+def all_queues(redis: Redis | None = None, lane: str = "proofs") -> list[Queue]:
+    """Every priority's queue, in the order a worker of `lane` (LANES) serves them."""
+    return [get_queue(redis, priority) for priority in LANES[lane]]
 
 
 class EveryQueue:

@@ -13,6 +13,7 @@ import os
 import sys
 
 from webapp import create_app
+from webapp.queue import LANES
 from worker.app_worker import run_scheduler, run_worker, serve
 
 
@@ -20,6 +21,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m worker")
     parser.add_argument("role", nargs="?", default="work", choices=["work", "scheduler"])
     parser.add_argument("--burst", action="store_true", help="stop when the queues are empty")
+    parser.add_argument(
+        "--lane",
+        choices=sorted(LANES),
+        default=os.environ.get("WORKER_LANE", "proofs"),
+        help="the order of the queues after the urgent ones (webapp.queue.LANES; default WORKER_LANE or proofs)",
+    )
     args = parser.parse_args(argv)
     level = os.environ.get("LOG_LEVEL", "info").upper()
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -31,9 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.role == "scheduler":
         run_scheduler(app, logging_level=rq_level)
     elif args.burst:
-        run_worker(app, burst=True, logging_level=rq_level)
+        run_worker(app, burst=True, logging_level=rq_level, lane=args.lane)
     else:
-        serve(app, logging_level=rq_level)
+        serve(app, logging_level=rq_level, lane=args.lane)
     return 0
 
 

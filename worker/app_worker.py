@@ -112,13 +112,16 @@ def warm_up(app: Flask) -> None:
     log.info("warmed up in %.1f s", time.monotonic() - started)
 
 
-def run_worker(app: Flask, *, burst: bool = False, simple: bool = True, logging_level: str = "INFO") -> bool:
-    """Works every priority's queue of the app, most urgent first; `burst` stops when they are empty.
+def run_worker(
+    app: Flask, *, burst: bool = False, simple: bool = True, logging_level: str = "INFO", lane: str = "proofs"
+) -> bool:
+    """Works every priority's queue of the app, most urgent first, in the order of `lane`
+    (`webapp.queue.LANES`); `burst` stops when they are empty.
 
     Without `simple`, RQ's forking worker (a process per job: slow, for debugging only)."""
     with app.app_context():
         connection = get_redis()
-        queues = all_queues(connection)
+        queues = all_queues(connection, lane)
     worker_class = AppSimpleWorker if simple else AppWorker
     worker = worker_class(queues, connection=connection)
     worker.app = app
@@ -127,14 +130,14 @@ def run_worker(app: Flask, *, burst: bool = False, simple: bool = True, logging_
     return bool(worker.work(burst=burst, with_scheduler=not burst, logging_level=logging_level))
 
 
-def serve(app: Flask, *, logging_level: str = "INFO") -> None:
+def serve(app: Flask, *, logging_level: str = "INFO", lane: str = "proofs") -> None:
     """A worker that outlives Redis outages: when Redis goes away mid-job or freezes, log one line, wait
     (1 s, doubling up to 30 s) and work again, instead of exiting.  Returns when told to stop."""
     warm_up(app)
     delay = 1.0
     while True:
         try:
-            run_worker(app, logging_level=logging_level)
+            run_worker(app, logging_level=logging_level, lane=lane)
             return  # a warm shutdown (SIGTERM, SIGINT): the job at hand finished first
         except RedisError as exc:
             log.warning("Redis unavailable (%s); working again in %.0f s", type(exc).__name__, delay)

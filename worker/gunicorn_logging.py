@@ -10,7 +10,10 @@ from typing import Any
 
 from gunicorn.glogging import Logger  # type: ignore[import-untyped]
 
-from webapp.logredact import redact
+from webapp.logredact import install_log_redaction, redact
+
+# gunicorn's master process never builds the app: its own lines (errors, worker restarts) are redacted too.
+install_log_redaction()
 
 
 class RedactingLogger(Logger):  # type: ignore[misc]

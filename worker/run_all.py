@@ -74,6 +74,11 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
+def lane_of(number: int) -> str:
+    """Workers 1, 3, … serve proofs before bulk deposits; 2, 4, … deposits before proofs."""
+    return "deposits" if number % 2 == 0 else "proofs"
+
+
 def workers_wanted() -> int:
     raw = os.environ.get("WORKERS", "")
     if raw.strip().isdigit() and int(raw) > 0:
@@ -141,7 +146,14 @@ def main() -> int:
     )
     children = [
         web,
-        *(Child(f"worker-{n}", [sys.executable, "-m", "worker", "work"]) for n in range(1, workers + 1)),
+        # Every other worker serves bulk deposits before proofs (`webapp.queue.LANES`).
+        *(
+            Child(
+                f"worker-{n}",
+                [sys.executable, "-m", "worker", "work", "--lane", "deposits" if n % 2 == 0 else "proofs"],
+            )
+            for n in range(1, workers + 1)
+        ),
         Child("scheduler", [sys.executable, "-m", "worker", "scheduler"]),
     ]
     exit_code = 0

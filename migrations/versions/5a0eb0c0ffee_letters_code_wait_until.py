@@ -7,7 +7,7 @@ same.  `locked_at` stays (it records the locks of the old rule) but is no
 longer set.
 
 Revision ID: 5a0eb0c0ffee
-Revises: 5a0db0c0ffee
+Revises: 5a12b0c0ffee
 Create Date: 2026-12-04 00:00:00
 
 """
@@ -20,7 +20,7 @@ import webapp.models.types
 
 # revision identifiers, used by Alembic.
 revision = "5a0eb0c0ffee"
-down_revision = "5a0db0c0ffee"
+down_revision = "5a12b0c0ffee"
 branch_labels = None
 depends_on = None
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from webapp.textinput import single_line_message
+
 
 class AccountError(Exception):
     """An account operation was refused."""
@@ -17,6 +19,14 @@ class WeakPassword(AccountError):
 
 class InvalidIce(AccountError):
     """An ICE is exactly 15 digits."""
+
+
+class NotSingleLine(AccountError):
+    """A name holds a line break or a control character."""
+
+    def __init__(self, field: str, found: str) -> None:
+        super().__init__(single_line_message(field, found))
+        self.field, self.found = field, found
 
 
 class OrganisationExists(AccountError):

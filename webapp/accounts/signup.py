@@ -20,6 +20,7 @@ from webapp.accounts.errors import (
     EmailAlreadyConfirmed,
     EmailTaken,
     InvalidIce,
+    NotSingleLine,
     OrganisationExists,
     OrganisationNotFound,
 )
@@ -41,6 +42,7 @@ from webapp.models.organisation import AccountEmailStatus, EmailConfirmation
 from webapp.models.types import new_id
 from webapp.notify.email.base import OutgoingEmail
 from webapp.services import Services, current_services
+from webapp.textinput import control_character
 
 ICE_PATTERN = re.compile(r"[0-9]{15}")
 EMAIL_CONFIRMATION_LIFETIME = timedelta(hours=48)
@@ -57,6 +59,13 @@ def normalise_ice(ice: str) -> str:
     return ice
 
 
+def refuse_control_characters(value: str, field: str) -> None:
+    """Raises NotSingleLine if a name to be shown on one line (and in email subjects) holds a control character."""
+    found = control_character(value)
+    if found is not None:
+        raise NotSingleLine(field, found)
+
+
 def create_sender(
     session: DbSession,
     clock: Clock,
@@ -68,6 +77,7 @@ def create_sender(
     verified: bool = True,
 ) -> User:
     """Creates the organisation if needed (verified: the CLI is the operator) and a user in it."""
+    refuse_control_characters(org_name, "org")
     check_password_policy(password, email)
     now = clock.now()
     org = session.execute(select(Organisation).where(Organisation.name == org_name)).scalar_one_or_none()
@@ -107,6 +117,7 @@ def sign_up(
     password: str,
 ) -> User:
     """Creates an unverified organisation and its first user, an admin; an operator verifies it later."""
+    refuse_control_characters(legal_name, "legal_name")
     ice = normalise_ice(ice)
     check_password_policy(password, email)
     legal_name = legal_name.strip()
@@ -147,6 +158,12 @@ def verify_organisation(session: DbSession, clock: Clock, org: Organisation, *, 
     org.verified_at = clock.now()
     org.verified_by = normalise_email(by)
     org.verification_document = document.strip()[:400]
+
+
+def set_active_content_allowed(org: Organisation, allowed: bool) -> None:
+    """An operator's decision: whether the organisation may send PDFs with active content (JavaScript,
+    embedded files, …), refused otherwise at deposit; its recipients are then told before downloading."""
+    org.allows_active_content = allowed
 
 
 def unverified_organisations(session: DbSession) -> list[Organisation]:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import or_, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from webapp.accounts.errors import UserNotFound
+from webapp.accounts.errors import NotSingleLine, UserNotFound
 from webapp.accounts.login import user_by_email
 from webapp.clock import Clock
 from webapp.extensions import SQLITE_BUSY_TIMEOUT_MS, DbSession, reset_transactions_write, set_transactions_write
 from webapp.models import ApiToken, User
+from webapp.textinput import control_character
 
 TOKEN_PREFIX = "lre_"  # noqa: S105 - a public marker, not a secret
 
@@ -24,6 +26,9 @@ def hash_api_token(token: str) -> str:
 
 def create_api_token(session: DbSession, clock: Clock, *, email: str, name: str = "cli") -> str:
     """Creates a token for the user and returns it; only its hash is stored."""
+    found = control_character(name)
+    if found is not None:
+        raise NotSingleLine("name", found)
     user = user_by_email(session, email)
     if user is None:
         raise UserNotFound(f"no user with the email {email}")
@@ -46,8 +51,15 @@ def create_api_token(session: DbSession, clock: Clock, *, email: str, name: str 
 LAST_USE_PRECISION = timedelta(minutes=1)
 
 
-def user_for_api_token(session: DbSession, clock: Clock, token: str) -> User | None:
-    """The active user a token belongs to; its use is noted by `note_api_token_use`, not here."""
+@dataclass(frozen=True)
+class ApiCaller:
+    user: User
+    note_use: bool  # its `last_used_at` is older than LAST_USE_PRECISION: `note_api_token_use` after the answer
+
+
+def user_for_api_token(session: DbSession, clock: Clock, token: str) -> ApiCaller | None:
+    """The active user a token belongs to; its use is noted by `note_api_token_use`, not here, and only
+    when `note_use` says the note is stale (so that nearly every request writes nothing)."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
         return None
     api_token = session.execute(
@@ -55,7 +67,8 @@ def user_for_api_token(session: DbSession, clock: Clock, token: str) -> User | N
     ).scalar_one_or_none()
     if api_token is None or not api_token.user.is_active:
         return None
-    return api_token.user
+    last = api_token.last_used_at
+    return ApiCaller(api_token.user, note_use=last is None or last < clock.now() - LAST_USE_PRECISION)
 
 
 def note_api_token_use(session: DbSession, clock: Clock, token: str) -> None:

@@ -3,28 +3,33 @@
 The body was fixed when the event was recorded (`hooks.events`); each attempt signs it
 afresh (`Wassit-Signature`), claims the delivery before posting so that two jobs never
 post it at once, and records what the endpoint answered.  Nothing is followed: no
-redirect, no proxy, a capped read of the answer, and the host is resolved again at
-each attempt so that a public name pointed at a private address since is refused.
+redirect, no proxy, a capped read of the answer.  The host is resolved once per attempt,
+every address checked, and the connection made to the checked address itself: a public
+name pointed at a private address since is refused, and a resolver that answers a
+second lookup differently (DNS rebinding) is never asked one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 import socket
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from ipaddress import IPv4Address, IPv6Address
 from urllib.parse import urlsplit
 
-import requests
+import certifi
 import urllib3
 from sqlalchemy import select
 
 from webapp.extensions import DbSession, db
+from webapp.hooks.addresses import is_public_address, literal_address
 from webapp.hooks.context import HookServices, current_hook_services
-from webapp.hooks.endpoints import endpoint_secret, is_private_host
+from webapp.hooks.endpoints import endpoint_secret
 from webapp.models import WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus
 from webapp.queue import Priority, enqueue_after_commit
 from webapp.vault import VaultError
@@ -74,46 +79,115 @@ class PostResult:
     duration_ms: int
 
 
-def post_event(url: str, body: bytes, headers: dict[str, str], *, timeout: int, allow_private: bool) -> PostResult:
-    """One POST: no redirects followed, no proxies or .netrc, response body read up to a cap."""
+# The one error of an attempt that got no answer, whatever the cause (name unknown or not public,
+# connection refused or reset, timeout, TLS failure): distinct errors would tell whoever controls the
+# URL which hosts and ports exist where we stand, a port scanner by the delivery log.
+NO_ANSWER = "no answer from the endpoint"
+
+
+def resolve_once(host: str, port: int) -> list[IPv4Address | IPv6Address]:
+    """The addresses `host` resolves to, in the resolver's order: the one lookup of a delivery."""
+    literal = literal_address(host)
+    if literal is not None:
+        return [literal]
+    found: list[IPv4Address | IPv6Address] = []
+    for *_, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP):
+        address = ipaddress.ip_address(sockaddr[0])
+        if address not in found:
+            found.append(address)
+    return found
+
+
+def _pool(
+    scheme: str, address: IPv4Address | IPv6Address, port: int, hostname: str, timeout: int, ca_certs: str | None
+) -> urllib3.HTTPConnectionPool:
+    """A connection pool to the vetted address itself, never to the name (which would be looked up again):
+    TLS still sends the name (SNI) and checks the certificate against it."""
+    limits = urllib3.Timeout(connect=min(timeout, 5), read=timeout)
+    if scheme == "https":
+        return urllib3.HTTPSConnectionPool(
+            str(address),
+            port,
+            timeout=limits,
+            retries=False,
+            maxsize=1,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=ca_certs or certifi.where(),
+            server_hostname=hostname,
+            assert_hostname=hostname,
+        )
+    return urllib3.HTTPConnectionPool(str(address), port, timeout=limits, retries=False, maxsize=1)
+
+
+def post_event(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    timeout: int,
+    allow_private: bool,
+    ca_certs: str | None = None,
+) -> PostResult:
+    """One POST to the address checked, resolved once (no second lookup that DNS rebinding could
+    answer differently): no redirects followed, no proxies or .netrc, the answer read up to a cap.
+
+    Unless `allow_private`, every address the name resolves to must be public (`webapp.hooks.addresses`).
+    Any failure before an answer is the one neutral `NO_ANSWER`."""
     started = time.monotonic()
 
     def result(status: int | None, error: str | None, excerpt: str | None = None) -> PostResult:
         return PostResult(status, error, excerpt, int((time.monotonic() - started) * 1000))
 
-    if not allow_private:
-        # Checked again at each delivery: a public name may have been pointed at a private address since.
-        parts = urlsplit(url)
+    parts = urlsplit(url)
+    hostname = (parts.hostname or "").rstrip(".")
+    try:  # an internationalised name as DNS, TLS and the Host header spell it (A-labels)
+        hostname = hostname.encode("idna").decode("ascii") if not hostname.isascii() else hostname
+    except UnicodeError:
+        return result(None, NO_ANSWER)
+    scheme = parts.scheme
+    port = parts.port or (443 if scheme == "https" else 80)
+    try:
+        addresses = resolve_once(hostname, port) if hostname else []
+    except (OSError, UnicodeError, ValueError):
+        addresses = []
+    if not addresses or (not allow_private and not all(is_public_address(a) for a in addresses)):
+        return result(None, NO_ANSWER)
+    host_header = f"[{hostname}]" if ":" in hostname else hostname
+    if parts.port is not None:
+        host_header += f":{parts.port}"
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    for address in addresses:
+        pool = _pool(scheme, address, port, hostname, timeout, ca_certs)
         try:
-            infos = socket.getaddrinfo(parts.hostname or "", parts.port or 443, proto=socket.IPPROTO_TCP)
-        except OSError:
-            return result(None, "the host name does not resolve")
-        if any(is_private_host(str(info[4][0])) for info in infos):
-            return result(None, "the host resolves to a private address")
-    with requests.Session() as http:
-        http.trust_env = False
-        try:
-            response = http.post(
-                url, data=body, headers=headers, timeout=(min(timeout, 5), timeout), allow_redirects=False, stream=True
+            response = pool.urlopen(
+                "POST",
+                target,
+                body=body,
+                headers={**headers, "Host": host_header},
+                redirect=False,
+                retries=False,
+                preload_content=False,
+                assert_same_host=False,
             )
-        except requests.Timeout:
-            return result(None, "timed out")
-        except requests.RequestException as exc:
-            return result(None, f"connection failed: {type(exc).__name__}")
+        except (urllib3.exceptions.HTTPError, OSError, ValueError):
+            pool.close()
+            continue  # the next address, as a resolver-ordered connect would
         try:
-            raw = response.raw.read(MAX_RESPONSE_BYTES, decode_content=True) or b""
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError):
+            raw = response.read(MAX_RESPONSE_BYTES, decode_content=True) or b""
+        except (urllib3.exceptions.HTTPError, OSError, ValueError):
             # A broken or slow body does not change the status the endpoint answered.
             raw = b""
         finally:
-            response.close()
-    excerpt = raw.decode("utf-8", errors="replace")[:500] or None
-    error = None
-    if 300 <= response.status_code < 400:
-        error = "redirects are not followed"
-    elif not 200 <= response.status_code < 300:
-        error = f"HTTP {response.status_code}"
-    return result(response.status_code, error, excerpt)
+            response.release_conn()
+            pool.close()
+        excerpt = raw.decode("utf-8", errors="replace")[:500] or None
+        error = None
+        if 300 <= response.status < 400:
+            error = "redirects are not followed"
+        elif not 200 <= response.status < 300:
+            error = f"HTTP {response.status}"
+        return result(response.status, error, excerpt)
+    return result(None, NO_ANSWER)
 
 
 def deliver(session: DbSession, services: HookServices, delivery_id: str) -> WebhookDeliveryStatus | None:

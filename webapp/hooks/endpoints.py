@@ -8,9 +8,7 @@ log are ever returned: callers answer 404 for anything else.
 
 from __future__ import annotations
 
-import ipaddress
 import secrets
-import socket
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -19,16 +17,17 @@ from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import selectinload
 
 from webapp.extensions import DbSession
+from webapp.hooks.addresses import is_public_host
 from webapp.hooks.context import HookServices
 from webapp.models import WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint
 from webapp.models.types import new_id
+from webapp.textinput import control_character, single_line_message
 from webapp.vault import Sealed
 
 MAX_URL_LENGTH = 500
 MAX_DESCRIPTION_LENGTH = 100
 SECRET_PREFIX = "whsec_"  # noqa: S105  (a prefix, not a secret)
 RECENT_DELIVERIES = 50  # what the portal's endpoint page lists
-_LOCAL_SUFFIXES = (".localhost", ".local", ".localdomain", ".internal", ".lan", ".home.arpa")
 
 
 class WebhookError(Exception):
@@ -37,6 +36,17 @@ class WebhookError(Exception):
 
 class InvalidWebhookUrl(WebhookError):
     """The URL cannot receive webhooks (not HTTPS, credentials in it, private host, too long)."""
+
+
+class InvalidWebhookDescription(WebhookError):
+    """The description holds a line break or a control character."""
+
+
+def clean_description(description: str) -> str:
+    found = control_character(description)
+    if found is not None:
+        raise InvalidWebhookDescription(single_line_message("description", found))
+    return description.strip()[:MAX_DESCRIPTION_LENGTH]
 
 
 @dataclass(frozen=True)
@@ -75,16 +85,9 @@ def validate_webhook_url(url: str, *, allow_private: bool) -> str:
 
 
 def is_private_host(host: str) -> bool:
-    """True for loopback, private, link-local and other non-public addresses, and local-only names."""
-    host = host.lower().strip("[]")
-    try:
-        return not ipaddress.ip_address(host).is_global
-    except ValueError:
-        pass
-    try:  # the legacy forms that resolvers still accept: 127.1, 0x7f.0.0.1, 2130706433
-        return not ipaddress.IPv4Address(socket.inet_aton(host)).is_global
-    except OSError:
-        return host == "localhost" or host.endswith(_LOCAL_SUFFIXES) or "." not in host
+    """True for any address of a special-purpose range (loopback, private, NAT64, 6to4, …), in any
+    literal form, and for local-only names (`webapp.hooks.addresses`)."""
+    return not is_public_host(host)
 
 
 def new_secret() -> str:
@@ -116,11 +119,12 @@ def create_endpoint(
 ) -> CreatedEndpoint:
     """Registers an endpoint with a new signing secret, returned once."""
     url = validate_webhook_url(url, allow_private=services.settings.webhook_allow_private)
+    description = clean_description(description)
     endpoint = WebhookEndpoint(
         id=new_id(),
         organisation_id=organisation_id,
         url=url,
-        description=description.strip()[:MAX_DESCRIPTION_LENGTH],
+        description=description,
         is_active=True,
         created_at=services.clock.now(),
         created_by_user_id=user_id,
@@ -148,10 +152,10 @@ def update_endpoint(
     services: HookServices, endpoint: WebhookEndpoint, *, active: bool | None = None, description: str | None = None
 ) -> None:
     """Enables or disables the endpoint, and changes its description; None leaves either as it is."""
+    if description is not None:
+        endpoint.description = clean_description(description)
     if active is not None and active != endpoint.is_active:
         set_endpoint_active(services, endpoint, active)
-    if description is not None:
-        endpoint.description = description.strip()[:MAX_DESCRIPTION_LENGTH]
 
 
 def delete_endpoint(session: DbSession, endpoint: WebhookEndpoint) -> None:

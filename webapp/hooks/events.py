@@ -21,6 +21,8 @@ from webapp.queue import Priority, enqueue_after_commit
 
 STATUS_CHANGED = "letter.status_changed"
 PROOF_READY = "letter.proof_ready"
+# Issue 19: the recipient proved an identity that is not the one the sender expects (`letters.eid_flow`).
+IDENTIFICATION_FAILED = "letter.identification_failed"
 
 
 def record_event(

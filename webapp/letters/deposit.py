@@ -25,12 +25,16 @@ from sqlalchemy.exc import IntegrityError
 from webapp.extensions import DbSession
 from webapp.i18n import LANGUAGES
 from webapp.letters import lifecycle
+from webapp.letters.active_content import TooComplex, describe, find_active_content
+from webapp.letters.eid import IdentityRequirement, store_requirement
 from webapp.letters.errors import (
+    ActiveContentRefused,
     DocumentTooLarge,
     EmailNotConfirmed,
     InvalidDocument,
     InvalidInput,
     InvalidPhoneNumber,
+    NotSingleLineInput,
     OrganisationNotVerified,
 )
 from webapp.letters.notifications import queue_message
@@ -38,6 +42,7 @@ from webapp.letters.proofs import request_proof
 from webapp.letters.states import Event, LetterStatus
 from webapp.models import AccessLink, Letter, MessagePurpose, ProofKind, StoredDocument, User
 from webapp.services import Services
+from webapp.textinput import control_character, single_line_message
 
 CHANNELS = ("sms", "email")
 # No 0/O, 1/I/L or U: references are read aloud over the phone to support.
@@ -64,6 +69,9 @@ class DepositRequest:
     batch_id: str | None = None  # the bulk upload the letter comes from (`webapp.letters.bulk`)
     # The sender asks that the document's name be hidden from our support agents (never its content: no one sees it).
     document_confidential: bool = False
+    # Issue 19: the identification the sender requires (national digital identity, an expected identity),
+    # checked and minimised by `letters.eid.clean_requirement`; None for the one-time code alone.
+    identity: IdentityRequirement | None = None
 
     def fingerprint(self) -> str:
         """SHA-256 of what the request asks for (the document by its hash), to tell a retry of
@@ -80,6 +88,8 @@ class DepositRequest:
         }
         if self.document_confidential:  # only when set: fingerprints of earlier requests stay the same
             canonical["document_confidential"] = True
+        if self.identity is not None:  # likewise
+            canonical["identity"] = self.identity.to_json()
         return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 
@@ -118,22 +128,54 @@ def format_limit(size: int) -> str:
     return f"{size / (1024 * 1024):g} MB" if size >= 1024 * 1024 else f"{size / 1024:g} KB"
 
 
-def check_pdf(data: bytes, max_bytes: int) -> None:
-    """Refuses anything but a readable, unencrypted PDF of at most `max_bytes`."""
+def check_pdf(data: bytes, max_bytes: int, *, allow_active_content: bool = False) -> tuple[str, ...]:
+    """Refuses anything but a readable, unencrypted PDF of at most `max_bytes`, without active content
+    unless `allow_active_content`; returns the kinds of active content found (`letters.active_content`)."""
     if len(data) > max_bytes:
         raise DocumentTooLarge(f"The document is larger than {format_limit(max_bytes)}.")
     if not data:
         raise InvalidDocument("The document is empty.")
     if b"%PDF-" not in data[:1024]:
         raise InvalidDocument("The document is not a PDF.")
+    # pypdf looks for %%EOF by reading lines backwards one byte at a time: bytes appended after it
+    # (a scanner's padding, or a hostile megabyte without a newline) cost it seconds.  What follows
+    # the last %%EOF is no part of the document's structure, so it is not given to the parser; the
+    # document is stored whole, as deposited.  Unless that tail holds structure itself: an update
+    # whose %%EOF is missing, which viewers still read and which may carry active content, is
+    # parsed with the marker added (pypdf would otherwise read the revision before it).
+    end = data.rfind(b"%%EOF")
+    tail = data[end + 5 :] if end >= 0 else data
+    if b"startxref" in tail:
+        structure = data + b"\n%%EOF\n"
+    elif end >= 0 and b"obj" not in tail:
+        structure = data[: end + 5]
+    else:
+        structure = data
     try:
-        reader = PdfReader(io.BytesIO(data), strict=False)
+        reader = PdfReader(io.BytesIO(structure), strict=False)
         if reader.is_encrypted:
             raise InvalidDocument("The PDF is encrypted or password-protected.")
         if len(reader.pages) < 1:
             raise InvalidDocument("The PDF has no pages.")
-    except (PdfReadError, PyPdfError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        found = find_active_content(reader)
+    except (
+        PdfReadError,
+        PyPdfError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        TooComplex,
+        RecursionError,
+    ) as exc:
         raise InvalidDocument("The PDF is damaged and cannot be read.") from exc
+    if found and not allow_active_content:
+        raise ActiveContentRefused(
+            f"The PDF contains active content, which registered letters may not carry: {describe(found)}. "
+            "Remove it (print the document to a new PDF, for instance) and send it again.",
+            found,
+        )
+    return found
 
 
 def clean_document_name(name: str) -> str:
@@ -148,7 +190,15 @@ def clean_document_name(name: str) -> str:
     return name
 
 
+def refuse_control_characters(raw: str | None, field: str) -> None:
+    """Raises InvalidInput naming `field` if the single-line text holds a line break or control character."""
+    found = control_character(raw or "")
+    if found is not None:
+        raise NotSingleLineInput(single_line_message(field, found), field=field)
+
+
 def clean_name(raw: str) -> str:
+    refuse_control_characters(raw, "recipient_name")
     name = re.sub(r"\s+", " ", unicodedata.normalize("NFC", raw or "")).strip()
     if not name:
         raise InvalidInput("The recipient's name is required.", field="recipient_name")
@@ -171,6 +221,7 @@ SENDER_REFERENCE_MAX = 100
 
 def clean_sender_reference(raw: str | None) -> str | None:
     """The sender's own reference, on one line, at most 100 characters; None when blank."""
+    refuse_control_characters(raw, "sender_reference")
     reference = re.sub(r"\s+", " ", unicodedata.normalize("NFC", raw or "")).strip()
     if not reference:
         return None
@@ -205,7 +256,11 @@ def deposit_letter(session: DbSession, services: Services, sender: User, request
         raise OrganisationNotVerified()
     if sender.email_confirmed_at is None:
         raise EmailNotConfirmed()
-    check_pdf(request.document, settings.max_document_bytes)
+    active_content = check_pdf(
+        request.document,
+        settings.max_document_bytes,
+        allow_active_content=sender.organisation.allows_active_content,
+    )
     recipient_name = clean_name(request.recipient_name)
     phone = parse_mobile_number(request.recipient_phone)
     email = clean_email(request.recipient_email)
@@ -237,6 +292,7 @@ def deposit_letter(session: DbSession, services: Services, sender: User, request
         batch_id=request.batch_id,
         document_name=clean_document_name(request.document_name),
         document_confidential=request.document_confidential,
+        document_active_content=",".join(active_content) or None,
         document_size=len(request.document),
         document_sha256=hashlib.sha256(request.document).hexdigest(),
         deposited_at=now,
@@ -261,8 +317,13 @@ def deposit_letter(session: DbSession, services: Services, sender: User, request
         Event.SUBMISSION_ACCEPTANCE,
         at=now,
         issuer=services.issuer,
-        details={"language": language},
+        # What active content the document holds, when the organisation may send it: part of what was deposited.
+        # and the identification required, with the identity expected (CIN minimised), when not the code alone.
+        details={"language": language}
+        | ({"active_content": list(active_content)} if active_content else {})
+        | ({"identification": request.identity.facts()} if request.identity is not None else {}),
     )
+    store_requirement(session, letter, request.identity)
     request_proof(session, letter, ProofKind.DEPOSIT, evidence, now)
     # The email channel notifies twice, by email and by SMS: the same link in both.
     if channel == "email":

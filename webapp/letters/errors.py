@@ -33,6 +33,12 @@ class InvalidInput(LetterError):
     code = "invalid_input"
 
 
+class NotSingleLineInput(InvalidInput):
+    """A single-line field holds a line break or a control character."""
+
+    code = "control_characters"
+
+
 class InvalidPhoneNumber(InvalidInput):
     """The recipient's number is not a valid mobile number."""
 
@@ -45,6 +51,16 @@ class InvalidDocument(InvalidInput):
 
     code = "invalid_document"
     field = "document"
+
+
+class ActiveContentRefused(InvalidDocument):
+    """The PDF holds active content (JavaScript, actions, embedded files, XFA) the organisation may not send."""
+
+    code = "active_content"
+
+    def __init__(self, message: str, found: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.found = found
 
 
 class DocumentTooLarge(InvalidInput):

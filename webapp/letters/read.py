@@ -181,6 +181,8 @@ class LetterView:
     decided_at: datetime | None
     locked_at: datetime | None
     code_failures: int
+    # The kinds of active content the document holds (an organisation allowed them), comma-separated codes.
+    document_active_content: str | None = None
     timeline: tuple[EventFacts, ...] = ()
     messages: tuple[MessageView, ...] = ()  # codes' SMS only for agents
     proofs: tuple[ProofView, ...] = ()
@@ -228,6 +230,7 @@ def summary_of(letter: Letter, actor: Actor) -> LetterView:
         decided_at=letter.decided_at,
         locked_at=letter.locked_at,
         code_failures=letter.code_failures,
+        document_active_content=letter.document_active_content,
     )
 
 

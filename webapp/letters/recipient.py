@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import Engine, bindparam, exists, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from webapp import otp
-from webapp.extensions import DbSession
+from webapp.extensions import SINGLE_READ, DbSession
 from webapp.letters import lifecycle
 from webapp.letters.deposit import REFERENCE_ALPHABET, REFERENCE_LENGTH, hash_token
+from webapp.letters.eid import method_of
 from webapp.letters.errors import (
     AlreadyDecided,
     ContentNotAvailable,
@@ -98,6 +100,45 @@ def find_letter_by_token(session: DbSession, token: str, *, for_update: bool = F
     if letter is None:
         raise LinkNotFound()
     return letter
+
+
+@dataclass(frozen=True)
+class LinkState:
+    """What a recipient page depends on, read without the ORM: the letter's version (bumped by
+    every change to its row) and whether its deadline has passed (which changes with time alone)."""
+
+    letter_id: str
+    version: int
+    deadline_passed: bool
+
+
+_LINK_STATE = (
+    select(Letter.id, Letter.version, Letter.deadline_at)
+    .join(AccessLink, AccessLink.letter_id == Letter.id)
+    .where(AccessLink.token_hash == bindparam("token_hash"))
+)
+
+
+def link_state_reader(engine: Engine) -> Callable[[str, datetime], LinkState | None]:
+    """Reads the state of the letter a link points to, in one indexed query on a connection of its
+    own, outside any session (the landing page's fast path).  None when no letter has that link,
+    or when the database cannot answer: then the caller lets the full request path answer."""
+
+    def read(token: str, now: datetime) -> LinkState | None:
+        if not token or len(token) > 64:
+            return None
+        try:
+            with engine.connect() as connection:
+                connection.execution_options(**{SINGLE_READ: True})
+                row = connection.execute(_LINK_STATE, {"token_hash": hash_token(token)}).first()
+        except SQLAlchemyError:
+            return None
+        if row is None:
+            return None
+        passed = row.deadline_at is not None and now >= row.deadline_at
+        return LinkState(row.id, row.version, passed)
+
+    return read
 
 
 def ensure_open_for_decision(letter: Letter, services: Services) -> None:
@@ -386,7 +427,8 @@ def decide(
     """Accepts or refuses the letter; the caller has checked the recipient's identification."""
     ensure_open_for_decision(letter, services)
     now = services.clock.now()
-    details: dict[str, Any] = {"identification": IDENTIFICATION_METHOD, "client": client.facts()}
+    # Issue 19: the identification this letter required (`sms-otp`, `eid` or `sms-otp+eid`).
+    details: dict[str, Any] = {"identification": method_of(session, letter).value, "client": client.facts()}
     if decision == "accept":
         target = LetterStatus.ACCEPTED
     elif decision == "refuse":

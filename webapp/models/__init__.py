@@ -3,6 +3,7 @@
 from webapp.models.agent import Agent, AgentAuditEntry
 from webapp.models.batch import Batch, BatchDocument, BatchRow, BatchStatus
 from webapp.models.evidence import ChainCheckpoint, ChainHead, Evidence
+from webapp.models.identity import EidAttempt, EidAttemptStatus, IdentificationMethod, LetterIdentity
 from webapp.models.journal import JournalCheckpoint, JournalNode, JournalRefusal
 from webapp.models.letter import AccessLink, Letter, LetterStatus, OneTimeCode, StoredDocument
 from webapp.models.message import DeliveryReceipt, MessagePurpose, MessageStatus, OutboundMessage
@@ -22,11 +23,15 @@ __all__ = [
     "ChainCheckpoint",
     "ChainHead",
     "DeliveryReceipt",
+    "EidAttempt",
+    "EidAttemptStatus",
     "Evidence",
+    "IdentificationMethod",
     "JournalCheckpoint",
     "JournalNode",
     "JournalRefusal",
     "Letter",
+    "LetterIdentity",
     "LetterStatus",
     "MessagePurpose",
     "MessageStatus",

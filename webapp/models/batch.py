@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String, UniqueConstraint, false
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
@@ -84,4 +84,6 @@ class BatchRow(db.Model):  # type: ignore[name-defined,misc]
     sender_reference: Mapped[str | None] = mapped_column(String(100))
     language: Mapped[str] = mapped_column(String(5))
     document_name: Mapped[str] = mapped_column(String(255))  # a BatchDocument's name
+    # The identification the row asks for, checked and minimised (`letters.eid.IdentityRequirement.to_json`).
+    identity: Mapped[str | None] = mapped_column(Text)
     letter_id: Mapped[str | None] = mapped_column(ForeignKey("letters.id"), unique=True)

@@ -79,6 +79,9 @@ class Letter(db.Model):  # type: ignore[name-defined,misc]
     document_sha256: Mapped[str] = mapped_column(String(64))
     # Set by the sender: support agents see the letter without its document name.
     document_confidential: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The kinds of active content the PDF holds (codes of `letters.active_content.KINDS`, comma-separated),
+    # deposited because the organisation is allowed them: the recipient is told before downloading.
+    document_active_content: Mapped[str | None] = mapped_column(String(200))
 
     # Wrong codes in a row since the last right one (a right code starts it again at zero).
     code_failures: Mapped[int] = mapped_column(Integer, default=0, index=True)

@@ -6,7 +6,7 @@ import enum
 import unicodedata
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from webapp.extensions import db
@@ -44,6 +44,9 @@ class Organisation(db.Model):  # type: ignore[name-defined,misc]
     # `name` and `legal_name` folded (`organisation_name_key`), set with them: support finds a sender in any case.
     name_key: Mapped[str | None] = mapped_column(String(200), index=True)
     legal_name_key: Mapped[str | None] = mapped_column(String(200), index=True)
+    # Set by an operator: the organisation may send PDFs with active content (JavaScript, embedded files…),
+    # which are otherwise refused at deposit; its recipients are told what the document holds.
+    allows_active_content: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     users: Mapped[list[User]] = relationship(back_populates="organisation")
 

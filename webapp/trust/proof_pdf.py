@@ -127,6 +127,9 @@ class ProofFacts:
     # The proof's texts in its language (`webapp.labels.proof_texts`), translated by whoever gathered
     # the facts; when None, those of `language`.
     texts: Mapping[str, str] | None = None
+    # Issue 19: the recipient's identification by national digital identity, as (label, value) rows
+    # already translated (`trust.proofs.identification_rows`); empty for the one-time code alone.
+    identification: tuple[tuple[str, str], ...] = ()
 
 
 # --------------------------------------------------------------------------
@@ -275,6 +278,9 @@ class _Renderer:
         sender = Section(lay, t["sender"], sender_rows, sender_left, half, label_width)
         recipient = Section(lay, t["recipient"], recipient_rows, recipient_left, half, label_width)
         blocks.append(Side(sender, recipient))
+        if f.identification:  # issue 19
+            identification_rows: list[Row] = [(label, [(value, S_VALUE, True)]) for label, value in f.identification]
+            blocks.append(Section(lay, t["identification"], identification_rows, MARGIN_X, CONTENT_WIDTH, 130))
 
         document_rows: list[Row] = [
             (t["file_name"], [(f.document_name, S_VALUE_BOLD, True)]),

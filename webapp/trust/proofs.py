@@ -47,7 +47,7 @@ from webapp.trust.evidence import EventFacts
 from webapp.trust.journal import InclusionProof, ensure_logged, inclusion_proof
 from webapp.trust.ltv import DSS_SETTINGS, LTV_ERRORS, archive_expiry, archive_field_name
 from webapp.trust.pdfa import attach_file, prepare_update
-from webapp.trust.proof_pdf import ProofEvent, ProofFacts, render_proof_pdf
+from webapp.trust.proof_pdf import ProofEvent, ProofFacts, format_utc, render_proof_pdf
 from webapp.trust.seal import SealError
 from webapp.trust.signed_note import Checkpoint, split_note
 from webapp.trust.tsa import timestamp_response
@@ -297,6 +297,10 @@ def build_facts(
     """
     language = proof_language(letter.language)
     texts = proof_texts(language)
+    if kind is ProofKind.HANDOVER and any(
+        _event_key(EventFacts.of(r)) == "RecipientIdentification.eid" for r in records
+    ):
+        texts = texts | {"statement.handover": texts["statement.handover.eid"]}  # issue 19
     labels = proof_event_labels(language)
     settings = services.settings
     attested = EventFacts.of(trigger)
@@ -323,10 +327,14 @@ def build_facts(
         document_sha256=str(document.get("sha256") or ""),
         events=tuple(
             ProofEvent(
-                label=labels.get(e.event, e.event), at=e.at, evidence_id=e.evidence_id, record_hash=e.record_hash
+                label=labels.get(_event_key(e), labels.get(e.event, e.event)),
+                at=e.at,
+                evidence_id=e.evidence_id,
+                record_hash=e.record_hash,
             )
             for e in events
         ),
+        identification=identification_rows(events, texts),
         chain_head_hash=attested.record_hash,
         verify_url=f"{settings.public_url}/verify/{attested.evidence_id}",
         issued_at=now,
@@ -336,6 +344,51 @@ def build_facts(
         trust_notice=trust_notice(services, texts),
         texts=texts,
     )
+
+
+def _event_key(event: EventFacts) -> str:
+    """An identification by national digital identity is worded apart from the code's (issue 19)."""
+    if event.event == "RecipientIdentification" and event.details.get("method") == "eid":
+        return "RecipientIdentification.eid"
+    return event.event
+
+
+def identification_rows(events: list[EventFacts], texts: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """What a proof prints of the recipient's identification by national digital identity (issue 19), from
+    the last such record it lists: method, provider, level, subject, the proven name, birth date and
+    identity number (masked, as the record holds it), what matched the sender's expectation, and when."""
+    eid = [e for e in events if _event_key(e) == "RecipientIdentification.eid"]
+    if not eid:
+        return ()
+    record = eid[-1]
+    details = record.details
+    methods = [e.details.get("method") for e in events if e.event == "RecipientIdentification"]
+    method = texts["id.method.sms-otp+eid"] if "sms-otp" in methods else texts["id.method.eid"]
+    provider = record.section("provider")
+    level = record.section("level")
+    meaning = level.get("meaning")
+    level_text = texts.get(f"id.level.{meaning}", texts["id.level.unknown"]) if meaning else texts["id.level.unknown"]
+    if level.get("acr"):
+        level_text += f" (acr: {level['acr']})"
+    proven = record.section("proven")
+    rows: list[tuple[str, str]] = [
+        (texts["id.method"], method),
+        (texts["id.provider"], f"{provider.get('label') or provider.get('name')} — {provider.get('issuer', '')}"),
+        (texts["id.level"], level_text),
+        (texts["id.subject"], str(details.get("subject", ""))),
+    ]
+    name = " ".join(str(proven[k]) for k in ("given_name", "family_name") if proven.get(k)) or proven.get("name")
+    if name:
+        rows.append((texts["id.name"], str(name)))
+    if proven.get("birth_date"):
+        rows.append((texts["id.birth_date"], str(proven["birth_date"])))
+    cin = proven.get("cin")
+    if isinstance(cin, dict) and cin.get("masked"):
+        rows.append((texts["id.cin"], str(cin["masked"])))
+    matched = [texts[f"id.matched.{field}"] for field in details.get("matched") or () if f"id.matched.{field}" in texts]
+    rows.append((texts["id.matched"], ", ".join(matched) if matched else texts["id.matched.none"]))
+    rows.append((texts["id.at"], format_utc(record.at) + " UTC"))
+    return tuple(rows)
 
 
 def trust_notice(services: TrustServices, labels: Mapping[str, str]) -> str:

@@ -20,6 +20,7 @@ def register_blueprints(app: Flask) -> None:
     from webapp.web.public.journal import bp as journal_bp
     from webapp.web.public.provider_webhooks import bp as webhooks_bp
     from webapp.web.public.trust import bp as trust_bp
+    from webapp.web.recipient.eid import bp as recipient_eid_bp
     from webapp.web.recipient.pages import bp as recipient_bp
     from webapp.web.recipient.pwa import bp as pwa_bp
     from webapp.web.static_files import register_static_files
@@ -32,6 +33,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(metrics_bp)
     register_api(app)
     app.register_blueprint(recipient_bp)
+    app.register_blueprint(recipient_eid_bp)  # issue 19: identification by national digital identity
     app.register_blueprint(portal_bp)
     app.register_blueprint(account_bp)
     app.register_blueprint(compose_bp)

@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, EmailField, PasswordField, SelectChoice, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, Regexp
+from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, Regexp, StopValidation
+
+from webapp.labels import IDENTIFICATION_LABELS
+from webapp.textinput import control_character
+
+
+def single_line_error(field: Any) -> str:
+    """The message shown under a single-line field that holds a line break or control character."""
+    message: str = _l("“%(field)s” may not contain line breaks or control characters.", field=field.label.text)
+    return message
+
+
+class SingleLine:
+    """Refuses a line break or control character in a single-line field (the rule of `webapp.textinput`).
+
+    Every StringField of every form carries it (tests/test_single_line_fields.py checks)."""
+
+    field_flags: dict[str, Any] = {}  # noqa: RUF012
+
+    def __call__(self, form: Any, field: Any) -> None:
+        if isinstance(field.data, str) and control_character(field.data) is not None:
+            raise StopValidation(str(single_line_error(field)))
 
 
 class LoginForm(FlaskForm):  # type: ignore[misc]
@@ -16,11 +39,17 @@ class LoginForm(FlaskForm):  # type: ignore[misc]
 
 class ComposeForm(FlaskForm):  # type: ignore[misc]
     document = FileField(_l("Document (PDF)"), validators=[FileRequired()])
-    recipient_name = StringField(_l("Recipient's name"), validators=[DataRequired(), Length(max=200)])
-    recipient_phone = StringField(_l("Recipient's mobile number"), validators=[DataRequired(), Length(max=40)])
+    recipient_name = StringField(_l("Recipient's name"), validators=[SingleLine(), DataRequired(), Length(max=200)])
+    recipient_phone = StringField(
+        _l("Recipient's mobile number"), validators=[SingleLine(), DataRequired(), Length(max=40)]
+    )
     # Given, the letter goes by email as well as by SMS (the code still goes to the mobile).
-    recipient_email = EmailField(_l("Recipient's email (optional)"), validators=[Optional(), Length(max=254)])
-    sender_reference = StringField(_l("Your own reference (optional)"), validators=[Optional(), Length(max=100)])
+    recipient_email = EmailField(
+        _l("Recipient's email (optional)"), validators=[SingleLine(), Optional(), Length(max=254)]
+    )
+    sender_reference = StringField(
+        _l("Your own reference (optional)"), validators=[SingleLine(), Optional(), Length(max=100)]
+    )
     document_confidential = BooleanField(_l("Confidential: hide the document's name from our support team"))
     language = SelectField(
         _l("Language of the notification"),
@@ -29,6 +58,21 @@ class ComposeForm(FlaskForm):  # type: ignore[misc]
             for code, name in (("fr", "Français"), ("ar", "العربية"), ("en", "English"))
         ],
         default="fr",
+    )
+    # Issue 19: the identification the letter requires, and the identity expected (shown when a provider is set).
+    identification = SelectField(
+        _l("How the recipient proves who they are"),
+        choices=[SelectChoice(code, label) for code, label in IDENTIFICATION_LABELS.items()],
+        default="sms-otp",
+    )
+    expected_cin = StringField(
+        _l("Expected national identity number (CIN, optional)"), validators=[SingleLine(), Optional(), Length(max=40)]
+    )
+    expected_name = StringField(
+        _l("Expected full name (optional)"), validators=[SingleLine(), Optional(), Length(max=200)]
+    )
+    expected_birth_date = StringField(
+        _l("Expected date of birth (optional)"), validators=[SingleLine(), Optional(), Length(max=10)]
     )
 
 
@@ -41,15 +85,18 @@ ROLE_CHOICES = [
 class SecondFactorForm(FlaskForm):  # type: ignore[misc]
     code = StringField(
         _l("Code from your authenticator app, or a recovery code"),
-        validators=[DataRequired(), Length(max=20)],
+        validators=[SingleLine(), DataRequired(), Length(max=20)],
     )
 
 
 class SignupForm(FlaskForm):  # type: ignore[misc]
-    legal_name = StringField(_l("Legal name of the organisation"), validators=[DataRequired(), Length(max=200)])
+    legal_name = StringField(
+        _l("Legal name of the organisation"), validators=[SingleLine(), DataRequired(), Length(max=200)]
+    )
     ice = StringField(
         _l("ICE (Identifiant Commun de l'Entreprise, 15 digits)"),
         validators=[
+            SingleLine(),
             DataRequired(),
             Regexp(r"^\s*(?:[0-9]\s*){15}$", message=_l("The ICE is exactly 15 digits.")),
         ],
@@ -91,7 +138,7 @@ class RoleForm(FlaskForm):  # type: ignore[misc]
 
 
 class TokenForm(FlaskForm):  # type: ignore[misc]
-    name = StringField(_l("Token name"), validators=[DataRequired(), Length(max=100)])
+    name = StringField(_l("Token name"), validators=[SingleLine(), DataRequired(), Length(max=100)])
 
 
 class ConfirmForm(FlaskForm):  # type: ignore[misc]

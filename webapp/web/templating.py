@@ -13,7 +13,14 @@ from flask_babel import format_decimal, get_locale, gettext, ngettext
 from markupsafe import Markup
 
 from webapp.i18n import LANGUAGE_NAMES, LANGUAGES, format_locale, text_direction
-from webapp.labels import EVENT_LABELS, PROOF_LABELS, STATUS_LABELS
+from webapp.labels import (
+    IDENTIFICATION_LABELS,
+    LEVEL_LABELS,
+    PROOF_LABELS,
+    STATUS_LABELS,
+    active_content_label,
+    event_label,
+)
 from webapp.notify.texts import MOROCCO
 from webapp.services import current_services
 from webapp.web.locale import LANG_COOKIE
@@ -61,9 +68,12 @@ def support_links() -> SupportLinks:
 def register_template_helpers(app: Flask) -> None:
     # What statuses, events and proofs are called: `webapp.labels`, for the portal, the console and /verify.
     app.jinja_env.globals["status_label"] = lambda code: STATUS_LABELS.get(code, code)
-    app.jinja_env.globals["event_label"] = lambda code: EVENT_LABELS.get(code, code)
+    app.jinja_env.globals["event_label"] = event_label  # (code, details=None): issue 19 names e-ID records
+    app.jinja_env.globals["identification_label"] = lambda code: IDENTIFICATION_LABELS.get(code, code)
+    app.jinja_env.globals["level_label"] = lambda code: LEVEL_LABELS.get(code, code)
     app.jinja_env.globals["mask_phone"] = masked_phone
     app.jinja_env.globals["proof_label"] = lambda code: PROOF_LABELS.get(code, code)
+    app.jinja_env.globals["active_content_label"] = active_content_label
 
     @app.context_processor
     def _globals() -> dict[str, Any]:

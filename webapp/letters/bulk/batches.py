@@ -21,6 +21,7 @@ from webapp.letters.bulk.documents import SinglePdf, open_archive, read_entry
 from webapp.letters.bulk.limits import LIMITS, BulkLimits
 from webapp.letters.bulk.validation import validate_bulk
 from webapp.letters.deposit import DepositRequest, clean_document_name, deposit_letter
+from webapp.letters.eid import IdentityRequirement
 from webapp.letters.errors import LetterError, OrganisationNotVerified
 from webapp.models import Batch, BatchDocument, BatchRow, BatchStatus, Letter, User
 from webapp.models.types import new_id
@@ -61,6 +62,8 @@ def create_batch(
         language=chosen,
         max_document_bytes=services.settings.max_document_bytes,
         limits=limits,
+        allow_active_content=sender.organisation.allows_active_content,
+        settings=services.settings,
     )
     batch = Batch(
         organisation_id=sender.organisation_id,
@@ -88,6 +91,7 @@ def create_batch(
                 "sender_reference": row.sender_reference,
                 "language": row.language,
                 "document_name": row.document_name,
+                "identity": row.identity.to_json() if row.identity is not None else None,  # issue 19
             }
             for row in rows
         ],
@@ -183,6 +187,7 @@ def _deposit_chunk(session: DbSession, services: Services, batch: Batch, sender:
                 channel="email" if row.recipient_email else "sms",
                 language=row.language,
                 sender_reference=row.sender_reference,
+                identity=IdentityRequirement.from_json(row.identity) if row.identity else None,  # issue 19
                 idempotency_key=key,
                 batch_id=batch.id,
                 document_confidential=batch.document_confidential,

@@ -20,6 +20,13 @@ COLUMNS: Mapping[str, frozenset[str]] = {
     "reference": frozenset({"reference", "ref", "sender_reference", "votre_reference"}),
     "file": frozenset({"file", "fichier", "document", "file_name", "filename", "nom_fichier"}),
     "language": frozenset({"language", "langue", "lang"}),
+    # Issue 19: the identification each letter requires, and the identity expected.
+    "identification": frozenset({"identification", "methode_identification", "identification_method"}),
+    "expected_cin": frozenset({"expected_cin", "cin", "cin_attendu", "cnie"}),
+    "expected_name": frozenset({"expected_name", "nom_attendu", "identite_attendue"}),
+    "expected_birth_date": frozenset(
+        {"expected_birth_date", "date_de_naissance", "date_naissance", "date_naissance_attendue", "birth_date"}
+    ),
 }
 REQUIRED_COLUMNS = ("name", "mobile")
 TEMPLATE_HEADER = ("name", "mobile", "email", "reference", "file", "language")

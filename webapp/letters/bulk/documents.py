@@ -103,6 +103,7 @@ class Documents:
     archive: Archive | None
     single: SinglePdf | None
     max_bytes: int
+    allow_active_content: bool = False
     checked: dict[str, RowError | None] = dataclass_field(default_factory=dict)
 
     def check(self, row: int, name: str | None) -> tuple[str | None, RowError | None]:
@@ -136,7 +137,7 @@ class Documents:
 
     def _check_pdf(self, data: bytes, column: str, params: Mapping[str, Any]) -> RowError | None:
         try:
-            check_pdf(data, self.max_bytes)
+            check_pdf(data, self.max_bytes, allow_active_content=self.allow_active_content)
         except LetterError as exc:
             return RowError(0, column, exc.code, exc.message, params, exc)
         return None

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
+from webapp.config import Settings
 from webapp.i18n import LANGUAGES
 from webapp.letters.bulk.csvfile import read_csv
 from webapp.letters.bulk.documents import Documents, SinglePdf, open_archive
@@ -22,6 +23,7 @@ from webapp.letters.deposit import (
     clean_sender_reference,
     parse_mobile_number,
 )
+from webapp.letters.eid import IdentityRequirement, clean_requirement
 from webapp.letters.errors import LetterError
 
 
@@ -34,6 +36,7 @@ class ValidRow:
     sender_reference: str | None
     language: str
     document_name: str
+    identity: IdentityRequirement | None = None  # issue 19
 
 
 def _cell(record: list[str], columns: Mapping[str, int], column: str) -> str:
@@ -42,7 +45,12 @@ def _cell(record: list[str], columns: Mapping[str, int], column: str) -> str:
 
 
 def _validate_row(
-    row: int, record: list[str], columns: Mapping[str, int], language: str, documents: Documents
+    row: int,
+    record: list[str],
+    columns: Mapping[str, int],
+    language: str,
+    documents: Documents,
+    settings: Settings | None = None,
 ) -> tuple[ValidRow | None, list[RowError]]:
     errors: list[RowError] = []
     if len(record) > max(columns.values()) + 1 and any(cell.strip() for cell in record[max(columns.values()) + 1 :]):
@@ -62,12 +70,27 @@ def _validate_row(
     row_language = _cell(record, columns, "language").strip().lower() or language
     if row_language not in LANGUAGES:
         errors.append(RowError(row, "language", "invalid_language", N_("The language must be one of fr, ar, en.")))
+    identity = None
+    if settings is not None and any(
+        _cell(record, columns, column).strip()
+        for column in ("identification", "expected_cin", "expected_name", "expected_birth_date")
+    ):  # issue 19: as a single deposit checks it
+        try:
+            identity = clean_requirement(
+                settings,
+                _cell(record, columns, "identification"),
+                cin=_cell(record, columns, "expected_cin"),
+                name=_cell(record, columns, "expected_name"),
+                birth_date=_cell(record, columns, "expected_birth_date"),
+            )
+        except LetterError as exc:
+            errors.append(RowError(row, exc.field, exc.code, exc.message, {}, exc))
     document, document_error = documents.check(row, _cell(record, columns, "file"))
     if document_error is not None:
         errors.append(document_error)
     if errors or document is None:
         return None, errors
-    return ValidRow(row, name, phone, email, reference, row_language, document), []
+    return ValidRow(row, name, phone, email, reference, row_language, document, identity), []
 
 
 def validate_bulk(
@@ -78,6 +101,8 @@ def validate_bulk(
     language: str,
     max_document_bytes: int,
     limits: BulkLimits | None = None,
+    allow_active_content: bool = False,
+    settings: Settings | None = None,
 ) -> list[ValidRow]:
     """Every row checked, or `BatchRejected` with every error found; stores nothing."""
     limits = limits or LIMITS
@@ -93,12 +118,17 @@ def validate_bulk(
         raise BatchRejected(
             [RowError(1, "file", "missing_column", N_("The column %(column)s is missing."), {"column": "file"})]
         )
-    documents = Documents(open_archive(archive, limits) if archive is not None else None, single, max_document_bytes)
+    documents = Documents(
+        open_archive(archive, limits) if archive is not None else None,
+        single,
+        max_document_bytes,
+        allow_active_content=allow_active_content,
+    )
     rows: list[ValidRow] = []
     errors: list[RowError] = []
     first_row: dict[tuple[str, str], int] = {}
     for row_number, record in records:
-        valid, row_errors = _validate_row(row_number, record, columns, language, documents)
+        valid, row_errors = _validate_row(row_number, record, columns, language, documents, settings)
         errors.extend(row_errors)
         if valid is not None:
             key = (valid.recipient_phone, valid.document_name)

@@ -8,6 +8,8 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from typing import Protocol
 
+from webapp.textinput import control_character
+
 
 class EmailError(Exception):
     """The provider did not take the email."""
@@ -31,6 +33,11 @@ class OutgoingEmail:
     html: str
     language: str = "fr"
 
+    def __post_init__(self) -> None:
+        # Names are refused at input when they hold a line break; one stored before that rule must still
+        # never become a header of its own ("Evil Org\r\nBcc: …") nor make the SMTP library refuse the email.
+        object.__setattr__(self, "subject", one_line(self.subject))
+
 
 @dataclass(frozen=True)
 class EmailReceipt:
@@ -47,6 +54,11 @@ class EmailProvider(Protocol):
     def find_sent(self, client_ref: str) -> EmailReceipt | bool | None:
         """After a crash mid-send: the receipt if the email went out, None if it surely
         did not, False if the provider cannot tell."""
+
+
+def one_line(text: str) -> str:
+    """`text` with every line break and control character turned into a space, spaces collapsed."""
+    return " ".join("".join(" " if control_character(ch) else ch for ch in text).split())
 
 
 def envelope_sender(sender: str) -> str:

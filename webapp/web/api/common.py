@@ -318,13 +318,15 @@ def _authenticate() -> None:
         return
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    user = None
+    caller = None
     if scheme.lower() == "bearer" and token:
-        user = user_for_api_token(db.session, current_services().clock, token.strip())
-    if user is None:
+        caller = user_for_api_token(db.session, current_services().clock, token.strip())
+    if caller is None:
         raise ApiError(401, "unauthorized", "A valid API token is required (Authorization: Bearer).")
+    user = caller.user
     g.api_user = user
-    g.api_token = token.strip()
+    if caller.note_use:
+        g.api_token = token.strip()  # its use is noted after the answer (`_no_store`)
     _rate_limit(user, token.strip())
     # The token was read; the view's own transaction begins with its first query, after any parsing.
     db.session.commit()

@@ -21,7 +21,7 @@ from marshmallow import Schema
 
 from webapp.config import Settings
 from webapp.hooks.delivery import EVENT_ID_HEADER, RETRY_DELAYS, SIGNATURE_HEADER
-from webapp.hooks.events import PROOF_READY, STATUS_CHANGED
+from webapp.hooks.events import IDENTIFICATION_FAILED, PROOF_READY, STATUS_CHANGED
 from webapp.web.api.common import bp
 from webapp.web.api.fields import component_name, const2properties, file2properties
 from webapp.web.api.schemas import WebhookEventSchema, WebhookHeadersSchema
@@ -59,6 +59,22 @@ PROOF_READY_EXAMPLE = {
         "sender_reference": "DOSSIER-2291",
         "status": "accepted",
         "proof": {"kind": "reception", "url": "https://wassit.ma/api/v1/letters/0b6e…/proofs/reception"},
+    },
+}
+
+IDENTIFICATION_FAILED_EXAMPLE = {
+    "id": "3c5d8e2a-7f41-4b09-a6d2-1e9f0b7c5a20",
+    "type": IDENTIFICATION_FAILED,
+    "created_at": "2026-11-24T09:12:00+00:00",
+    "data": {
+        "letter_id": "0b6e…",
+        "reference": "K7PM-4XQ2",
+        "sender_reference": "DOSSIER-2291",
+        "status": "notified",
+        "method": "eid",
+        "reason": "identity_mismatch",
+        "fields": ["cin"],
+        "locked": False,
     },
 }
 
@@ -151,6 +167,13 @@ def init_api(app: Flask) -> Api:
             "letterStatusChanged", "A letter changed status", STATUS_CHANGED_EXAMPLE, headers, body
         ),
         PROOF_READY: _webhook("letterProofReady", "A proof of a letter is ready", PROOF_READY_EXAMPLE, headers, body),
+        IDENTIFICATION_FAILED: _webhook(
+            "letterIdentificationFailed",
+            "The recipient proved an identity that is not the one you expect (the letter stays closed)",
+            IDENTIFICATION_FAILED_EXAMPLE,
+            headers,
+            body,
+        ),
     }
     api.register_blueprint(bp)
     app.extensions[EXTENSION] = api

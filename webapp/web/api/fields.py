@@ -23,6 +23,7 @@ import marshmallow as ma
 from marshmallow import ValidationError, fields, missing
 from werkzeug.datastructures import FileStorage
 
+from webapp.textinput import control_character, single_line_message
 from webapp.trust.evidence import isoformat_utc
 
 Problem = Mapping[str, str]
@@ -69,7 +70,9 @@ class Text(_Refuses, fields.String):
     `blank`: what a value of only spaces means: `"absent"` (the usual form field), `"empty"` (only
     the empty string is absent), or `"text"`. `strip`: `"before"` checks and returns the stripped
     text, `"after"` checks the text as sent and returns it stripped, `None` returns it as sent.
-    `pattern` must match the whole text (else the `invalid` problem)."""
+    `pattern` must match the whole text (else the `invalid` problem).  Every text of the API is on
+    one line: a line break or a control character is refused (`control_characters`, naming the field),
+    by the rule of `webapp.textinput`."""
 
     default_problems: ClassVar[Mapping[str, Problem]] = {**_Refuses.default_problems, "too_long": TOO_LONG}
 
@@ -102,6 +105,9 @@ class Text(_Refuses, fields.String):
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
         if not isinstance(value, str):
             raise self.make_error("invalid")
+        found = control_character(value)
+        if found is not None:
+            raise refuse(problem("control_characters", single_line_message("{field}", found)))
         checked = value.strip() if self.strip == "before" else value
         if self.max_length is not None and len(checked) > self.max_length:
             raise self.make_error("too_long")

@@ -67,7 +67,11 @@ def _sender() -> SenderActor:
     "confirmed (`email_not_confirmed`).",
 )
 @bp.fails(413, "The document is too large (`document_too_large`).")
-@bp.fails(422, "Bad input (`missing_field`, `invalid_phone`, `invalid_document`, …); nothing stored.")
+@bp.fails(
+    422,
+    "Bad input (`missing_field`, `invalid_phone`, `invalid_document`, `active_content`, `control_characters`, …); "
+    "nothing stored.",
+)
 def create_letter(key: str | None, deposit: DepositRequest) -> tuple[LetterView, int, dict[str, str]]:
     """Deposit a letter
 

@@ -25,14 +25,23 @@ from werkzeug.datastructures import FileStorage
 from webapp.config import Settings
 from webapp.hooks.delivery import EVENT_ID_HEADER, SIGNATURE_HEADER, USER_AGENT
 from webapp.hooks.endpoints import MAX_DESCRIPTION_LENGTH, MAX_URL_LENGTH, CreatedEndpoint
-from webapp.hooks.events import PROOF_READY, STATUS_CHANGED
+from webapp.hooks.events import IDENTIFICATION_FAILED, PROOF_READY, STATUS_CHANGED
 from webapp.i18n import LANGUAGES
 from webapp.letters.deposit import CHANNELS, DepositRequest, format_limit
+from webapp.letters.eid import clean_requirement
 from webapp.letters.errors import DocumentTooLarge
 from webapp.letters.queries import SEARCH_MAX_LENGTH, LetterFilter, NumberedLetter
 from webapp.letters.read import LetterView, ProofView
 from webapp.letters.states import Event, LetterStatus
-from webapp.models import BatchStatus, MessagePurpose, MessageStatus, ProofKind, ProofStatus, WebhookDeliveryStatus
+from webapp.models import (
+    BatchStatus,
+    IdentificationMethod,
+    MessagePurpose,
+    MessageStatus,
+    ProofKind,
+    ProofStatus,
+    WebhookDeliveryStatus,
+)
 from webapp.services import current_services
 from webapp.trust.evidence import EventFacts
 from webapp.web.api.fields import (
@@ -56,7 +65,7 @@ from webapp.web.api.fields import (
 LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX = 20, 100
 NOTIFICATION_PURPOSES = [purpose.value for purpose in MessagePurpose if purpose is not MessagePurpose.CODE]
 URI = {"format": "uri"}
-EVENT_TYPES = (STATUS_CHANGED, PROOF_READY)
+EVENT_TYPES = (STATUS_CHANGED, PROOF_READY, IDENTIFICATION_FAILED)
 
 
 # --- errors ----------------------------------------------------------------------------------------
@@ -176,6 +185,35 @@ class LetterFormSchema(Payload):
         },
     )
     document_confidential = FormFlag(metadata=CONFIDENTIAL)
+    # Issue 19: the identification the letter requires, and the identity expected.
+    identification = Text(
+        max_length=16,
+        metadata={
+            "enum": [method.value for method in IdentificationMethod],
+            "default": IdentificationMethod.SMS_OTP.value,
+            "description": "How the recipient proves who they are: `sms-otp` (a code by SMS to the mobile), `eid` "
+            "(national digital identity, e.g. DGSN, through a configured OpenID Connect provider) or `sms-otp+eid` "
+            "(the code, then the national identity).",
+        },
+    )
+    expected_cin = Text(
+        max_length=40,
+        metadata={
+            "description": "With `eid`: the national identity number the recipient must prove (compared without "
+            "spaces, dashes or case; kept only masked and as a keyed hash).",
+            "examples": ["AB123456"],
+        },
+    )
+    expected_name = Text(
+        max_length=200,
+        metadata={
+            "description": "With `eid`: the name the recipient must prove (accents, case, order and Arabic or "
+            "Latin writing compared as the README says)."
+        },
+    )
+    expected_birth_date = Text(
+        max_length=10, metadata={"description": "With `eid`: YYYY-MM-DD.", "examples": ["1990-04-12"]}
+    )
 
     @post_load
     def _deposit(self, data: dict[str, Any], **kwargs: Any) -> DepositRequest:
@@ -190,6 +228,13 @@ class LetterFormSchema(Payload):
             language=data.get("language") or current_services().settings.default_language,
             sender_reference=data.get("sender_reference"),
             document_confidential=data["document_confidential"],
+            identity=clean_requirement(
+                current_services().settings,
+                data.get("identification"),
+                cin=data.get("expected_cin"),
+                name=data.get("expected_name"),
+                birth_date=data.get("expected_birth_date"),
+            ),
         )
 
 
@@ -407,9 +452,66 @@ class LetterSummarySchema(Component):
     )
 
 
+class ExpectedIdentitySchema(Payload):
+    cin = fields.String(metadata={"description": "Masked: the number is kept only masked and as a keyed hash."})
+    name = fields.String()
+    birth_date = fields.String(metadata={"format": "date"})
+
+
+class ProvenIdentitySchema(Payload):
+    provider = fields.String(required=True, metadata={"examples": ["dgsn"]})
+    acr = fields.String(required=True, allow_none=True, metadata={"description": "As the provider stated it."})
+    level = fields.String(required=True, allow_none=True, metadata={"enum": ["low", "substantial", "high", None]})
+    at = Moment(required=True)
+    evidence_id = fields.String(required=True)
+
+
+class IdentificationSchema(Component):
+    """The identification the letter requires (issue 19), as its sealed records state it."""
+
+    method = fields.String(required=True, metadata={"enum": [method.value for method in IdentificationMethod]})
+    expected = fields.Nested(ExpectedIdentitySchema, metadata={"description": "The identity you expect, if given."})
+    eid = fields.Nested(
+        ProvenIdentitySchema,
+        metadata={"description": "Once the recipient proved their national digital identity: where and at what level."},
+    )
+
+
+def identification_of(letter: LetterView) -> dict[str, Any]:
+    """From the deposit's record (what was required) and the last e-ID identification (what was proven)."""
+    answer: dict[str, Any] = {"method": IdentificationMethod.SMS_OTP.value}
+    for event in letter.timeline:
+        required = event.section("identification") if event.event == Event.SUBMISSION_ACCEPTANCE.value else {}
+        if required.get("method"):
+            answer["method"] = required["method"]
+            expected = required.get("expected")
+            if isinstance(expected, dict):
+                cin = expected.get("cin")
+                answer["expected"] = {
+                    key: value
+                    for key, value in (
+                        ("cin", cin.get("masked") if isinstance(cin, dict) else None),
+                        ("name", expected.get("name")),
+                        ("birth_date", expected.get("birth_date")),
+                    )
+                    if value
+                }
+        if event.event == Event.RECIPIENT_IDENTIFICATION.value and event.details.get("method") == "eid":
+            level = event.section("level")
+            answer["eid"] = {
+                "provider": event.section("provider").get("name", ""),
+                "acr": level.get("acr"),
+                "level": level.get("meaning"),
+                "at": event.at,
+                "evidence_id": event.evidence_id,
+            }
+    return answer
+
+
 class LetterSchema(LetterSummarySchema):
     """A letter with its timeline, notifications and proofs (`LetterView`)."""
 
+    identification = derived(fields.Nested, identification_of, IdentificationSchema, required=True)  # issue 19
     events = fields.List(fields.Nested(EventSchema), required=True, attribute="timeline")
     notifications = fields.List(fields.Nested(NotificationSchema), required=True)
     proofs = derived(fields.List, proofs_of, fields.Nested(ProofSchema), required=True)
@@ -615,6 +717,21 @@ class WebhookEventDataSchema(Payload):
     )
     proof = fields.Nested(
         WebhookProofSchema, metadata={"description": f"`{PROOF_READY}` only: fetch the PDF with your token."}
+    )
+    # Issue 19: `letter.identification_failed`.
+    method = fields.String(
+        metadata={"enum": ["eid"], "description": f"`{IDENTIFICATION_FAILED}` only: how the recipient identified."}
+    )
+    reason = fields.String(
+        metadata={"enum": ["identity_mismatch"], "description": f"`{IDENTIFICATION_FAILED}` only: why it was refused."}
+    )
+    fields_ = fields.List(
+        fields.String(metadata={"enum": ["cin", "name", "birth_date"]}),
+        data_key="fields",
+        metadata={"description": f"`{IDENTIFICATION_FAILED}` only: the expected fields that did not match."},
+    )
+    locked = fields.Boolean(
+        metadata={"description": f"`{IDENTIFICATION_FAILED}` only: whether this failure locked the letter."}
     )
 
 

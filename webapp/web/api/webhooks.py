@@ -19,6 +19,7 @@ from webapp.extensions import db
 from webapp.hooks.delivery import retry_now
 from webapp.hooks.endpoints import (
     CreatedEndpoint,
+    InvalidWebhookDescription,
     InvalidWebhookUrl,
     create_endpoint,
     delete_endpoint,
@@ -132,6 +133,8 @@ def create_webhook(new: NewEndpoint) -> tuple[CreatedEndpoint, int, dict[str, st
         )
     except InvalidWebhookUrl as exc:
         raise ApiError(422, "invalid_url", str(exc), "url") from None
+    except InvalidWebhookDescription as exc:
+        raise ApiError(422, "control_characters", str(exc), "description") from None
     db.session.commit()
     return created, 201, {"Location": url_for("api.get_webhook", endpoint_id=created.endpoint.id)}
 
@@ -157,7 +160,10 @@ def update_webhook(change: EndpointChange, endpoint: WebhookEndpoint) -> Webhook
 
     A disabled endpoint receives no events; its pending deliveries fail.
     """
-    update_endpoint(current_services(), endpoint, active=change.active, description=change.description)
+    try:
+        update_endpoint(current_services(), endpoint, active=change.active, description=change.description)
+    except InvalidWebhookDescription as exc:
+        raise ApiError(422, "control_characters", str(exc), "description") from None
     db.session.commit()
     return endpoint
 

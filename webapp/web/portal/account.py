@@ -19,6 +19,7 @@ from webapp.accounts.errors import (
     InvalidIce,
     InvitationInvalid,
     LastAdmin,
+    NotSingleLine,
     OrganisationExists,
     TwoFactorError,
     WeakPassword,
@@ -49,6 +50,7 @@ from webapp.web.forms import (
     SetPasswordForm,
     SignupForm,
     TokenForm,
+    single_line_error,
 )
 from webapp.web.login_flow import enrolment_in_session
 from webapp.web.policies import admins_only, no_store, senders_only
@@ -87,6 +89,8 @@ def signup() -> ResponseReturnValue:
             form.password.errors.append(_("Choose a password of at least 12 characters that is not your email."))
         except OrganisationExists:
             form.legal_name.errors.append(_("An organisation with this name already has an account."))
+        except NotSingleLine:
+            form.legal_name.errors.append(single_line_error(form.legal_name))
         except EmailTaken:
             form.email.errors.append(_("This email already has an account: log in instead."))
         else:

@@ -18,10 +18,18 @@ from flask_login import current_user
 
 from webapp.extensions import db, limiter, writes
 from webapp.i18n import format_locale, text_direction
-from webapp.labels import EVENT_LABELS, STATUS_LABELS
+from webapp.labels import EID_FAILURE_LABELS, EVENT_LABELS, STATUS_LABELS, active_content_label, event_label
 from webapp.letters.access import dispute_bundle, open_proof
 from webapp.letters.deposit import DepositRequest, deposit_letter
-from webapp.letters.errors import DocumentTooLarge, LetterError, LetterNotFound, ProofNotAvailable, ProofPending
+from webapp.letters.eid import clean_requirement
+from webapp.letters.errors import (
+    ActiveContentRefused,
+    DocumentTooLarge,
+    LetterError,
+    LetterNotFound,
+    ProofNotAvailable,
+    ProofPending,
+)
 from webapp.letters.queries import SEARCH_MAX_LENGTH, LetterFilter, count_letters, dashboard_page
 from webapp.letters.read import LetterView, MessageView, SenderActor, letter_for, visible_letter
 from webapp.letters.resend import ResendLimited, resend_notification
@@ -71,16 +79,39 @@ DEPOSIT_MESSAGES = (
 DEPOSIT_ERRORS = {
     "invalid_phone": _l("This is not a valid mobile phone number."),
     "invalid_document": _l("The document must be a readable PDF that is not password-protected."),
+    "control_characters": _l("A name or a reference may not contain line breaks or control characters."),
     "organisation_not_verified": _l("Your organisation has not been verified yet: it cannot send letters."),
     "email_not_confirmed": _l("Confirm your email address first: until then you cannot send letters."),
 }
 
 
+# Issue 19: what the identification fields' refusals say.
+EID_FIELD_ERRORS: dict[str, Any] = {
+    "identification": _l(
+        "Identification by national digital identity is not available, or an expected identity was given "
+        "without it: choose national digital identity to have an identity checked."
+    ),
+    "expected_cin": _l("The expected identity number must be 4 to 20 letters and digits."),
+    "expected_name": _l("The expected name is not valid."),
+    "expected_birth_date": _l("The expected date of birth must be a real date, written YYYY-MM-DD."),
+}
+
+
 def deposit_error_message(exc: LetterError) -> str:
     """The deposit's refusal, in the page's language."""
+    if exc.field in EID_FIELD_ERRORS:  # issue 19
+        return str(EID_FIELD_ERRORS[exc.field])
     if isinstance(exc, DocumentTooLarge):
         megabytes = current_services().settings.max_document_bytes // (1024 * 1024)
         return str(_("The document is larger than %(size)d MB.", size=megabytes))
+    if isinstance(exc, ActiveContentRefused):
+        return str(
+            _(
+                "The PDF contains active content, which registered letters may not carry: %(found)s. Remove it "
+                "(print the document to a new PDF, for instance) and send it again.",
+                found=active_content_label(exc.found),
+            )
+        )
     translated = str(_(exc.message))
     if translated != exc.message or str(get_locale()) == "en":
         return translated
@@ -287,7 +318,19 @@ def compose() -> ResponseReturnValue:
         services = current_services()
         upload = form.document.data
         data = upload.read(services.settings.max_document_bytes + 1)
+        try:  # issue 19: the identification required, and the identity expected
+            identity = clean_requirement(
+                services.settings,
+                form.identification.data,
+                cin=form.expected_cin.data,
+                name=form.expected_name.data,
+                birth_date=form.expected_birth_date.data,
+            )
+        except LetterError as exc:
+            flash(deposit_error_message(exc), "error")
+            return _compose_page(form, exc.field, 422)
         request_ = DepositRequest(
+            identity=identity,
             document=data,
             document_name=upload.filename or "document.pdf",
             recipient_phone=form.recipient_phone.data,
@@ -314,8 +357,14 @@ def compose() -> ResponseReturnValue:
                 "success",
             )
             return redirect(url_for(".letter_detail", letter_id=letter.id), code=303)
-    status = 422 if request.method == "POST" else 200
-    return render_template("portal/compose.html", form=form, error_field=error_field), status
+    return _compose_page(form, error_field, 422 if request.method == "POST" else 200)
+
+
+def _compose_page(form: ComposeForm, error_field: str | None, status: int) -> ResponseReturnValue:
+    # Issue 19: the identification choice shows only where an identity provider is configured.
+    eid_available = bool(current_services().settings.identity_providers)
+    page = render_template("portal/compose.html", form=form, error_field=error_field, eid_available=eid_available)
+    return page, status
 
 
 def _own_letter(letter_id: str) -> Letter:
@@ -374,6 +423,10 @@ def timeline(events: Iterable[EventFacts | Evidence]) -> list[TimelineEntry]:
         event = item if isinstance(item, EventFacts) else EventFacts.of(item)
         label = _timeline_label(event.event, event.channel, event.reminder, event.sent_again_by)
         reason = event.reason if event.event == "ConsignmentNotificationFailure" else None
+        if event.details.get("method") == "eid":  # issue 19: identification by national digital identity
+            label = str(event_label(event.event, event.details))
+            failure = event.details.get("reason") if event.event == "RecipientIdentificationFailure" else None
+            reason = str(EID_FAILURE_LABELS.get(failure, failure)) if isinstance(failure, str) else None
         entries.append(TimelineEntry(event.evidence_id, event.at, label, reason))
     return entries
 

@@ -19,6 +19,7 @@ from webapp.extensions import db
 from webapp.hooks.delivery import retry_now
 from webapp.hooks.endpoints import (
     MAX_URL_LENGTH,
+    InvalidWebhookDescription,
     InvalidWebhookUrl,
     create_endpoint,
     delete_endpoint,
@@ -31,6 +32,7 @@ from webapp.hooks.endpoints import (
 )
 from webapp.models import Role, WebhookEndpoint
 from webapp.services import current_services
+from webapp.web.forms import SingleLine, single_line_error
 
 bp = Blueprint("portal_webhooks", __name__, url_prefix="/settings/webhooks")
 
@@ -50,8 +52,8 @@ URL_ERRORS = {
 
 
 class EndpointForm(FlaskForm):  # type: ignore[misc]
-    url = StringField(_l("URL (https://…)"), validators=[DataRequired(), Length(max=MAX_URL_LENGTH)])
-    description = StringField(_l("Description (optional)"), validators=[Optional(), Length(max=100)])
+    url = StringField(_l("URL (https://…)"), validators=[SingleLine(), DataRequired(), Length(max=MAX_URL_LENGTH)])
+    description = StringField(_l("Description (optional)"), validators=[SingleLine(), Optional(), Length(max=100)])
 
 
 class ActionForm(FlaskForm):  # type: ignore[misc]
@@ -99,14 +101,18 @@ def index() -> ResponseReturnValue:
             )
         except InvalidWebhookUrl as exc:
             form.url.errors.append(str(URL_ERRORS.get(str(exc), _l("This is not a valid URL."))))
+        except InvalidWebhookDescription:
+            form.description.errors.append(single_line_error(form.description))
         else:
             db.session.commit()
             return render_template("portal/webhooks/secret.html", endpoint=created.endpoint, secret=created.secret)
-    return render_template(
+        db.session.rollback()
+    page = render_template(
         "portal/webhooks/index.html",
         form=form,
         endpoints=organisation_endpoints(db.session, current_user.organisation_id),
     )
+    return page, 422 if form.errors else 200
 
 
 @bp.get("/<endpoint_id>")

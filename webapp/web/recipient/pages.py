@@ -16,7 +16,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from markupsafe import Markup
 
-from webapp.extensions import db, limiter, writes
+from webapp.extensions import csrf, db, limiter, writes
 from webapp.i18n import text_direction
 from webapp.letters.access import open_document
 from webapp.letters.deposit import hash_token
@@ -43,6 +43,8 @@ from webapp.letters.states import LetterStatus
 from webapp.models import Letter
 from webapp.notify.texts import MOROCCO
 from webapp.services import current_services
+from webapp.web.recipient import eid as eid_pages  # issue 19: identification by national digital identity
+from webapp.web.recipient.landing_cache import mark_cacheable
 
 bp = Blueprint("recipient", __name__, url_prefix="/l")
 
@@ -120,13 +122,19 @@ def _recipient() -> RecipientActor | None:
 
 def _identified_for(letter: Letter) -> bool:
     actor = _recipient()
-    return actor is not None and actor.letter_id == letter.id
+    # issue 19 hook: every identification the letter requires (the code, national identity, or both).
+    return actor is not None and actor.letter_id == letter.id and eid_pages.all_factors_done(letter)
 
 
 def _bind_session_to(letter: Letter) -> None:
     # A fresh session: whatever the browser held before (another letter) is dropped.
     session.clear()
-    session[SESSION_KEY] = {"letter": letter.id, "at": current_services().clock.now().timestamp()}
+    # issue 19 hook: the session names the factors proven (`sms-otp` here; `eid` is added by `eid_pages`).
+    session[SESSION_KEY] = {
+        "letter": letter.id,
+        "at": current_services().clock.now().timestamp(),
+        "factors": ["sms-otp"],
+    }
 
 
 def _phone_for_page(letter: Letter) -> str:
@@ -152,6 +160,7 @@ def _page(template: str, letter: Letter, token: str, status: int = 200, **contex
         morocco=MOROCCO,
         identified=_identified_for(letter),
         sender_shown=services.settings.show_sender_in_sms,  # already in the SMS, so no secret here
+        identification=eid_pages.required_factors(db.session, letter),  # issue 19 hook
         **context,
     ), status
 
@@ -187,6 +196,9 @@ def landing(token: str) -> ResponseReturnValue:
     letter = _letter(token)
     if letter.status is LetterStatus.ACCEPTED and _identified_for(letter):
         return redirect(url_for(".letter", token=token))
+    # From here on the page depends only on the letter and the request's language inputs: the fast
+    # path in front of Flask (`landing_cache`) replays it until the letter changes.
+    mark_cacheable()
     if letter.status is LetterStatus.ACCEPTED:
         return _page("recipient/landing.html", letter, token)
     try:
@@ -219,12 +231,21 @@ def landing_in(token: str, language: str) -> ResponseReturnValue:
     return landing(token)
 
 
+# No CSRF token here, on purpose: CSRF protects an action a browser's cookies authorise, forged by
+# another site.  Asking for a code needs no cookie and grants nothing: the secret link in the
+# address is the whole authority, the code goes only to the letter's own number, and the limit
+# below bounds how often.  A site that knew the link could post this form with or without a token.
+# So the landing page sets no session cookie, and stays cacheable.
 @bp.post("/<token>/code")
+@csrf.exempt
 @limiter.limit("10/hour", key_func=_per_letter)
 @limiter.limit("120/hour")
 def send_code(token: str) -> ResponseReturnValue:
     services = current_services()
     letter = _letter(token, for_update=True)
+    if eid_pages.code_not_used(letter):  # issue 19 hook: national identity only, no code for this letter
+        db.session.rollback()
+        return redirect(url_for("recipient_eid.start_page", token=token), code=303)
     try:
         entry = request_code(db.session, services, letter)
     except TooManyCodes as exc:
@@ -286,6 +307,8 @@ def check_code(token: str) -> ResponseReturnValue:
             wait_until=result.wait_until,
         )
     _bind_session_to(letter)
+    if eid_pages.eid_still_needed(letter):  # issue 19 hook: the national identity comes after the code
+        return redirect(url_for("recipient_eid.start_page", token=token), code=303)
     target = ".letter" if letter.status is LetterStatus.ACCEPTED else ".decision"
     return _see_other(target, token)
 
@@ -346,7 +369,8 @@ def letter(token: str) -> ResponseReturnValue:
 def document(token: str) -> ResponseReturnValue:
     letter = _letter(token)
     actor = _recipient()
-    if letter.status is not LetterStatus.ACCEPTED or actor is None or actor.letter_id != letter.id:
+    # issue 19 hook: `_identified_for` also checks every factor the letter requires.
+    if letter.status is not LetterStatus.ACCEPTED or actor is None or not _identified_for(letter):
         return redirect(url_for(".landing", token=token))
     data = open_document(db.session, current_services(), actor, letter, client=_client())
     db.session.commit()

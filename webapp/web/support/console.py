@@ -47,6 +47,7 @@ from webapp.support.agents import (
 )
 from webapp.support.audit import AuditAction, audit_entries, letter_references, record_action
 from webapp.support.casefile import attention_queue, letter_case
+from webapp.web.forms import SingleLine
 from webapp.web.login_flow import LoginFlow
 from webapp.web.policies import STAFF_LAST_SEEN, no_store, staff_now, staff_only
 
@@ -55,7 +56,9 @@ no_store(bp, vary=("HX-Request", "Cookie"))
 
 
 class AgentCodeForm(FlaskForm):  # type: ignore[misc]
-    code = StringField(_l("Code from your authenticator app"), validators=[DataRequired(), Length(max=20)])
+    code = StringField(
+        _l("Code from your authenticator app"), validators=[SingleLine(), DataRequired(), Length(max=20)]
+    )
 
 
 def _reason_field() -> TextAreaField:

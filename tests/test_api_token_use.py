@@ -1,0 +1,53 @@
+"""A token's last use is noted at most once a minute, after the answer: reading the API writes nothing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import event, select
+
+from tests.conftest import Sender
+from webapp.accounts.tokens import hash_api_token
+from webapp.clock import FrozenClock
+from webapp.extensions import db
+from webapp.models import ApiToken
+
+
+def last_used(app: Flask, sender: Sender) -> datetime | None:
+    with app.app_context():
+        value = db.session.execute(
+            select(ApiToken.last_used_at).where(ApiToken.token_hash == hash_api_token(sender.token))
+        ).scalar_one()
+        db.session.remove()
+    return value
+
+
+def test_a_tokens_use_is_noted_once_a_minute(
+    app: Flask, client: FlaskClient, sender: Sender, clock: FrozenClock
+) -> None:
+    assert client.get("/api/v1/letters", headers=sender.auth).status_code == 200
+    first = last_used(app, sender)
+    assert first == clock.now()
+    updates: list[str] = []
+    with app.app_context():
+        engine = db.engine
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().upper().startswith("UPDATE API_TOKENS"):
+            updates.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        clock.advance(30)
+        for _ in range(5):
+            assert client.get("/api/v1/letters", headers=sender.auth).status_code == 200
+        assert updates == []  # fresh: not even an attempt
+        assert last_used(app, sender) == first
+        clock.advance(31)
+        assert client.get("/api/v1/letters", headers=sender.auth).status_code == 200
+        assert len(updates) == 1
+        assert last_used(app, sender) == clock.now()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
