@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.test_recipient import Flow, browser, csrf_of, wrong_code
+from tests.test_recipient import Flow, browser, csrf_of, type_code, wrong_code
 from webapp.clock import FrozenClock
 from webapp.extensions import db
 from webapp.letters.recipient import normalise_reference
@@ -197,21 +197,24 @@ def test_landing_names_the_sender_when_the_sms_already_did(app: Flask, flow: Flo
     assert "you see who sent it" not in page
 
 
-def test_a_letter_locked_under_the_old_rule_is_open_again(
+def test_a_locked_letter_answers_403_at_every_step_and_says_whom_to_write_to(
     app: Flask, flow: Flow, client: FlaskClient, clock: FrozenClock
 ) -> None:
-    """Issue 16: wrong codes never lock a letter; a lock left by the old rule (ten wrong codes) is not enforced."""
+    """Wrong codes never lock a letter (issue 16); a lock set by issue 19's identity mismatches (or by the
+    old code rule) still stands, and its page gives the support links."""
     letter = flow.letter()
     with app.app_context():
         row = db.session.get_one(Letter, letter.id)
         row.locked_at = clock.now()
-        row.code_failures = 10
         db.session.commit()
     for path in (letter.path, f"{letter.path}/code"):
         response = client.get(path)
-        assert response.status_code == 200, path
-        assert "locked" not in response.text.lower()
-    flow.identify(client, letter)
+        assert response.status_code == 403, path
+        assert "Access locked for your safety" in response.text
+        assert "What you can do" in response.text
+        assert 'href="mailto:support@wassit.ma' in response.text
+    token = csrf_of(client.get("/check").text)  # the locked pages offer no form
+    assert type_code(client, letter.path, "123456", token).status_code == 403
 
 
 def test_the_unknown_link_page_gives_the_support_contact_as_links(app: Flask, client: FlaskClient) -> None:

@@ -28,6 +28,7 @@ from webapp.letters.errors import (
     LinkExpired,
     LinkNotFound,
     NotYetNotified,
+    RecipientLocked,
     TooManyCodes,
 )
 from webapp.letters.identification import IDENTIFICATION_METHOD, ClientInfo
@@ -144,8 +145,9 @@ def link_state_reader(engine: Engine) -> Callable[[str, datetime], LinkState | N
 def ensure_open_for_decision(letter: Letter, services: Services) -> None:
     """Raises unless the recipient may still identify and decide.
 
-    Wrong codes never close a letter (see `verify_code`); `locked_at`, set by the old
-    permanent lock, is no longer enforced."""
+    Wrong codes never lock a letter (see `verify_code`): `locked_at` is set only when a
+    national digital identity other than the expected one was proven too often (issue 19),
+    or was by the old rule of ten wrong codes."""
     if letter.status in {LetterStatus.ACCEPTED, LetterStatus.REFUSED}:
         raise AlreadyDecided()
     if letter.status in {LetterStatus.NEGLECTED, LetterStatus.UNDELIVERABLE}:
@@ -154,12 +156,16 @@ def ensure_open_for_decision(letter: Letter, services: Services) -> None:
         raise NotYetNotified()
     if letter.deadline_at is not None and services.clock.now() >= letter.deadline_at:
         raise LinkExpired()
+    if letter.locked_at is not None:
+        raise RecipientLocked()
 
 
 def ensure_can_identify(letter: Letter, services: Services) -> None:
     """Raises unless the recipient may ask for and check a code: to decide, or to download
     an accepted letter again later."""
     if letter.status is LetterStatus.ACCEPTED:
+        if letter.locked_at is not None:
+            raise RecipientLocked()
         return
     ensure_open_for_decision(letter, services)
 

@@ -26,6 +26,7 @@ from webapp.letters.errors import (
     LinkExpired,
     LinkNotFound,
     NotYetNotified,
+    RecipientLocked,
     TooManyCodes,
 )
 from webapp.letters.identification import ClientInfo
@@ -166,7 +167,7 @@ def _page(template: str, letter: Letter, token: str, status: int = 200, **contex
 
 
 # The same problem always answers with the same status, whichever step met it.
-PROBLEM_STATUS = {LinkExpired.code: 410}
+PROBLEM_STATUS = {RecipientLocked.code: 403, LinkExpired.code: 410}
 
 
 def _problem(letter: Letter, token: str, exc: LetterError) -> ResponseReturnValue:
@@ -267,6 +268,8 @@ def code(token: str) -> ResponseReturnValue:
 
 def _code_page(token: str, *, sent: bool) -> ResponseReturnValue:
     letter = _letter(token)
+    if letter.locked_at is not None:  # issue 19: an identity mismatch locks; wrong codes never do
+        return _problem(letter, token, RecipientLocked())
     wait = waiting_until(letter, current_services())
     return _page("recipient/code.html", letter, token, sent=sent, wait_until=wait)
 
@@ -347,7 +350,7 @@ def submit_decision(token: str) -> ResponseReturnValue:
             client=_client(),
             reason=(request.form.get("reason") or "").strip() or None,
         )
-    except (AlreadyDecided, LinkExpired, NotYetNotified) as exc:
+    except (AlreadyDecided, LinkExpired, NotYetNotified, RecipientLocked) as exc:
         db.session.rollback()
         return _problem(letter, token, exc)
     db.session.commit()
