@@ -133,7 +133,10 @@ def test_an_email_letter_reaches_both_outboxes_and_is_accepted_as_for_sms(
     email_link = LINK.search(email["text"])
     assert email_link
     assert email_link.group(1) == path
-    assert f'href="https://wassit.ma{path}"' in email["html"]
+    # The link carries the letter's language (French by default), in the SMS and the email alike.
+    assert f"https://wassit.ma{path}/fr" in sms["text"]
+    assert f"https://wassit.ma{path}/fr" in email["text"]
+    assert f'href="https://wassit.ma{path}/fr"' in email["html"]
     assert "78" in email["text"]  # the mobile number's last digits, where the code will go
     # No sender identity before acceptance.
     for part in (email["subject"], email["text"], email["html"]):

@@ -189,7 +189,8 @@ def test_filesize_in_the_pages_language(app: Flask, lang: str, size: int, expect
     [
         ("fr", "8 décembre 2026 à 10:00"),
         ("en", "December 8, 2026 at 10:00 AM"),
-        ("ar", "8 ديسمبر 2026 على الساعة 10:00 ص"),
+        # Arabic as written in Morocco (CLDR ar_MA): "دجنبر", not the Middle East's "ديسمبر", and 24-hour times.
+        ("ar", "8 دجنبر 2026 على الساعة 10:00"),
     ],
 )
 def test_long_local_time_is_the_date_in_words_and_the_time_in_morocco(app: Flask, lang: str, expected: str) -> None:
@@ -285,3 +286,35 @@ def test_french_web_texts_use_french_typography() -> None:
         for string in strings:
             assert "'" not in string, string
             assert not re.search(r"\S[:?!]", string.replace("%(", "")), string
+
+
+def test_arabic_emails_and_wait_times_use_moroccan_months_and_24_hour_times(app: Flask) -> None:
+    """Issue 16: CLDR ar_MA everywhere a date is written in words: "دجنبر", not "ديسمبر"; 15:30, not 3:30 م."""
+    from webapp.notify.emails import LetterEmail, letter_email
+
+    deadline = datetime(2026, 12, 8, 14, 30, tzinfo=UTC)  # 15:30 in Morocco
+    with app.app_context():
+        email = letter_email(
+            LetterEmail(
+                to="salma@example.ma",
+                language="ar",
+                service_name="Wassit",
+                public_url="https://wassit.ma",
+                support_contact="support@wassit.ma",
+                recipient_name="Salma",
+                reference="K7PM-4XQ2",
+                link="https://wassit.ma/l/x/ar",
+                deadline=deadline,
+                phone_ending="78",
+            )
+        )
+    for text in (email.text, email.html):
+        assert "دجنبر" in text
+        assert "ديسمبر" not in text
+        assert "15:30" in text
+        assert " م" not in text.split("15:30")[1][:3]
+    with app.test_request_context("/?lang=ar"):
+        assert render_template_string("{{ moment|local_time('time') }}", moment=deadline) == "15:30"
+        assert "غشت" in render_template_string(
+            "{{ moment|local_time('long') }}", moment=datetime(2026, 8, 3, 9, 0, tzinfo=UTC)
+        )

@@ -200,6 +200,8 @@ def test_landing_names_the_sender_when_the_sms_already_did(app: Flask, flow: Flo
 def test_a_locked_letter_answers_403_at_every_step_and_says_whom_to_write_to(
     app: Flask, flow: Flow, client: FlaskClient, clock: FrozenClock
 ) -> None:
+    """Wrong codes never lock a letter (issue 16); a lock set by issue 19's identity mismatches (or by the
+    old code rule) still stands, and its page gives the support links."""
     letter = flow.letter()
     with app.app_context():
         row = db.session.get_one(Letter, letter.id)
@@ -210,8 +212,32 @@ def test_a_locked_letter_answers_403_at_every_step_and_says_whom_to_write_to(
         assert response.status_code == 403, path
         assert "Access locked for your safety" in response.text
         assert "What you can do" in response.text
+        assert 'href="mailto:support@wassit.ma' in response.text
     token = csrf_of(client.get("/check").text)  # the locked pages offer no form
     assert type_code(client, letter.path, "123456", token).status_code == 403
+
+
+def test_the_unknown_link_page_gives_the_support_contact_as_links(app: Flask, client: FlaskClient) -> None:
+    response = client.get("/l/AAAAAAAAAAAAAAAAAAAAAA")
+    assert response.status_code == 404
+    assert 'href="mailto:support@wassit.ma"' in response.text
+    assert "write to  " not in response.text
+    assert "tel:" not in response.text  # none configured
+    assert "wa.me" not in response.text
+    app.extensions["wassit"].settings = app.extensions["wassit"].settings.replace(
+        support_phone="+212 5 22 00 00 00", support_whatsapp="+212 6 61 00 00 00"
+    )
+    for path in ("/l/AAAAAAAAAAAAAAAAAAAAAA", "/nowhere", "/offline"):
+        page = client.get(path).text
+        assert 'href="mailto:support@wassit.ma"' in page, path
+        assert 'href="tel:+212522000000"' in page, path
+        assert 'href="https://wa.me/212661000000"' in page, path
+
+
+def test_the_support_email_link_names_the_letters_reference(flow: Flow, client: FlaskClient) -> None:
+    letter = flow.letter()
+    page = client.get(letter.path).text
+    assert f'href="mailto:support@wassit.ma?subject=Letter%20{letter.reference}"' in page
 
 
 def test_an_expired_csrf_token_gets_a_page_that_says_what_to_do(flow: Flow, client: FlaskClient) -> None:
@@ -220,6 +246,7 @@ def test_an_expired_csrf_token_gets_a_page_that_says_what_to_do(flow: Flow, clie
     assert response.status_code == 400
     assert "This page has expired" in response.text
     assert "open the link in the SMS again" in response.text
+    assert f'href="{letter.path}">Back to your letter</a>' in response.text
 
 
 def test_an_unknown_page_has_a_way_out(client: FlaskClient) -> None:

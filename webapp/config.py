@@ -251,6 +251,9 @@ class Settings:
     public_url: str = "http://localhost:5000"
     service_name: str = "Wassit"
     support_contact: str = "support@wassit.ma"
+    # Optional: a support telephone number (shown as a `tel:` link) and a WhatsApp number (a wa.me link).
+    support_phone: str = ""
+    support_whatsapp: str = ""
 
     sms_provider: str = "console"
     sms_outbox: Path = DEFAULT_INSTANCE_PATH / "sms-outbox.jsonl"
@@ -282,7 +285,12 @@ class Settings:
     code_max_attempts: int = 5
     codes_per_window: int = 3
     code_window: int = 900
-    code_lockout_failures: int = 10
+    # Throttling of wrong codes (NIST SP 800-63B-4 §3.2.2; see README "Wrong codes"): so many wrong
+    # codes in a row are free, then each one makes the next check wait, twice as long each time,
+    # from `code_wait_base` seconds up to `code_wait_max`.  Never a permanent lock.
+    code_free_failures: int = 5
+    code_wait_base: int = 30
+    code_wait_max: int = 3600
     recipient_session_ttl: int = 1800
     # A support console session ends after this many minutes without a request.
     support_idle_minutes: int = 15
@@ -409,7 +417,10 @@ class Settings:
             acceptance_period=_env_int("ACCEPTANCE_PERIOD", cls.acceptance_period),
             max_document_bytes=_env_int("MAX_DOCUMENT_BYTES", cls.max_document_bytes),
             code_ttl=_env_int("CODE_TTL", cls.code_ttl),
-            code_lockout_failures=_env_int("CODE_LOCKOUT_FAILURES", cls.code_lockout_failures),
+            code_free_failures=_env_int("CODE_FREE_FAILURES", cls.code_free_failures),
+            code_wait_max=_env_int("CODE_WAIT_MAX", cls.code_wait_max),
+            support_phone=_env_str("SUPPORT_PHONE", ""),
+            support_whatsapp=_env_str("SUPPORT_WHATSAPP", ""),
             support_idle_minutes=_env_int("SUPPORT_IDLE_MINUTES", cls.support_idle_minutes),
             trust_dir=_env_path("TRUST_DIR"),
             seal_cert=_env_path("SEAL_CERT"),
@@ -490,6 +501,13 @@ class Settings:
             raise ConfigError("PUBLIC_URL must start with http:// or https://")
         if self.code_ttl > 600:
             raise ConfigError("CODE_TTL may not exceed 600 seconds")
+        if not 1 <= self.code_free_failures <= 100:
+            raise ConfigError("CODE_FREE_FAILURES must be between 1 and 100")
+        if not self.code_wait_base <= self.code_wait_max <= 24 * 3600:
+            raise ConfigError("CODE_WAIT_MAX must be between 30 seconds and a day")
+        for name, number in (("SUPPORT_PHONE", self.support_phone), ("SUPPORT_WHATSAPP", self.support_whatsapp)):
+            if number and not re.fullmatch(r"\+[1-9][0-9 ]{6,18}", number):
+                raise ConfigError(f"{name} must be an international number such as +212 5 22 00 00 00")
         if self.acceptance_period <= 0:
             raise ConfigError("ACCEPTANCE_PERIOD must be positive")
         if self.tsa_url is not None and not self.tsa_url.startswith(("http://", "https://")):

@@ -31,3 +31,16 @@ def normalise_code(raw: str) -> str | None:
     # isdecimal, not isdigit: superscripts and circled digits are "digits" that int() refuses.
     digits = "".join(str(int(ch)) for ch in (raw or "") if ch.isdecimal())
     return digits if len(digits) == CODE_DIGITS else None
+
+
+def wait_after(failures: int, *, free: int, base: int, cap: int) -> int:
+    """Seconds the next check must wait after `failures` wrong codes in a row (NIST SP 800-63B-4 §3.2.2).
+
+    The first `free` failures cost nothing (a typo, a code read from the wrong SMS); from then
+    on each failure doubles the wait, from `base` up to `cap`: 30 s, 1, 2, 4, 8, 16, 32 minutes,
+    then an hour at most with the defaults.  A wait, never a lock: it ends by itself.
+    """
+    beyond = failures - free
+    if beyond <= 0:
+        return 0
+    return min(cap, base * (1 << min(beyond - 1, 20)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class LetterError(Exception):
     """Base of every failure the letters service reports to its callers."""
@@ -105,7 +107,7 @@ class NotYetNotified(LetterError):
 
 
 class RecipientLocked(LetterError):
-    """Too many wrong codes: identification is locked for this letter."""
+    """The letter was locked by the old rule of ten wrong codes (before issue 16); kept for its callers."""
 
     code = "recipient_locked"
 
@@ -114,6 +116,10 @@ class TooManyCodes(LetterError):
     """Too many codes were requested recently for this letter."""
 
     code = "too_many_codes"
+
+    def __init__(self, message: str = "", *, retry_at: datetime | None = None) -> None:
+        super().__init__(message)
+        self.retry_at = retry_at  # when the next code may be asked
 
 
 class CodeInvalid(LetterError):

@@ -102,8 +102,10 @@ def message_priority(purpose: MessagePurpose, reminder_number: int | None) -> Pr
     return Priority.NOTIFY
 
 
-def recipient_link(services: Services, token: str) -> str:
-    return f"{services.settings.public_url}/l/{token}"
+def recipient_link(services: Services, token: str, language: str) -> str:
+    """The link we send: it carries the letter's language (`/l/<token>/ar`), so that the page opens
+    in the language of the SMS, whatever the phone's settings; the visitor may switch after."""
+    return f"{services.settings.public_url}/l/{token}/{language}"
 
 
 def _deadline(services: Services, letter: Letter, now: datetime) -> datetime:
@@ -122,7 +124,7 @@ def preview_notification(services: Services, organisation: Organisation, languag
         language=language,
         service_name=settings.service_name,
         reference=PREVIEW_REFERENCE,
-        link=recipient_link(services, PREVIEW_TOKEN),
+        link=recipient_link(services, PREVIEW_TOKEN, language),
         deadline=services.clock.now() + timedelta(seconds=settings.acceptance_period),
         sender_name=organisation.name if settings.show_sender_in_sms else None,
     )
@@ -135,7 +137,7 @@ def render_text(services: Services, message: OutboundMessage, letter: Letter, se
             language=letter.language,
             service_name=settings.service_name,
             reference=letter.reference,
-            link=recipient_link(services, secret),
+            link=recipient_link(services, secret, letter.language),
             deadline=_deadline(services, letter, now),
         )
     if message.purpose is MessagePurpose.CODE:
@@ -150,7 +152,7 @@ def render_text(services: Services, message: OutboundMessage, letter: Letter, se
         language=letter.language,
         service_name=settings.service_name,
         reference=letter.reference,
-        link=recipient_link(services, secret),
+        link=recipient_link(services, secret, letter.language),
         deadline=_deadline(services, letter, now),
         sender_name=letter.organisation.name if settings.show_sender_in_sms else None,
     )
@@ -172,7 +174,7 @@ def render_email(
             support_contact=settings.support_contact,
             recipient_name=letter.recipient_name,
             reference=letter.reference,
-            link=recipient_link(services, secret),
+            link=recipient_link(services, secret, letter.language),
             deadline=_deadline(services, letter, now),
             phone_ending=letter.recipient_phone[-2:],
             sender_name=letter.organisation.name if settings.show_sender_in_sms else None,

@@ -6,13 +6,14 @@ links, and opening a link must not count as anything.
 
 from __future__ import annotations
 
+import enum
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, exists, func, select
+from sqlalchemy import Engine, bindparam, exists, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from webapp import otp
@@ -39,7 +40,9 @@ from webapp.models import (
     Evidence,
     Letter,
     MessagePurpose,
+    MessageStatus,
     OneTimeCode,
+    OutboundMessage,
     Proof,
     ProofKind,
     ProofStatus,
@@ -139,7 +142,11 @@ def link_state_reader(engine: Engine) -> Callable[[str, datetime], LinkState | N
 
 
 def ensure_open_for_decision(letter: Letter, services: Services) -> None:
-    """Raises unless the recipient may still identify and decide."""
+    """Raises unless the recipient may still identify and decide.
+
+    Wrong codes never lock a letter (see `verify_code`): `locked_at` is set only when a
+    national digital identity other than the expected one was proven too often (issue 19),
+    or was by the old rule of ten wrong codes."""
     if letter.status in {LetterStatus.ACCEPTED, LetterStatus.REFUSED}:
         raise AlreadyDecided()
     if letter.status in {LetterStatus.NEGLECTED, LetterStatus.UNDELIVERABLE}:
@@ -162,19 +169,31 @@ def ensure_can_identify(letter: Letter, services: Services) -> None:
     ensure_open_for_decision(letter, services)
 
 
-def _codes_in_window(session: DbSession, letter: Letter, services: Services) -> int:
+def _codes_in_window(session: DbSession, letter: Letter, services: Services) -> list[datetime]:
     since = services.clock.now() - timedelta(seconds=services.settings.code_window)
-    return session.execute(
-        select(func.count(OneTimeCode.id)).where(OneTimeCode.letter_id == letter.id, OneTimeCode.created_at > since)
-    ).scalar_one()
+    return list(
+        session.execute(
+            select(OneTimeCode.created_at)
+            .where(OneTimeCode.letter_id == letter.id, OneTimeCode.created_at > since)
+            .order_by(OneTimeCode.created_at)
+        )
+        .scalars()
+        .all()
+    )
 
 
 def request_code(session: DbSession, services: Services, letter: Letter) -> OneTimeCode:
-    """Issues a new code and queues its SMS to the letter's number (never another)."""
+    """Issues a new code and queues its SMS to the letter's number (never another).
+
+    At most `codes_per_window` codes per `code_window` for a letter, whoever asks: the
+    recipient's phone is not to be flooded.  Over it, `TooManyCodes` says when the next
+    code can be asked (`retry_at`)."""
     ensure_can_identify(letter, services)
     settings = services.settings
-    if _codes_in_window(session, letter, services) >= settings.codes_per_window:
-        raise TooManyCodes()
+    recent = _codes_in_window(session, letter, services)
+    if len(recent) >= settings.codes_per_window:
+        oldest = recent[-settings.codes_per_window]
+        raise TooManyCodes(retry_at=oldest + timedelta(seconds=settings.code_window))
     now = services.clock.now()
     code = otp.new_code()
     entry = OneTimeCode(
@@ -192,21 +211,68 @@ def request_code(session: DbSession, services: Services, letter: Letter) -> OneT
     return entry
 
 
+class CheckOutcome(enum.StrEnum):
+    """What checking a typed code came to; evidence records name it too (`outcome`)."""
+
+    IDENTIFIED = "identified"
+    WRONG = "wrong"  # wrong, counted against the live code(s), which still have tries left
+    DEAD = "dead"  # wrong, and the code has no try left: a new code is needed
+    EXPIRED = "expired"  # no live code: the last one expired (nothing counted)
+    USED = "used"  # no live code: the last one was already used (nothing counted)
+    NO_CODE = "no_code"  # no code was sent yet (nothing counted)
+    MALFORMED = "malformed"  # not six digits: it cannot be a code (nothing counted)
+    WAITING = "waiting"  # typed during a wait, not checked (nothing counted)
+
+
+# An SMS counts as sent once the operator took it (or may have: a worker died mid-submission).
+SENT_STATUSES = (MessageStatus.SENT, MessageStatus.UNCERTAIN)
+
+
 @dataclass(frozen=True)
 class CodeCheck:
-    ok: bool
-    locked: bool = False
+    """The answer to a typed code.  `checked` are the codes it was compared with (the web layer
+    remembers them, so that a fresh code's one check during a wait is taken once)."""
+
+    outcome: CheckOutcome
+    tries_left: int = 0
+    wait_until: datetime | None = None
+    checked: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is CheckOutcome.IDENTIFIED
+
+
+def waiting_until(letter: Letter, services: Services) -> datetime | None:
+    """The end of the current wait after wrong codes, or None when a code may be typed now."""
+    until = letter.code_wait_until
+    return until if until is not None and services.clock.now() < until else None
 
 
 def verify_code(
-    session: DbSession, services: Services, letter: Letter, raw_code: str, *, client: ClientInfo
+    session: DbSession,
+    services: Services,
+    letter: Letter,
+    raw_code: str,
+    *,
+    client: ClientInfo,
+    asked_here: Collection[str] = (),
+    tried_here: Collection[str] = (),
 ) -> CodeCheck:
-    """Checks a code against the letter's live codes; records success or failure as evidence,
-    with the client that typed it.
+    """Checks a typed code, throttled as NIST SP 800-63B-4 §3.2.2 asks, never by a lock.
 
-    Every wrong code counts against the letter (a new code does not reset the
-    count), and each code accepts at most `code_max_attempts` tries.  A failure
-    is returned, not raised, so that the caller commits the count.
+    - A wrong code counts only against codes whose SMS went out (and each code takes at
+      most `code_max_attempts` tries): with no such code, nothing is counted, and the
+      answer says why (none sent, expired, used).  A link alone cannot wear anything out.
+    - After `code_free_failures` wrong codes in a row, each wrong code makes the next check
+      wait, longer each time (`otp.wait_after`); a right code ends the run.
+    - During a wait only a fresh code is checked: one asked from this browser (`asked_here`,
+      the code ids its session holds) and not yet tried from it (`tried_here`).  A new code
+      SMS therefore always gets the recipient back in: whoever else types codes can neither
+      check it nor make it wait.
+    - Every outcome is recorded as evidence, with the client that typed it.
+
+    The deadline never moves.  A failure is returned, not raised, so that the caller commits it.
     """
     ensure_can_identify(letter, services)
     settings = services.settings
@@ -227,50 +293,131 @@ def verify_code(
         .scalars()
         .all()
     )
-    if code is not None:
-        for entry in live:
-            if otp.code_matches(code, entry.code_hash, pepper=settings.secret_key, salt=entry.id):
-                entry.used_at = now
-                lifecycle.record(
-                    session,
-                    letter,
-                    Event.RECIPIENT_IDENTIFICATION,
-                    at=now,
-                    issuer=services.issuer,
-                    details={
-                        "method": IDENTIFICATION_METHOD,
-                        "phone": letter.recipient_phone,
-                        # The SMS that carried the code: its RecipientCodeSent record names it too.
-                        "code_message_id": entry.message_id,
-                        "code_requested_at": isoformat_utc(entry.created_at),
-                        "client": client.facts(),
-                    },
-                )
-                return CodeCheck(ok=True)
-    for entry in live:
+    wait = waiting_until(letter, services)
+    candidates = list(live)
+    if wait is not None:
+        candidates = [entry for entry in live if entry.id in asked_here and entry.id not in tried_here]
+        if not candidates:
+            return _failure(session, services, letter, CheckOutcome.WAITING, client, wait_until=wait)
+    if code is None:
+        return _failure(session, services, letter, CheckOutcome.MALFORMED, client, wait_until=wait)
+    checked = tuple(entry.id for entry in candidates)
+    for entry in candidates:
+        if otp.code_matches(code, entry.code_hash, pepper=settings.secret_key, salt=entry.id):
+            entry.used_at = now
+            after = letter.code_failures
+            letter.code_failures = 0
+            letter.code_wait_until = None
+            lifecycle.record(
+                session,
+                letter,
+                Event.RECIPIENT_IDENTIFICATION,
+                at=now,
+                issuer=services.issuer,
+                details={
+                    "method": IDENTIFICATION_METHOD,
+                    "phone": letter.recipient_phone,
+                    # The SMS that carried the code: its RecipientCodeSent record names it too.
+                    "code_message_id": entry.message_id,
+                    "code_requested_at": isoformat_utc(entry.created_at),
+                    # A recovery: the wrong codes before this one, and whether a wait was on.
+                    "failures_before": after,
+                    "during_wait": wait is not None,
+                    "client": client.facts(),
+                },
+            )
+            return CodeCheck(CheckOutcome.IDENTIFIED, checked=checked)
+    sent = _sent(session, candidates)
+    if not sent:
+        return _failure(session, services, letter, _why_no_code(session, letter, now), client, wait_until=wait)
+    for entry in sent:
         entry.attempts += 1
     letter.code_failures += 1
-    locked = letter.code_failures >= settings.code_lockout_failures
-    if locked:
-        letter.locked_at = now
-    lifecycle.record(
-        session,
-        letter,
-        Event.RECIPIENT_IDENTIFICATION_FAILURE,
-        at=now,
-        issuer=services.issuer,
-        details={
-            "method": IDENTIFICATION_METHOD,
-            "failures": letter.code_failures,
-            "locked": locked,
-            "client": client.facts(),
-        },
+    pause = otp.wait_after(
+        letter.code_failures,
+        free=settings.code_free_failures,
+        base=settings.code_wait_base,
+        cap=settings.code_wait_max,
     )
-    return CodeCheck(ok=False, locked=locked)
+    letter.code_wait_until = now + timedelta(seconds=pause) if pause else None
+    tries_left = max(settings.code_max_attempts - entry.attempts for entry in sent)
+    outcome = CheckOutcome.WRONG if tries_left > 0 else CheckOutcome.DEAD
+    return _failure(
+        session,
+        services,
+        letter,
+        outcome,
+        client,
+        wait_until=letter.code_wait_until,
+        counted={"failures": letter.code_failures, "tries_left": tries_left, "wait_seconds": pause},
+        tries_left=tries_left,
+        checked=checked,
+    )
 
 
-def failures_left(letter: Letter, services: Services) -> int:
-    return max(0, services.settings.code_lockout_failures - letter.code_failures)
+def _sent(session: DbSession, codes: list[OneTimeCode]) -> list[OneTimeCode]:
+    """The codes among `codes` whose SMS went out: only those can be worn out by wrong codes."""
+    message_ids = [entry.message_id for entry in codes if entry.message_id]
+    if not message_ids:
+        return []
+    went_out = set(
+        session.execute(
+            select(OutboundMessage.id).where(
+                OutboundMessage.id.in_(message_ids), OutboundMessage.status.in_(SENT_STATUSES)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    return [entry for entry in codes if entry.message_id in went_out]
+
+
+def _why_no_code(session: DbSession, letter: Letter, now: datetime) -> CheckOutcome:
+    """Why no sent code is there to check: the last one was used, expired or worn out, or none went out."""
+    last = session.execute(
+        select(OneTimeCode)
+        .join(OutboundMessage, OutboundMessage.id == OneTimeCode.message_id)
+        .where(OneTimeCode.letter_id == letter.id, OutboundMessage.status.in_(SENT_STATUSES))
+        .order_by(OneTimeCode.created_at.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if last is None:
+        return CheckOutcome.NO_CODE
+    if last.used_at is not None:
+        return CheckOutcome.USED
+    if last.expires_at <= now:
+        return CheckOutcome.EXPIRED
+    return CheckOutcome.DEAD
+
+
+def _failure(
+    session: DbSession,
+    services: Services,
+    letter: Letter,
+    outcome: CheckOutcome,
+    client: ClientInfo,
+    *,
+    wait_until: datetime | None,
+    counted: dict[str, int] | None = None,
+    tries_left: int = 0,
+    checked: tuple[str, ...] = (),
+) -> CodeCheck:
+    """Records a failed identification (counted against a code or not) and returns its answer."""
+    now = services.clock.now()
+    details: dict[str, Any] = {
+        "method": IDENTIFICATION_METHOD,
+        "outcome": outcome.value,
+        "counted": counted is not None,
+        "failures": letter.code_failures,
+        "wait_until": isoformat_utc(wait_until) if wait_until is not None else None,
+        "client": client.facts(),
+    }
+    if counted is not None:
+        details.update(counted)
+    lifecycle.record(
+        session, letter, Event.RECIPIENT_IDENTIFICATION_FAILURE, at=now, issuer=services.issuer, details=details
+    )
+    return CodeCheck(outcome, tries_left=tries_left, wait_until=wait_until, checked=checked)
 
 
 def decide(

@@ -85,10 +85,15 @@ class Letter(db.Model):  # type: ignore[name-defined,misc]
     # deposited because the organisation is allowed them: the recipient is told before downloading.
     document_active_content: Mapped[str | None] = mapped_column(String(200))
 
+    # Wrong codes in a row since the last right one (a right code starts it again at zero).
     code_failures: Mapped[int] = mapped_column(Integer, default=0, index=True)
     # Reminders claimed so far; moved only by a conditional UPDATE (see `letters.reminders`).
     reminders_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Set by the permanent lock of the old rule (before issue 16); no longer set nor enforced.
     locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # After several wrong codes in a row, the next code is checked only from then on (a growing wait,
+    # see `webapp.otp.wait_after`), except a fresh code asked from the recipient's own browser.
+    code_wait_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Last "send the notification again" claimed; moved only by a conditional UPDATE (`letters.resend`).
     last_resend_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from babel.dates import format_date, format_time
 from flask import current_app
-from flask_babel import force_locale, format_date, format_time, gettext
+from flask_babel import force_locale, gettext
 
-from webapp.i18n import text_direction
+from webapp.i18n import format_locale, text_direction
 from webapp.notify.email.base import OutgoingEmail
 from webapp.notify.texts import MOROCCO
 
@@ -44,8 +45,8 @@ def letter_email(facts: LetterEmail) -> OutgoingEmail:
         local = facts.deadline.astimezone(MOROCCO)
         date = gettext(
             "%(date)s at %(time)s",
-            date=format_date(local, "long", rebase=False),
-            time=format_time(local, "short", rebase=False),
+            date=format_date(local, "long", locale=format_locale(facts.language)),
+            time=format_time(local, "short", locale=format_locale(facts.language)),
         )
         if facts.reminder:
             subject = gettext("Reminder: electronic registered letter %(reference)s", reference=facts.reference)

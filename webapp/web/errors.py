@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template, request
+from flask import Flask, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
@@ -29,6 +29,13 @@ def _error_page(status: int, exc: HTTPException | None) -> ResponseReturnValue:
         title = _("File too large")
         message = _("The file is too large.")
         next_step = None
+    elif status == 429 and _letter_url():
+        title = _("Too many attempts")
+        message = _(
+            "Too many attempts came from your internet connection for this letter. Wait a few minutes, then go "
+            "back to your letter: nothing is lost and your deadline does not change."
+        )
+        next_step = _("Phones on the same mobile network often share one address; this limit protects your letter.")
     elif status == 429:
         title = _("Too many attempts")
         message = _("Too many attempts. Wait a few minutes, then try again.")
@@ -41,8 +48,23 @@ def _error_page(status: int, exc: HTTPException | None) -> ResponseReturnValue:
         title = _("Something went wrong")
         message = _("Something went wrong on our side. Try again in a moment.")
         next_step = _("Nothing was lost: your letter and its deadline are safe.")
-    page = render_template("errors/error.html", status=status, title=title, message=message, next_step=next_step)
+    page = render_template(
+        "errors/error.html",
+        status=status,
+        title=title,
+        message=message,
+        next_step=next_step,
+        letter_url=_letter_url(),
+    )
     return page, status
+
+
+def _letter_url() -> str | None:
+    """On a recipient's page (a letter's link), the way back to that letter's first page."""
+    token = (request.view_args or {}).get("token")
+    if request.blueprint != "recipient" or not isinstance(token, str):
+        return None
+    return url_for("recipient.landing", token=token)
 
 
 def register_error_handlers(app: Flask) -> None:

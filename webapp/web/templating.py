@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from babel.dates import format_date, format_datetime, format_time
 from flask import Flask, g, request
-from flask_babel import (
-    format_date,
-    format_datetime,
-    format_decimal,
-    format_time,
-    get_locale,
-    gettext,
-    ngettext,
-)
+from flask_babel import format_decimal, get_locale, gettext, ngettext
 from markupsafe import Markup
 
-from webapp.i18n import LANGUAGE_NAMES, LANGUAGES, text_direction
+from webapp.i18n import LANGUAGE_NAMES, LANGUAGES, format_locale, text_direction
 from webapp.labels import (
     DOCUMENT_LABELS,
     IDENTIFICATION_LABELS,
@@ -51,6 +45,28 @@ def _wants_partial_page() -> bool:
     )
 
 
+@dataclass(frozen=True)
+class SupportLinks:
+    """How a recipient reaches us, as links a phone opens with one tap (`mailto:`, `tel:`, WhatsApp)."""
+
+    email: str
+    phone: str
+    whatsapp: str
+
+    @property
+    def phone_uri(self) -> str:
+        return "tel:" + "".join(ch for ch in self.phone if ch == "+" or ch.isdigit())
+
+    @property
+    def whatsapp_uri(self) -> str:
+        return "https://wa.me/" + "".join(ch for ch in self.whatsapp if ch.isdigit())
+
+
+def support_links() -> SupportLinks:
+    settings = current_services().settings
+    return SupportLinks(settings.support_contact, settings.support_phone, settings.support_whatsapp)
+
+
 def register_template_helpers(app: Flask) -> None:
     # What statuses, events and proofs are called: `webapp.labels`, for the portal, the console and /verify.
     app.jinja_env.globals["status_label"] = lambda code: STATUS_LABELS.get(code, code)
@@ -72,24 +88,28 @@ def register_template_helpers(app: Flask) -> None:
             "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
             "service_name": current_services().settings.service_name,
             "partial_page": _wants_partial_page(),
+            "support": support_links(),
         }
 
     @app.template_filter("local_time")
     def _local_time(value: datetime | None, fmt: str = "medium") -> str:
-        """A moment in Morocco's time zone, in the page's language."""
+        """A moment in Morocco's time zone, in the page's language (Arabic as written in Morocco)."""
         if value is None:
             return ""
         moment = value.astimezone(MOROCCO)
+        locale = format_locale(str(get_locale() or "fr"))
+        if fmt == "time":  # "15:05": a wait that ends within the hour
+            return str(format_time(moment, "short", locale=locale))
         if fmt == "long":
-            # The date in words and the time to the minute: "8 décembre 2026 à 10:00".
+            # The date in words and the time to the minute: "8 décembre 2026 à 10:00", "8 دجنبر 2026 على 10:00".
             return str(
                 gettext(
                     "%(date)s at %(time)s",
-                    date=format_date(moment, "long", rebase=False),
-                    time=format_time(moment, "short", rebase=False),
+                    date=format_date(moment, "long", locale=locale),
+                    time=format_time(moment, "short", locale=locale),
                 )
             )
-        return str(format_datetime(moment, fmt, rebase=False))
+        return str(format_datetime(moment, fmt, locale=locale))
 
     @app.template_filter("iso_local_time")
     def _iso_local_time(value: str | None) -> str:

@@ -8,15 +8,16 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from babel.dates import format_date
 from flask import Response, abort, flash, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import format_date, format_decimal, get_locale
+from flask_babel import format_decimal, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from webapp.extensions import db, limiter, writes
-from webapp.i18n import text_direction
+from webapp.i18n import format_locale, text_direction
 from webapp.labels import EID_FAILURE_LABELS, EVENT_LABELS, STATUS_LABELS, active_content_label, event_label
 from webapp.letters.access import dispute_bundle, open_proof
 from webapp.letters.deposit import DepositRequest, deposit_letter
@@ -243,7 +244,8 @@ def _dashboard_charts(filters: LetterFilter) -> dict[str, Any]:
     funnel = delivery_funnel(db.session, organisation_id, period)
     months = monthly_volume(db.session, organisation_id, period, now=current_services().clock.now(), zone=MOROCCO)
     funnel_rows = [(str(FUNNEL_LABELS[stage]), value) for stage, value in funnel.stages()]
-    month_names = [str(format_date(volume.month, "MMMM yyyy")) for volume in months]
+    locale = format_locale(str(get_locale()))  # Arabic month names as written in Morocco
+    month_names = [str(format_date(volume.month, "MMMM yyyy", locale=locale)) for volume in months]
     outcome_labels = {key: str(label) for key, label in OUTCOME_LABELS.items()}
     return {
         "funnel_svg": funnel_svg(
@@ -256,7 +258,10 @@ def _dashboard_charts(filters: LetterFilter) -> dict[str, Any]:
         "funnel_rows": funnel_rows,
         "monthly_svg": stacked_columns_svg(
             [
-                Column(str(format_date(volume.month, "LLL")), [(key, volume.counts[key]) for key in OUTCOMES])
+                Column(
+                    str(format_date(volume.month, "LLL", locale=locale)),
+                    [(key, volume.counts[key]) for key in OUTCOMES],
+                )
                 for volume in months
             ],
             outcome_labels,

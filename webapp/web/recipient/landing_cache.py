@@ -45,7 +45,8 @@ from webapp.services import Services
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-LANDING_PATH = re.compile(r"/l/([A-Za-z0-9_-]{1,64})")
+# The SMS link carries the letter's language (`/l/<token>/ar`, issue 16): the same page in that language.
+LANDING_PATH = re.compile(r"/l/([A-Za-z0-9_-]{1,64})(?:/(?:fr|ar|en))?")
 CACHEABLE = "wassit.landing.cacheable"
 CACHED_STATUSES = frozenset({200, 403, 410})
 
@@ -101,6 +102,7 @@ class LandingFastPath:
             return None  # no such link, or the database is away: Flask answers
         return (
             hash_token(token),  # the cache, like the database, holds no link
+            environ.get("PATH_INFO", "")[-3:],  # the language the link carries, if any
             state.version,
             state.deadline_passed,
             environ.get("QUERY_STRING", ""),

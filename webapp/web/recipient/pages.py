@@ -19,6 +19,7 @@ from markupsafe import Markup
 from webapp.extensions import csrf, db, limiter, writes
 from webapp.i18n import text_direction
 from webapp.letters.access import open_document
+from webapp.letters.deposit import hash_token
 from webapp.letters.errors import (
     AlreadyDecided,
     LetterError,
@@ -31,12 +32,13 @@ from webapp.letters.errors import (
 from webapp.letters.identification import ClientInfo
 from webapp.letters.read import RecipientActor
 from webapp.letters.recipient import (
+    CheckOutcome,
     decide,
     ensure_open_for_decision,
-    failures_left,
     find_letter_by_token,
     request_code,
     verify_code,
+    waiting_until,
 )
 from webapp.letters.states import LetterStatus
 from webapp.models import Letter
@@ -48,6 +50,18 @@ from webapp.web.recipient.landing_cache import mark_cacheable
 bp = Blueprint("recipient", __name__, url_prefix="/l")
 
 SESSION_KEY = "recipient"
+# The codes this browser asked for, and those it already typed a code against (see `verify_code`).
+CODES_KEY = "codes"
+CODES_KEPT = 6
+
+
+def _per_letter() -> str:
+    """Rate-limit key: the client's address and the letter (its link's hash, never the link).
+
+    Behind a carrier's NAT hundreds of phones share an address: a limit per address alone
+    would let one person's attempts stop everyone else's letters."""
+    token = (request.view_args or {}).get("token", "")
+    return f"{request.remote_addr}:{hash_token(str(token))[:16]}"
 
 
 @bp.after_request
@@ -143,6 +157,7 @@ def _page(template: str, letter: Letter, token: str, status: int = 200, **contex
         support_contact=services.settings.support_contact,
         code_minutes=max(1, services.settings.code_ttl // 60),
         code_window_minutes=max(1, services.settings.code_window // 60),
+        code_tries=services.settings.code_max_attempts,
         morocco=MOROCCO,
         identified=_identified_for(letter),
         sender_shown=services.settings.show_sender_in_sms,  # already in the SMS, so no secret here
@@ -194,6 +209,29 @@ def landing(token: str) -> ResponseReturnValue:
     return _page("recipient/landing.html", letter, token)
 
 
+def _codes_here(letter: Letter) -> tuple[list[str], list[str]]:
+    """The codes this browser asked for this letter, and those it already tried."""
+    data = session.get(CODES_KEY)
+    if not isinstance(data, dict) or data.get("letter") != letter.id:
+        return [], []
+    asked, tried = data.get("asked"), data.get("tried")
+    return (
+        [str(x) for x in asked] if isinstance(asked, list) else [],
+        [str(x) for x in tried] if isinstance(tried, list) else [],
+    )
+
+
+def _remember_codes(letter: Letter, *, asked: list[str], tried: list[str]) -> None:
+    session[CODES_KEY] = {"letter": letter.id, "asked": asked[-CODES_KEPT:], "tried": tried[-CODES_KEPT:]}
+
+
+@bp.get("/<token>/<any(fr, ar, en):language>")
+def landing_in(token: str, language: str) -> ResponseReturnValue:
+    """The SMS link: the landing page in the letter's language, which the link carries."""
+    g.link_language = language
+    return landing(token)
+
+
 # No CSRF token here, on purpose: CSRF protects an action a browser's cookies authorise, forged by
 # another site.  Asking for a code needs no cookie and grants nothing: the secret link in the
 # address is the whole authority, the code goes only to the letter's own number, and the limit
@@ -201,7 +239,8 @@ def landing(token: str) -> ResponseReturnValue:
 # So the landing page sets no session cookie, and stays cacheable.
 @bp.post("/<token>/code")
 @csrf.exempt
-@limiter.limit("10/hour")
+@limiter.limit("10/hour", key_func=_per_letter)
+@limiter.limit("120/hour")
 def send_code(token: str) -> ResponseReturnValue:
     services = current_services()
     letter = _letter(token, for_update=True)
@@ -209,14 +248,16 @@ def send_code(token: str) -> ResponseReturnValue:
         db.session.rollback()
         return redirect(url_for("recipient_eid.start_page", token=token), code=303)
     try:
-        request_code(db.session, services, letter)
+        entry = request_code(db.session, services, letter)
     except TooManyCodes as exc:
         db.session.rollback()
-        return _page("recipient/code.html", letter, token, 429, error=exc.code)
+        return _page("recipient/code.html", letter, token, 429, error=exc.code, retry_at=exc.retry_at)
     except LetterError as exc:
         db.session.rollback()
         return _problem(letter, token, exc)
     db.session.commit()
+    asked, tried = _codes_here(letter)
+    _remember_codes(letter, asked=[*asked, entry.id], tried=tried)
     return _see_other(".code", token, sent=1)
 
 
@@ -227,32 +268,46 @@ def code(token: str) -> ResponseReturnValue:
 
 def _code_page(token: str, *, sent: bool) -> ResponseReturnValue:
     letter = _letter(token)
-    if letter.locked_at is not None:
+    if letter.locked_at is not None:  # issue 19: an identity mismatch locks; wrong codes never do
         return _problem(letter, token, RecipientLocked())
-    return _page("recipient/code.html", letter, token, sent=sent)
+    wait = waiting_until(letter, current_services())
+    return _page("recipient/code.html", letter, token, sent=sent, wait_until=wait)
+
+
+# The status of a failed check: 429 while a wait is on (nothing was checked), else 422.
+CHECK_STATUS = {CheckOutcome.WAITING: 429}
 
 
 @bp.post("/<token>/code/check")
-@limiter.limit("30/hour")
+@limiter.limit("30/hour", key_func=_per_letter)
 def check_code(token: str) -> ResponseReturnValue:
     services = current_services()
     letter = _letter(token, for_update=True)
+    asked, tried = _codes_here(letter)
     try:
-        result = verify_code(db.session, services, letter, request.form.get("code", ""), client=_client())
+        result = verify_code(
+            db.session,
+            services,
+            letter,
+            request.form.get("code", ""),
+            client=_client(),
+            asked_here=asked,
+            tried_here=tried,
+        )
     except LetterError as exc:
         db.session.rollback()
         return _problem(letter, token, exc)
-    db.session.commit()  # the failure count must stick, success or not
-    if result.locked:
-        return _problem(letter, token, RecipientLocked())
+    db.session.commit()  # the failure and its count must stick
     if not result.ok:
+        _remember_codes(letter, asked=asked, tried=[*tried, *result.checked])
         return _page(
             "recipient/code.html",
             letter,
             token,
-            422,
-            error="code_invalid",
-            failures_left=failures_left(letter, services),
+            CHECK_STATUS.get(result.outcome, 422),
+            error=result.outcome.value,
+            tries_left=result.tries_left,
+            wait_until=result.wait_until,
         )
     _bind_session_to(letter)
     if eid_pages.eid_still_needed(letter):  # issue 19 hook: the national identity comes after the code
@@ -276,7 +331,7 @@ def decision(token: str) -> ResponseReturnValue:
 
 
 @bp.post("/<token>/decision")
-@limiter.limit("30/hour")
+@limiter.limit("30/hour", key_func=_per_letter)
 def submit_decision(token: str) -> ResponseReturnValue:
     letter = _letter(token, for_update=True)
     if not _identified_for(letter):
