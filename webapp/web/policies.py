@@ -53,6 +53,19 @@ def no_store(blueprint: Blueprint, *, vary: Iterable[str] = ()) -> None:
         return response
 
 
+def private_to_the_recipient(blueprint: Blueprint) -> None:
+    """A recipient's pages: never stored (whatever a view said), never indexed, and varying on htmx
+    (a URL also answers its `<main>` alone)."""
+
+    @blueprint.after_request
+    def _private(response: Response) -> Response:
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Pragma"] = "no-cache"
+        response.headers["X-Robots-Tag"] = "noindex, nofollow"
+        response.vary.add("HX-Request")
+        return response
+
+
 @login_manager.user_loader
 def load_account(session_id: str) -> User | Agent | None:
     """Senders outside the support console, agents inside it, never the other way round."""

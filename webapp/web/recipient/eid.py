@@ -37,6 +37,7 @@ from webapp.letters.recipient import find_letter_by_token
 from webapp.letters.states import LetterStatus
 from webapp.models import Letter
 from webapp.services import current_services
+from webapp.web.policies import private_to_the_recipient
 
 bp = Blueprint("recipient_eid", __name__)
 
@@ -46,13 +47,7 @@ SESSION_KEY = "recipient"  # the same key as `recipient.pages`: one binding per 
 EID_SESSION_KEY = "recipient_eid"  # the trip under way: its state and the letter's link
 
 
-@bp.after_request
-def _no_store(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
-    response.headers["X-Robots-Tag"] = "noindex, nofollow"
-    response.vary.add("HX-Request")
-    return response
+private_to_the_recipient(bp)
 
 
 # --- the session's factors (used by recipient.pages' hooks) --------------------------------------

@@ -44,6 +44,7 @@ from webapp.letters.states import LetterStatus
 from webapp.models import Letter
 from webapp.notify.texts import MOROCCO
 from webapp.services import current_services
+from webapp.web.policies import private_to_the_recipient
 from webapp.web.recipient import eid as eid_pages  # issue 19: identification by national digital identity
 from webapp.web.recipient.landing_cache import mark_cacheable
 
@@ -64,13 +65,7 @@ def _per_letter() -> str:
     return f"{request.remote_addr}:{hash_token(str(token))[:16]}"
 
 
-@bp.after_request
-def _no_store(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
-    response.headers["X-Robots-Tag"] = "noindex, nofollow"
-    response.vary.add("HX-Request")
-    return response
+private_to_the_recipient(bp)
 
 
 @bp.errorhandler(LinkNotFound)
