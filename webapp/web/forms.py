@@ -49,7 +49,7 @@ class LoginForm(FlaskForm):  # type: ignore[misc]
 class ComposeForm(FlaskForm):  # type: ignore[misc]
     # Required unless a PDF chosen for a previous, failed submission is kept (`draft`): see the view.
     document = FileField(_l("Document (PDF)"))
-    draft = HiddenField()
+    draft = HiddenField(validators=[SingleLine()])
     recipient_name = StringField(_l("Recipient's name"), validators=[SingleLine(), DataRequired(), Length(max=200)])
     recipient_phone = StringField(
         _l("Recipient's mobile number"), validators=[SingleLine(), DataRequired(), Length(max=40)]

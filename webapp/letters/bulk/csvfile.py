@@ -57,7 +57,10 @@ def detect_csv_encoding(data: bytes) -> str:
             text = data.decode(encoding)
         except UnicodeDecodeError:
             continue
-        if not _NOT_TEXT.intersection(text):
+        # Valid UTF-8 is text: a stray control character in it is one field's problem, refused by the row's
+        # checks beside its column (`control_characters`).  Windows-1252 decodes nearly any bytes, so there
+        # controls are what tell a binary file; NUL tells one in any encoding.
+        if "\x00" not in text and (encoding == "utf-8-sig" or not _NOT_TEXT.intersection(text)):
             return encoding
     raise BatchRejected(
         [

@@ -106,7 +106,7 @@ class Text(_Refuses, fields.String):
         if not isinstance(value, str):
             raise self.make_error("invalid")
         found = control_character(value)
-        if found is not None:
+        if found is not None and self.pattern is None:  # a field with its own pattern keeps its own error
             raise refuse(problem("control_characters", single_line_message("{field}", found)))
         checked = value.strip() if self.strip == "before" else value
         if self.max_length is not None and len(checked) > self.max_length:
