@@ -18,12 +18,13 @@ from collections.abc import Callable, Iterable
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from flask import Blueprint, Response, abort, flash, redirect, request, session, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, logout_user
 
 from webapp.accounts.login import user_for_session
 from webapp.extensions import db, login_manager
+from webapp.letters.errors import LinkNotFound
 from webapp.models import Agent, User
 from webapp.services import current_services
 from webapp.support.agents import agent_for_session
@@ -55,7 +56,12 @@ def no_store(blueprint: Blueprint, *, vary: Iterable[str] = ()) -> None:
 
 def private_to_the_recipient(blueprint: Blueprint) -> None:
     """A recipient's pages: never stored (whatever a view said), never indexed, and varying on htmx
-    (a URL also answers its `<main>` alone)."""
+    (a URL also answers its `<main>` alone); a link that finds no letter is the "unknown link" page."""
+
+    @blueprint.errorhandler(LinkNotFound)
+    def _link_not_found(_exc: LinkNotFound) -> tuple[str, int]:
+        db.session.rollback()
+        return render_template("recipient/problem.html", problem="not_found", letter=None), 404
 
     @blueprint.after_request
     def _private(response: Response) -> Response:

@@ -24,7 +24,6 @@ from webapp.letters.errors import (
     AlreadyDecided,
     LetterError,
     LinkExpired,
-    LinkNotFound,
     NotYetNotified,
     RecipientLocked,
     TooManyCodes,
@@ -66,12 +65,6 @@ def _per_letter() -> str:
 
 
 private_to_the_recipient(bp)
-
-
-@bp.errorhandler(LinkNotFound)
-def _link_not_found(_exc: LinkNotFound) -> ResponseReturnValue:
-    db.session.rollback()
-    return render_template("recipient/problem.html", problem="not_found", letter=None), 404
 
 
 def _letter(token: str, *, for_update: bool = False) -> Letter:
