@@ -31,5 +31,6 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table("letters") as batch_op:
+    # In place (SQLite >= 3.35): recreating `letters` would fail on the foreign keys that point at it.
+    with op.batch_alter_table("letters", recreate="never") as batch_op:
         batch_op.drop_column("code_wait_until")

@@ -90,7 +90,8 @@ def downgrade():
     with op.batch_alter_table("legal_holds", schema=None) as batch_op:
         batch_op.drop_index("ix_legal_holds_letter_id_lifted_at")
     op.drop_table("legal_holds")
-    with op.batch_alter_table("letters", schema=None) as batch_op:
+    # In place (SQLite >= 3.35): recreating `letters` would fail on the foreign keys that point at it.
+    with op.batch_alter_table("letters", schema=None, recreate="never") as batch_op:
         batch_op.drop_index(batch_op.f("ix_letters_final_at"))
         batch_op.drop_column("document_deleted_at")
         batch_op.drop_column("final_at")
