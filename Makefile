@@ -75,12 +75,15 @@ BENCH ?= proofs recipient bulk support_search
 bench: install browser
 	for name in $(BENCH); do $(BIN)/python -m bench.$$name $(BENCH_ARGS) || exit 1; done
 
-## Pages: `messages` (gettext, _, _l); proofs: `proofs` (_p in webapp/labels.py), read from proofs.po as reviewed.
+## Pages: `messages` (gettext, _, _l); proofs: `proofs` (_p in webapp/labels.py), read from proofs.po as reviewed;
+## the API docs page: `apidocs` (French only; what the page shows, recorded from the OpenAPI document).
 extract-messages: install
 	$(BIN)/pybabel extract -F babel.cfg -k _l -o webapp/translations/messages.pot .
 	$(BIN)/pybabel update -i webapp/translations/messages.pot -d webapp/translations --no-fuzzy-matching
 	$(BIN)/pybabel extract -F babel.cfg --no-default-keywords -k _p -o webapp/translations/proofs.pot .
 	$(BIN)/pybabel update -D proofs -i webapp/translations/proofs.pot -d webapp/translations --no-fuzzy-matching
+	$(BIN)/python -m webapp.web.api.docs_catalog
+	$(BIN)/pybabel update -D apidocs -l fr -i webapp/translations/apidocs.pot -d webapp/translations --no-fuzzy-matching
 
 ## Once a migration is released: write the schema snapshots of every revision that has none (normally head),
 ## on SQLite and PostgreSQL (a scratch database beside DATABASE_URL, or SNAPSHOT_ARGS="--postgresql URL").

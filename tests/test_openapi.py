@@ -110,7 +110,7 @@ def test_every_error_is_documented_with_the_error_schema(client: FlaskClient) ->
 
 
 def test_the_docs_page_lists_every_endpoint_with_a_curl_example(client: FlaskClient) -> None:
-    response = client.get("/api/docs")
+    response = client.get("/api/docs", headers={"Accept-Language": "en"})
     assert response.status_code == 200
     assert response.mimetype == "text/html"
     page = response.text
@@ -140,6 +140,54 @@ def test_the_docs_page_lists_every_endpoint_with_a_curl_example(client: FlaskCli
     assert "<script" not in page.split("<main", 1)[1]  # nothing to download, nothing to run
     assert "unpkg" not in page
     assert "cdn" not in page.lower()
+
+
+def _article(page: str) -> str:
+    match = re.search(r'<article class="api-docs" lang="(\w+)" dir="ltr">(.*)</article>', page, re.S)
+    assert match, page[:500]
+    return f"{match.group(1)}:{match.group(2)}"
+
+
+def test_the_docs_page_is_in_french_by_default_and_in_english_when_asked(client: FlaskClient) -> None:
+    document = client.get(OPENAPI).json
+    english_intro = document["info"]["description"].split("`")[0].strip()
+    french = client.get("/api/docs")
+    assert french.status_code == 200
+    assert "Accept-Language" in french.headers["Vary"]
+    assert "private" in french.headers["Cache-Control"]
+    article = _article(french.text)
+    assert article.startswith("fr:")
+    for words in ("Paramètres", "Réponses", "Exemple", "Obligatoire", "Schémas", "corps JSON"):
+        assert words in article, words
+    assert english_intro not in article
+    assert "Parameters" not in article
+    assert "Responses" not in article
+    # Code stays code: the same request, the same field names and error codes in both languages.
+    english = _article(client.get("/api/docs", headers={"Accept-Language": "en"}).text)
+    assert english.startswith("en:")
+    assert "Parameters" in english
+    assert english_intro in english
+    code = re.compile(r"<code>.*?</code>|<pre>.*?</pre>", re.S)
+    assert sorted(code.findall(article)) == sorted(code.findall(english))
+    # Developers read French or English: an Arabic visitor gets the French documentation.
+    assert _article(client.get("/api/docs", headers={"Accept-Language": "ar"}).text).startswith("fr:")
+
+
+def test_every_text_the_docs_page_shows_is_translated_in_french(app: Flask) -> None:
+    """What `make extract-messages` records (`webapp.web.api.docs_catalog`) is all in `apidocs.po`:
+    a description added to the API without its translation fails here."""
+    from webapp.labels import reviewed_catalog
+    from webapp.web.api.docs import DOCS_DOMAIN
+    from webapp.web.api.docs_catalog import page_texts
+
+    texts = page_texts(app)
+    assert len(texts) > 100
+    catalog = reviewed_catalog(DOCS_DOMAIN, "fr")
+    missing = [text for text in texts if text not in catalog]
+    assert not missing, f"untranslated in apidocs.po (run `make extract-messages`): {missing[:5]}"
+    for text in texts:
+        assert sorted(re.findall(r"%\(\w+\)s", catalog[text])) == sorted(re.findall(r"%\(\w+\)s", text)), text
+        assert sorted(re.findall(r"`[^`]+`", catalog[text])) == sorted(re.findall(r"`[^`]+`", text)), text
 
 
 def _fuzz(app: Flask, sender: Sender, letter_id: str) -> int:

@@ -356,19 +356,24 @@ def proof_language(language: str) -> str:
     return language if language in LANGUAGES else "fr"
 
 
-@lru_cache(maxsize=len(LANGUAGES) + 1)
-def _proof_catalog(language: str) -> Mapping[str, str]:
-    """msgid → msgstr of one language's `proofs.po` (none for English, the msgids' language)."""
-    path = TRANSLATIONS / language / "LC_MESSAGES" / f"{PROOF_DOMAIN}.po"
+@lru_cache(maxsize=4 * len(LANGUAGES))
+def reviewed_catalog(domain: str, language: str) -> Mapping[str, str]:
+    """msgid → msgstr of one language's `<domain>.po` as reviewed (fuzzy and empty entries left out;
+    none for English, the msgids' language), read by Babel without an app or a compiled `.mo`."""
+    path = TRANSLATIONS / language / "LC_MESSAGES" / f"{domain}.po"
     if not path.exists():
         return {}
     with path.open("rb") as source:
-        catalog = read_po(source, locale=language, domain=PROOF_DOMAIN)
+        catalog = read_po(source, locale=language, domain=domain)
     return {
         str(message.id): str(message.string)
         for message in catalog
         if message.id and message.string and not message.fuzzy
     }
+
+
+def _proof_catalog(language: str) -> Mapping[str, str]:
+    return reviewed_catalog(PROOF_DOMAIN, language)
 
 
 def proof_texts(language: str) -> dict[str, str]:

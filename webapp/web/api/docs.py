@@ -1,19 +1,57 @@
-"""A readable page of the API, rendered on the server from the OpenAPI document itself."""
+"""A readable page of the API, rendered on the server from the OpenAPI document itself, in French
+(the default) or English.
+
+The OpenAPI document (the contract, `/api/v1/openapi.json`) is written in English. The page
+translates its summaries and descriptions, and its own words, through the `apidocs` catalogs
+(`webapp/translations/<lang>/LC_MESSAGES/apidocs.po`), which `make extract-messages` refreshes from
+the document itself (`python -m webapp.web.api.docs_catalog`): a description changed in the code
+shows in English until it is translated again, never a stale translation.
+"""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Blueprint, render_template
 from flask.typing import ResponseReturnValue
+from flask_babel import get_locale
 from markupsafe import Markup, escape
 
+from webapp.labels import reviewed_catalog
 from webapp.web.api.document import openapi_document
 
 bp = Blueprint("api_docs", __name__)
+
+DOCS_DOMAIN = "apidocs"
+# The page's languages: developers in Morocco read French or English; an Arabic visitor gets French.
+DOCS_LANGUAGES = ("fr", "en")
+
+Translate = Callable[[str], str]
+
+
+def _d(text: str) -> str:
+    """Marks one of the page's own words for the `apidocs` catalogs (extracted with `-k _d`)."""
+    return text
+
+
+def docs_language() -> str:
+    language = str(get_locale() or "fr")
+    return language if language in DOCS_LANGUAGES else "fr"
+
+
+def translator(language: str) -> Translate:
+    """The page's texts in `language`: the reviewed `apidocs` translation, or the English text itself."""
+    catalog = reviewed_catalog(DOCS_DOMAIN, language)
+
+    def translate(text: str) -> str:
+        return catalog.get(text, text) if text else text
+
+    return translate
+
 
 _INLINE = re.compile(r"`([^`]+)`|\*\*([^*]+)\*\*|\[([^\]]+)\]\((https?://[^)\s]+|#[\w-]+)\)")
 
@@ -56,6 +94,7 @@ class Parameter:
     required: bool
     type: str
     description: str
+    file: bool = False  # an uploaded file (a multipart field with a media type)
 
 
 @dataclass
@@ -81,15 +120,15 @@ class Event:
     example: str
 
 
-def _type(schema: dict[str, Any]) -> str:
+def _type(schema: dict[str, Any], t: Translate) -> str:
     if "const" in schema:
-        return f"always {schema['const']}"
+        return t(_d("always %(value)s")) % {"value": schema["const"]}
     if "enum" in schema:
         return " | ".join(str(value) for value in schema["enum"] if value is not None)
     kind = schema.get("type", "string")
-    text = " or ".join(kind) if isinstance(kind, list) else str(kind)
+    text = t(_d(" or ")).join(kind) if isinstance(kind, list) else str(kind)
     if "maxLength" in schema:
-        text += f", ≤ {schema['maxLength']} characters"
+        text += t(_d(", ≤ %(count)s characters")) % {"count": schema["maxLength"]}
     if "minimum" in schema and "maximum" in schema:
         text += f", {schema['minimum']}–{schema['maximum']}"
     return text
@@ -117,7 +156,7 @@ def _curl(method: str, path: str, base: str, public: bool, parameters: list[Para
         if parameter.where == "header":
             lines.append(f'-H "{parameter.name}: $(uuidgen)"')
         elif parameter.where == "form":
-            if parameter.name in _FILE_FIELDS and parameter.type.startswith("file"):
+            if parameter.name in _FILE_FIELDS and parameter.file:
                 if parameter.required or parameter.name == "zip":
                     lines.append(f"-F {parameter.name}=@{_FILE_FIELDS[parameter.name]}")
             elif parameter.required or parameter.name == "sender_reference":
@@ -132,8 +171,18 @@ def _curl(method: str, path: str, base: str, public: bool, parameters: list[Para
     return " \\\n  ".join(lines)
 
 
-def operations(document: dict[str, Any]) -> list[Operation]:
-    """The document's operations, flattened for the page."""
+# Where a parameter goes, as the page says it.
+_WHERE = {
+    "header": _d("header"),
+    "query": _d("query"),
+    "path": _d("path"),
+    "form": _d("form"),
+    "JSON body": _d("JSON body"),
+}
+
+
+def operations(document: dict[str, Any], t: Translate = str) -> list[Operation]:
+    """The document's operations, flattened for the page, their texts through `t`."""
     base = document["servers"][0]["url"]
     result = []
     for path, methods in document["paths"].items():
@@ -141,7 +190,11 @@ def operations(document: dict[str, Any]) -> list[Operation]:
             public = spec.get("security") == []
             parameters = [
                 Parameter(
-                    p["name"], p["in"], bool(p.get("required")), _type(p.get("schema", {})), p.get("description", "")
+                    p["name"],
+                    p["in"],
+                    bool(p.get("required")),
+                    _type(p.get("schema", {}), t),
+                    t(p.get("description", "")),
                 )
                 for p in spec.get("parameters", [])
             ]
@@ -154,34 +207,47 @@ def operations(document: dict[str, Any]) -> list[Operation]:
                     continue
                 required = set(body.get("required", []))
                 parameters += [
-                    Parameter(name, where, name in required, _field_type(name, schema), schema.get("description", ""))
+                    Parameter(
+                        name,
+                        where,
+                        name in required,
+                        _field_type(name, schema, t),
+                        t(schema.get("description", "")),
+                        file=_media_type(name, schema) is not None,
+                    )
                     for name, schema in body["properties"].items()
                 ]
             answers = sorted(spec["responses"].items(), key=lambda item: (item[0] == "default", item[0]))
-            responses = [(status, answer.get("description", "")) for status, answer in answers]
+            responses = [(status, t(answer.get("description", ""))) for status, answer in answers]
+            curl = _curl(method.upper(), path, base, public, parameters, body_example)
+            for parameter in parameters:
+                parameter.where = t(_WHERE.get(parameter.where, parameter.where))
             result.append(
                 Operation(
                     method.upper(),
                     path,
-                    spec.get("summary", ""),
-                    spec.get("description", ""),
+                    t(spec.get("summary", "")),
+                    t(spec.get("description", "")),
                     public,
                     parameters,
                     responses,
-                    _curl(method.upper(), path, base, public, parameters, body_example),
+                    curl,
                     body_example,
                 )
             )
     return result
 
 
-def _field_type(name: str, schema: dict[str, Any]) -> str:
+def _media_type(name: str, schema: dict[str, Any]) -> str | None:
     media = schema.get("contentMediaType")
-    if name == "document" and not media:
-        media = "application/pdf"
+    return "application/pdf" if name == "document" and not media else media
+
+
+def _field_type(name: str, schema: dict[str, Any], t: Translate) -> str:
+    media = _media_type(name, schema)
     if media:
-        return f"file ({media.rsplit('/', 1)[1].upper()})"
-    return _type(schema)
+        return t(_d("file (%(format)s)")) % {"format": media.rsplit("/", 1)[1].upper()}
+    return _type(schema, t)
 
 
 def _json_example(content: dict[str, Any]) -> str:
@@ -193,22 +259,37 @@ def _json_example(content: dict[str, Any]) -> str:
     return ""
 
 
-def events(document: dict[str, Any]) -> list[Event]:
-    """The outgoing webhooks we POST, with their headers and an example body."""
+def events(document: dict[str, Any], t: Translate = str) -> list[Event]:
+    """The outgoing webhooks we POST, with their headers and an example body, their texts through `t`."""
     result = []
     for name, methods in document.get("webhooks", {}).items():
         spec = methods["post"]
         headers = [
-            Parameter(p["name"], "header", True, _type(p.get("schema", {})), p.get("description", ""))
+            Parameter(p["name"], "header", True, _type(p.get("schema", {}), t), t(p.get("description", "")))
             for p in spec.get("parameters", [])
         ]
         example = spec["requestBody"]["content"]["application/json"].get("example", {})
-        result.append(Event(name, spec.get("summary", ""), headers, json.dumps(example, indent=2, ensure_ascii=False)))
+        result.append(
+            Event(name, t(spec.get("summary", "")), headers, json.dumps(example, indent=2, ensure_ascii=False))
+        )
     return result
+
+
+def render_page(document: dict[str, Any], language: str, t: Translate) -> str:
+    """The page in `language`, every text it shows passed through `t` (the catalog tool records them)."""
+    return render_template(
+        "api/docs.html",
+        document=document,
+        operations=operations(document, t),
+        events=events(document, t),
+        docs_lang=language,
+        _d=t,
+    )
 
 
 @bp.get("/api/docs")
 def docs_page() -> ResponseReturnValue:
-    document = openapi_document()
-    page = render_template("api/docs.html", document=document, operations=operations(document), events=events(document))
-    return page, 200, {"Cache-Control": "public, max-age=3600"}
+    language = docs_language()
+    page = render_page(openapi_document(), language, translator(language))
+    # Its language follows `?lang=`, the cookie and Accept-Language: shared caches must keep them apart.
+    return page, 200, {"Cache-Control": "private, max-age=3600", "Vary": "Cookie, Accept-Language"}
