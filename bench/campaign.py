@@ -22,7 +22,9 @@ sender and an API token with the CLI, deposits 20 *probe* letters and reads thei
    requests/s (and its errors), and the latency of a recipient's code SMS (a probe recipient asks for a
    code, through the real form; the time until the code's SMS is in the outbox), p50 and p95.
 3. **API deposits.**  8 clients (threads, keep-alive connections) POST letters with a 200,000-byte PDF
-   to `POST /api/v1/letters` for `--seconds` seconds: letters/s.
+   to `POST /api/v1/letters` for `--seconds` seconds: letters/s, beside the same requests to a bare
+   Flask upload (`bench/bare_app.py`: the file parsed, hashed, written and fsynced) on the same
+   gunicorn settings, measured first while our workers are idle.
 
 Everything targets 127.0.0.1, is bounded in count and time, and stops by itself.
 """
@@ -423,10 +425,11 @@ def run_campaign(
     return result
 
 
-def api_deposits(stack: Stack, seconds: float) -> tuple[float, int]:
-    """Letters/s that API_CLIENTS keep-alive clients deposit with a 200 KB PDF, and the errors."""
+def api_deposits(url: str, auth: dict[str, str], seconds: float) -> tuple[float, int]:
+    """Letters/s that API_CLIENTS keep-alive clients deposit with a 200 KB PDF at `url` (our stack,
+    or the bare upload of `bench/bare_app.py`), and the errors."""
     document = padded_pdf(PDF_BYTES)
-    parts = urlsplit(stack.url)
+    parts = urlsplit(url)
     counts = [0] * API_CLIENTS
     errors = [0] * API_CLIENTS
     kinds: Counter[str] = Counter()
@@ -444,9 +447,7 @@ def api_deposits(stack: Stack, seconds: float) -> tuple[float, int]:
                 {"document": ("lettre.pdf", document, "application/pdf")},
             )
             try:
-                connection.request(
-                    "POST", "/api/v1/letters", body=body, headers={**stack.auth, "Content-Type": content_type}
-                )
+                connection.request("POST", "/api/v1/letters", body=body, headers={**auth, "Content-Type": content_type})
                 response = connection.getresponse()
                 response.read()
                 if response.status == 201 and time.monotonic() < window["end"]:
@@ -500,8 +501,12 @@ def run(rows: int, seconds: float, timeout: float, signatures: int) -> dict[str,
         latencies, errors = load(f"{stack.url}{path}", {}, settings)
         idle = LoadFigures.of("landing page, idle", latencies, seconds, errors)
         campaign = run_campaign(stack, outbox, probes, rows, seconds, timeout)
-        progress(f"API deposits: {API_CLIENTS} clients, {seconds:.0f} s")
-        api_rate, api_errors = api_deposits(stack, seconds)
+        progress(f"API deposits: {API_CLIENTS} clients, {seconds:.0f} s, beside a bare Flask upload")
+        # The bare upload first, while our workers are idle (the campaign is over): it gets the whole machine.
+        uploads_env = bare_env | {"BARE_UPLOADS": str(stack.directory / "bare-uploads")}
+        with gunicorn("bench.bare_app:app", uploads_env, stack.directory, path) as bare:
+            bare_upload_rate, _ = api_deposits(f"http://127.0.0.1:{bare}", {}, seconds)
+        api_rate, api_errors = api_deposits(stack.url, stack.auth, seconds)
     return {
         "rows": rows,
         "bare_signatures_per_second": bare_rate,
@@ -511,6 +516,7 @@ def run(rows: int, seconds: float, timeout: float, signatures: int) -> dict[str,
         "landing_bare": asdict(bare_figures),
         "api_deposits_per_second": api_rate,
         "api_errors": api_errors,
+        "bare_uploads_per_second": bare_upload_rate,
         "database": "postgresql" if os.environ.get("DATABASE_URL") else "sqlite",
         "redis": "server" if os.environ.get("REDIS_URL") else "embedded",
         "workers": os.environ.get("WORKERS", "(default)"),
@@ -555,6 +561,8 @@ def report(figures: dict[str, Any], host: dict[str, Any]) -> str:
         f"code SMS latency during the campaign        p50 {p50:6.2f} s   p95 {p95:6.2f} s   ({len(latencies)} codes)",
         f"API deposits, {API_CLIENTS} clients, 200 KB PDF         "
         f"{figures['api_deposits_per_second']:8.1f} letters/s   errors {figures['api_errors']}",
+        f"bare Flask upload, same requests            {figures['bare_uploads_per_second']:8.1f} /s   "
+        f"deposits ÷ bare {figures['api_deposits_per_second'] / figures['bare_uploads_per_second']:5.2f}",
     ]
     if campaign["timed_out"]:
         lines.append("TIMED OUT before every figure was reached (see --timeout)")
