@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar, Token
 from typing import Any, TypeAlias, TypeVar
 
@@ -107,6 +107,29 @@ def set_transactions_write(writes: bool) -> Token[bool]:
 
 def reset_transactions_write(token: Token[bool]) -> None:
     _writes.reset(token)
+
+
+@contextlib.contextmanager
+def reading() -> Iterator[None]:
+    """The transactions begun inside only read: on SQLite they begin DEFERRED, read a snapshot and
+    never queue behind another process's write lock (a job's read phase, before it renders or signs).
+    A write inside must begin a transaction of its own inside `writing()`: a deferred transaction
+    that read first cannot always take the lock later."""
+    token = set_transactions_write(False)
+    try:
+        yield
+    finally:
+        reset_transactions_write(token)
+
+
+@contextlib.contextmanager
+def writing() -> Iterator[None]:
+    """The transactions begun inside write: on SQLite they take the write lock at BEGIN (IMMEDIATE)."""
+    token = set_transactions_write(True)
+    try:
+        yield
+    finally:
+        reset_transactions_write(token)
 
 
 def writes(view: F) -> F:

@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
-from webapp.extensions import DbSession, db
+from webapp.extensions import DbSession, db, writing
 from webapp.models import Evidence, JournalCheckpoint, JournalNode, JournalRefusal
 from webapp.trust import tlog
 from webapp.trust.canonical import GENESIS_HASH, canonical_json, sha256_hex
@@ -330,7 +330,8 @@ def ensure_logged(session: DbSession, services: TrustServices, seq: int) -> Jour
     """The latest checkpoint, once it covers record `seq` (writing one if needed)."""
     latest = latest_checkpoint(session)
     if latest is None or latest.tree_size < seq:
-        write_checkpoint(session, services, force=True)
+        with writing():  # called from a job's read phase: the checkpoint's own transactions write
+            write_checkpoint(session, services, force=True)
         latest = latest_checkpoint(session)
     if latest is None or latest.tree_size < seq:
         raise NotLoggedYet(f"record {seq} cannot be logged yet (see the journal refusals)")

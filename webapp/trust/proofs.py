@@ -37,7 +37,7 @@ from pyhanko.sign import fields, signers
 from pyhanko.sign.fields import MDPPerm
 from sqlalchemy import select
 
-from webapp.extensions import DbSession
+from webapp.extensions import DbSession, reading
 from webapp.labels import proof_event_labels, proof_language, proof_texts
 from webapp.models import Evidence, Letter, Proof, ProofKind, ProofStatus
 from webapp.models.types import new_id
@@ -127,16 +127,23 @@ def issue_proof(
     below does, so each download ends up in exactly one proof).
     """
     for _ in range(3):
-        proof = session.get(Proof, proof_id)
-        if proof is None:
-            log.warning("proof %s does not exist", proof_id)
-            session.commit()
-            return None
-        if proof.status is ProofStatus.READY:
-            session.commit()
-            return proof.status
-        prepared = _prepare(session, services, proof)
-        session.commit()  # nothing is held while rendering and signing
+        with reading():  # on SQLite, a snapshot: the read phase never queues behind a deposit's write
+            proof = session.get(Proof, proof_id)
+            if proof is None:
+                log.warning("proof %s does not exist", proof_id)
+                session.commit()
+                return None
+            if proof.status is ProofStatus.READY:
+                session.commit()
+                return proof.status
+            prepared = _prepare(session, services, proof)
+            # Records never change once appended: they leave the session loaded, so that signing reads no
+            # expired attribute (which would begin a transaction, and on SQLite hold the write lock
+            # while the PDF is signed).
+            for record in prepared.listed:
+                if record in session:
+                    session.expunge(record)
+            session.commit()  # nothing is held while rendering and signing
 
         unsigned = render_proof_pdf(prepared.facts)
         signed = sign_proof_pdf(
