@@ -99,7 +99,7 @@ def test_english_proofs_are_the_msgids_and_other_languages_are_french() -> None:
     assert proof_texts("en") == PROOF_TEXTS
     assert proof_texts("de") == proof_texts("fr")
     assert proof_texts("fr")["title.deposit"] == "Preuve de dépôt"
-    assert proof_texts("ar")["title.reception"] == "إثبات الاستلام"
+    assert proof_texts("ar")["title.reception"] == "إثبات التسلم"
     assert dict(PROOF_TEXTS_BY_LANGUAGE["ar"]) == proof_texts("ar")
     assert dict(PROOF_EVENT_LABELS_BY_LANGUAGE["en"]) == proof_event_labels("en")
     assert list(PROOF_TEXTS_BY_LANGUAGE) == list(LANGUAGES)

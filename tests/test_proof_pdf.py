@@ -157,7 +157,7 @@ def test_arabic_is_shaped_and_laid_out_right_to_left() -> None:
         assert found, title
         return found[0]
 
-    assert title_x(pdf, "إثبات الاستلام") > PAGE_WIDTH / 2  # right-aligned
+    assert title_x(pdf, "إثبات التسلم") > PAGE_WIDTH / 2  # right-aligned
     french = render_proof_pdf(make_facts("reception", "fr"))
     assert title_x(french, "Preuve de réception") == pytest.approx(MARGIN_X)
 
