@@ -39,6 +39,7 @@ import math
 import os
 import re
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -214,6 +215,26 @@ def running_stack(directory: Path) -> Iterator[Stack]:
             stop(process, grace=15)
             if redis is not None:
                 redis.shutdown()
+            keep_log_of_trouble(log)
+
+
+def keep_log_of_trouble(log: Path) -> None:
+    """The stack's log is kept (bench/results/, git-ignored) when it reports trouble, and its warnings
+    are summed up: what an error count in the figures came from."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    trouble = Counter(
+        re.sub(r"\b[0-9a-f]{8,}\b|\d+", "#", line.split("] ", 1)[-1])[:160]
+        for line in text.splitlines()
+        if re.search(r"WARNING|ERROR|CRITICAL|Traceback|\[CRITICAL\]| 50[0-9] ", line)
+    )
+    if not trouble:
+        return
+    RESULTS.mkdir(exist_ok=True)
+    kept = RESULTS / f"campaign-stack-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.log"
+    shutil.copyfile(log, kept)
+    progress(f"the stack reported trouble; its log is kept in {kept.relative_to(ROOT)}:")
+    for line, count in trouble.most_common(12):
+        progress(f"  {count:6d} × {line}")
 
 
 # ---------------------------------------------------------------- requests
