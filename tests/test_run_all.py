@@ -63,6 +63,10 @@ def test_every_process_is_gone_within_10_seconds_and_a_dead_helper_is_restarted(
         assert sum("gunicorn" in name for name in names) >= 3, names  # the arbiter and its two workers
         assert any("worker work" in name for name in names), names
         assert any("worker scheduler" in name for name in names), names
+        # Background work yields the CPU to the web server (WORKER_NICE, default 5).
+        web_niceness = os.getpriority(os.PRIO_PROCESS, stack.child("gunicorn").pid)
+        workers = [proc.pid for proc in stack.children() if "worker work" in proc.cmdline]
+        assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in workers} == {min(19, web_niceness + 5)}
 
         if signum == signal.SIGINT:
             _deposits_print_no_job_lines(stack)

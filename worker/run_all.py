@@ -11,6 +11,8 @@ scheduler, each a child in its own process group.
   the web server down with it.
 - Ctrl-C or SIGTERM stops everything within `STOP_GRACE_SECONDS`: each group is
   asked to stop, then killed; "Stopped." is printed once nothing is left.
+- Workers run at a lower CPU priority than the web server (`WORKER_NICE`, default 5): a page or an
+  upload is served before a proof is signed, and the workers have every core the web server leaves.
 - Workers log failures and one summary line a minute (`LOG_LEVEL=debug`: every
   job); gunicorn's access log redacts the secrets request paths carry, and its
   control socket lives in the instance folder.
@@ -51,10 +53,14 @@ class Child:
     delay: float = 1.0
     restart_at: float | None = None
     quick_deaths: list[float] = field(default_factory=list)
+    niceness: int = 0  # added to the child's CPU niceness (background work yields to the web server)
 
     def start(self, env: dict[str, str]) -> None:
         # From the project's root (`wsgi`), whatever the caller's directory.
         self.process = subprocess.Popen(self.command, env=env, cwd=PROJECT_ROOT, start_new_session=True)
+        if self.niceness:
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, self.process.pid, os.getpriority(os.PRIO_PROCESS, 0) + self.niceness)
         self.started_at = time.monotonic()
         self.restart_at = None
 
@@ -81,6 +87,14 @@ def port_is_free(host: str, port: int) -> bool:
 def lane_of(number: int) -> str:
     """Workers 1, 3, … serve proofs before bulk deposits; 2, 4, … deposits before proofs."""
     return "deposits" if number % 2 == 0 else "proofs"
+
+
+def worker_niceness() -> int:
+    """`WORKER_NICE` (default 5, 0 to 19): how much less CPU the workers get than the web server when
+    both want it, so that a recipient's page or a sender's upload never waits behind a campaign's proofs;
+    an idle web server leaves the workers every core."""
+    raw = os.environ.get("WORKER_NICE", "5").strip()
+    return min(19, int(raw)) if raw.isdigit() else 5
 
 
 def workers_wanted() -> int:
@@ -156,7 +170,11 @@ def main() -> int:
         web,
         # Every other worker serves bulk deposits before proofs (`webapp.queue.LANES`).
         *(
-            Child(f"worker-{n}", [sys.executable, "-m", "worker", "work", "--lane", lane_of(n)])
+            Child(
+                f"worker-{n}",
+                [sys.executable, "-m", "worker", "work", "--lane", lane_of(n)],
+                niceness=worker_niceness(),
+            )
             for n in range(1, workers + 1)
         ),
         Child("scheduler", [sys.executable, "-m", "worker", "scheduler"]),
