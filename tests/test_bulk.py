@@ -522,7 +522,7 @@ def test_a_crash_mid_way_loses_one_chunk_and_the_rerun_deposits_each_row_once(
     def crashing_deposit(*args: Any, **kwargs: Any) -> Letter:
         nonlocal calls
         calls += 1
-        if calls == 150:
+        if calls == bulk.CHUNK_ROWS + bulk.CHUNK_ROWS // 2:  # half-way through the second chunk
             raise SimulatedCrash
         return real_deposit(*args, **kwargs)
 
@@ -531,8 +531,8 @@ def test_a_crash_mid_way_loses_one_chunk_and_the_rerun_deposits_each_row_once(
         run_deposit(app, batch_id)
     with app.app_context():
         batch = db.session.get_one(Batch, batch_id)
-        assert (batch.status, batch.deposited_rows) == (BatchStatus.DEPOSITING, 100)
-    assert sum(_letters_by_key(app, batch_id).values()) == 100  # the second chunk was rolled back whole
+        assert (batch.status, batch.deposited_rows) == (BatchStatus.DEPOSITING, bulk.CHUNK_ROWS)
+    assert sum(_letters_by_key(app, batch_id).values()) == bulk.CHUNK_ROWS  # the second chunk rolled back whole
 
     monkeypatch.setattr(bulk, "deposit_letter", real_deposit)
     assert run_deposit(app, batch_id) == "done"
