@@ -9,7 +9,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Engine, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from webapp.accounts.errors import NotSingleLine, NotVerified, UserNotFound
@@ -120,6 +120,8 @@ def note_api_token_use(session: DbSession, clock: Clock, token: str) -> None:
     now = clock.now()
     session.rollback()
     engine = session.get_bind()
+    if not isinstance(engine, Engine):  # a session bound to one connection: nothing to note beside it
+        return
     note = (
         update(ApiToken)
         .where(
