@@ -196,6 +196,7 @@ def test_public_and_error_pages(audit: Audit) -> None:
             page.locator("input[name=reference]").fill(typed)
             submit(page, page.locator("main form button[type=submit]"), "/check")
             audit.check(page, state)
+    visit("/api/docs", "API documentation", touch_targets=False)
     visit("/verify", "proof verification", touch_targets=False)
     visit(f"/verify/{audit.mailroom.first_evidence_id(letter)}", "evidence record", touch_targets=False)
     audit.assert_clean()
