@@ -82,7 +82,7 @@ extract-messages: install
 	$(BIN)/pybabel update -i webapp/translations/messages.pot -d webapp/translations --no-fuzzy-matching
 	$(BIN)/pybabel extract -F babel.cfg --no-default-keywords -k _p -o webapp/translations/proofs.pot .
 	$(BIN)/pybabel update -D proofs -i webapp/translations/proofs.pot -d webapp/translations --no-fuzzy-matching
-	$(BIN)/python -m webapp.web.api.docs_catalog
+	$(BIN)/flask --app wsgi api-docs catalog
 	$(BIN)/pybabel update -D apidocs -l fr -i webapp/translations/apidocs.pot -d webapp/translations --no-fuzzy-matching
 
 ## Once a migration is released: write the schema snapshots of every revision that has none (normally head),

@@ -7,7 +7,7 @@ from flask import Flask
 
 def register_api(app: Flask) -> None:
     """The API's routes with their document, and the docs page rendered from it (`/api/docs`)."""
-    from webapp.web.api import batches, letters, webhooks  # noqa: F401  (their routes are on the API blueprint)
+    from webapp.web.api import batches, docs_catalog, letters, webhooks  # noqa: F401  (routes, the docs' command)
     from webapp.web.api.docs import bp as docs_bp
     from webapp.web.api.document import init_api
 

@@ -4,7 +4,7 @@
 The OpenAPI document (the contract, `/api/v1/openapi.json`) is written in English. The page
 translates its summaries and descriptions, and its own words, through the `apidocs` catalogs
 (`webapp/translations/<lang>/LC_MESSAGES/apidocs.po`), which `make extract-messages` refreshes from
-the document itself (`python -m webapp.web.api.docs_catalog`): a description changed in the code
+the document itself (`flask --app wsgi api-docs catalog`): a description changed in the code
 shows in English until it is translated again, never a stale translation.
 """
 
@@ -24,7 +24,7 @@ from markupsafe import Markup, escape
 from webapp.labels import reviewed_catalog
 from webapp.web.api.document import openapi_document
 
-bp = Blueprint("api_docs", __name__)
+bp = Blueprint("api_docs", __name__, cli_group="api-docs")
 
 DOCS_DOMAIN = "apidocs"
 # The page's languages: developers in Morocco read French or English; an Arabic visitor gets French.

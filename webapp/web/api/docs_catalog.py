@@ -1,6 +1,6 @@
 """Writes `webapp/translations/apidocs.pot`: every text the API docs page shows, in English.
 
-    python -m webapp.web.api.docs_catalog        (run by `make extract-messages`)
+    flask --app wsgi api-docs catalog        (run by `make extract-messages`)
 
 The texts are recorded while the page is rendered from the OpenAPI document, so the template
 catalog holds exactly what the page shows: the document's summaries and descriptions and the
@@ -9,16 +9,13 @@ page's own words (`_d("…")` in `templates/api/docs.html` and `webapp/web/api/d
 
 from __future__ import annotations
 
-import sys
-import tempfile
-from pathlib import Path
-
+import click
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import write_po
-from flask import Flask
+from flask import Flask, current_app
 
 from webapp.labels import TRANSLATIONS
-from webapp.web.api.docs import DOCS_DOMAIN, render_page
+from webapp.web.api.docs import DOCS_DOMAIN, bp, render_page
 from webapp.web.api.document import openapi_document
 
 POT = TRANSLATIONS / f"{DOCS_DOMAIN}.pot"
@@ -38,20 +35,18 @@ def page_texts(app: Flask) -> list[str]:
     return list(seen)
 
 
-def main() -> int:
-    from webapp import create_app
-
-    with tempfile.TemporaryDirectory() as instance:
-        app = create_app({"instance_path": Path(instance)})
-        texts = page_texts(app)
+def write_catalog(app: Flask) -> str:
+    """Writes the template catalog; says what it wrote."""
+    texts = page_texts(app)
     catalog = Catalog(project="Wassit API documentation", domain=DOCS_DOMAIN, fuzzy=False)
     for text in texts:
         catalog.add(text)
     with POT.open("wb") as target:
         write_po(target, catalog, width=100, omit_header=False, no_location=True)
-    print(f"{len(texts)} texts written to {POT.relative_to(TRANSLATIONS.parent.parent)}")
-    return 0
+    return f"{len(texts)} texts written to {POT.relative_to(TRANSLATIONS.parent.parent)}"
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+@bp.cli.command("catalog")
+def catalog_command() -> None:
+    """Write webapp/translations/apidocs.pot: every text /api/docs shows (`make extract-messages`)."""
+    click.echo(write_catalog(current_app))
