@@ -110,26 +110,25 @@ def reset_transactions_write(token: Token[bool]) -> None:
 
 
 @contextlib.contextmanager
-def reading() -> Iterator[None]:
+def _transactions(writes: bool) -> Iterator[None]:
+    token = set_transactions_write(writes)
+    try:
+        yield
+    finally:
+        reset_transactions_write(token)
+
+
+def reading() -> contextlib.AbstractContextManager[None]:
     """The transactions begun inside only read: on SQLite they begin DEFERRED, read a snapshot and
     never queue behind another process's write lock (a job's read phase, before it renders or signs).
     A write inside must begin a transaction of its own inside `writing()`: a deferred transaction
     that read first cannot always take the lock later."""
-    token = set_transactions_write(False)
-    try:
-        yield
-    finally:
-        reset_transactions_write(token)
+    return _transactions(False)
 
 
-@contextlib.contextmanager
-def writing() -> Iterator[None]:
+def writing() -> contextlib.AbstractContextManager[None]:
     """The transactions begun inside write: on SQLite they take the write lock at BEGIN (IMMEDIATE)."""
-    token = set_transactions_write(True)
-    try:
-        yield
-    finally:
-        reset_transactions_write(token)
+    return _transactions(True)
 
 
 def writes(view: F) -> F:

@@ -372,19 +372,15 @@ def reviewed_catalog(domain: str, language: str) -> Mapping[str, str]:
     }
 
 
-def _proof_catalog(language: str) -> Mapping[str, str]:
-    return reviewed_catalog(PROOF_DOMAIN, language)
-
-
 def proof_texts(language: str) -> dict[str, str]:
     """Every text of a proof (`PROOF_TEXTS`' keys) in `language` (French for a language we do not write)."""
-    catalog = _proof_catalog(proof_language(language))
+    catalog = reviewed_catalog(PROOF_DOMAIN, proof_language(language))
     return {key: catalog.get(message, message) for key, message in PROOF_TEXTS.items()}
 
 
 def proof_event_labels(language: str) -> dict[str, str]:
     """What a proof calls each event it lists, in `language`."""
-    catalog = _proof_catalog(proof_language(language))
+    catalog = reviewed_catalog(PROOF_DOMAIN, proof_language(language))
     return {event: catalog.get(message, message) for event, message in PROOF_EVENT_TEXTS.items()}
 
 

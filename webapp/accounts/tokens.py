@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from webapp.accounts.errors import NotSingleLine, NotVerified, UserNotFound
 from webapp.accounts.login import user_by_email
 from webapp.clock import Clock
-from webapp.extensions import SQLITE_BUSY_TIMEOUT_MS, DbSession, reset_transactions_write, set_transactions_write
+from webapp.extensions import SQLITE_BUSY_TIMEOUT_MS, DbSession, writing
 from webapp.models import ApiToken, User
 from webapp.textinput import control_character
 from webapp.vault import Sealed, Vault, VaultError
@@ -130,9 +130,8 @@ def note_api_token_use(session: DbSession, clock: Clock, token: str) -> None:
         )
         .values(last_used_at=now)
     )
-    writing = set_transactions_write(True)
     try:
-        with engine.connect() as connection:
+        with writing(), engine.connect() as connection:
             raw = connection.connection.driver_connection if engine.dialect.name == "sqlite" else None
             if raw is not None:
                 raw.execute("PRAGMA busy_timeout = 200")  # outside any transaction: it takes no lock
@@ -147,8 +146,6 @@ def note_api_token_use(session: DbSession, clock: Clock, token: str) -> None:
                         connection.invalidate()  # never back to the pool with the short wait
     except (SQLAlchemyError, sqlite3.Error):
         pass
-    finally:
-        reset_transactions_write(writing)
 
 
 def visible_api_tokens(session: DbSession, user: User) -> list[ApiToken]:
